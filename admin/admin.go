@@ -1,0 +1,264 @@
+// Package admin is the gateway's admin API: status, weights, reloads, the
+// audit log and metrics, behind a bearer token.
+package admin
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/spec"
+	"github.com/cutover-dev/cutover/state"
+)
+
+// HeaderActor names who made a change; the CLI sends user@host.
+const HeaderActor = "X-Cutover-Actor"
+
+// maxRequestBody bounds admin request bodies; they are small JSON.
+const maxRequestBody = 1 << 20
+
+// API serves the admin endpoints.
+type API struct {
+	gw    *gateway.Gateway
+	token []byte
+	log   *slog.Logger
+	mux   *http.ServeMux
+}
+
+// New returns the admin handler. Every call but GET /healthz and GET /readyz
+// needs "Authorization: Bearer TOKEN".
+func New(gw *gateway.Gateway, token string, log *slog.Logger) *API {
+	a := &API{gw: gw, token: []byte(token), log: log, mux: http.NewServeMux()}
+	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	a.mux.HandleFunc("GET /readyz", a.readyz)
+	a.mux.Handle("GET /metrics", a.auth(promhttp.HandlerFor(gw.Metrics().Registry, promhttp.HandlerOpts{})))
+	a.mux.Handle("GET /api/v1/status", a.auth(http.HandlerFunc(a.status)))
+	a.mux.Handle("PUT /api/v1/routes/{route}/weights", a.auth(http.HandlerFunc(a.setWeights)))
+	a.mux.Handle("DELETE /api/v1/routes/{route}/weights", a.auth(http.HandlerFunc(a.resetWeights)))
+	a.mux.Handle("POST /api/v1/reload", a.auth(http.HandlerFunc(a.reload)))
+	a.mux.Handle("GET /api/v1/events", a.auth(http.HandlerFunc(a.events)))
+	return a
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+func (a *API) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), a.token) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="cutover"`)
+			writeError(w, http.StatusUnauthorized, "", "missing or wrong bearer token")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
+	if !a.gw.Ready() {
+		http.Error(w, "draining", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func (a *API) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.gw.Status())
+}
+
+// WeightsRequest is the body of PUT /api/v1/routes/{route}/weights.
+type WeightsRequest struct {
+	Weights map[string]json.Number `json:"weights"`
+	Reason  string                 `json:"reason,omitempty"`
+}
+
+func (a *API) setWeights(w http.ResponseWriter, r *http.Request) {
+	var req WeightsRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	if len(req.Weights) == 0 {
+		writeError(w, http.StatusBadRequest, "weights", "required: a map of backend name to percent")
+		return
+	}
+	weights := map[string]int{}
+	for name, n := range req.Weights {
+		v, err := strconv.Atoi(n.String())
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "weights."+name, fmt.Sprintf("%s is not an integer", n))
+			return
+		}
+		weights[name] = v
+	}
+	route := r.PathValue("route")
+	if err := a.gw.SetWeights(route, weights, actor(r), req.Reason); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.status(w, r)
+}
+
+func (a *API) resetWeights(w http.ResponseWriter, r *http.Request) {
+	if err := a.gw.ResetWeights(r.PathValue("route"), actor(r), r.URL.Query().Get("reason")); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.status(w, r)
+}
+
+func (a *API) reload(w http.ResponseWriter, r *http.Request) {
+	if err := a.gw.Reload(actor(r)); err != nil {
+		var list spec.ErrorList
+		msg := err.Error()
+		if errors.As(err, &list) {
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "config refused; the running config keeps serving", "problems": strings.Split(msg, "\n")})
+			return
+		}
+		writeError(w, http.StatusUnprocessableEntity, "", msg)
+		return
+	}
+	a.status(w, r)
+}
+
+// events returns the audit log. ?after=SEQ returns newer events only;
+// ?limit=N the newest N; ?follow=1 streams them as Server-Sent Events.
+func (a *API) events(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var after uint64
+	if v := q.Get("after"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "after", "must be an event sequence number")
+			return
+		}
+		after = n
+	}
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			writeError(w, http.StatusBadRequest, "limit", "must be a positive integer")
+			return
+		}
+		limit = n
+	}
+	store := a.gw.Store()
+	if q.Get("follow") == "" || q.Get("follow") == "0" {
+		var evs []state.Event
+		var err error
+		if limit > 0 && after == 0 {
+			evs, err = store.LastEvents(limit)
+		} else {
+			evs, err = store.Events(after, limit)
+		}
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"events": nonNil(evs)})
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	if limit > 0 && after == 0 {
+		if evs, err := store.LastEvents(limit); err == nil && len(evs) > 0 {
+			after = evs[0].Seq - 1
+		}
+	}
+	keepAlive := time.NewTicker(15 * time.Second)
+	defer keepAlive.Stop()
+	for {
+		changed := store.Changed()
+		evs, err := store.Events(after, 0)
+		if err != nil {
+			return
+		}
+		for _, ev := range evs {
+			data, _ := json.Marshal(ev)
+			fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Seq, ev.Action, data)
+			after = ev.Seq
+		}
+		if err := rc.Flush(); err != nil {
+			return
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-changed:
+		case <-keepAlive.C:
+			fmt.Fprint(w, ": keep-alive\n\n")
+		}
+	}
+}
+
+func nonNil(evs []state.Event) []state.Event {
+	if evs == nil {
+		return []state.Event{}
+	}
+	return evs
+}
+
+func actor(r *http.Request) string {
+	if a := r.Header.Get(HeaderActor); a != "" {
+		return a
+	}
+	return "api"
+}
+
+// decode reads a JSON body strictly, answering 400 on any problem.
+func decode(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "body", "invalid JSON: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (a *API) fail(w http.ResponseWriter, err error) {
+	var in *gateway.InputError
+	if errors.As(err, &in) {
+		writeError(w, http.StatusBadRequest, in.Field, in.Msg)
+		return
+	}
+	a.log.Error("admin request failed", "err", err)
+	writeError(w, http.StatusInternalServerError, "", err.Error())
+}
+
+// ErrorResponse is the body of every admin error.
+type ErrorResponse struct {
+	Error string `json:"error"`
+	// Field names the parameter at fault, when one is.
+	Field string `json:"field,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, code int, field, msg string) {
+	writeJSON(w, code, ErrorResponse{Error: msg, Field: field})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	w.Write(buf.Bytes())
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cutover-dev/cutover/admin"
+	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/state"
+)
+
+// client talks to a running gateway's admin API.
+type client struct {
+	base  string
+	token string
+	actor string
+	http  *http.Client
+}
+
+func (g *globals) client() (*client, error) {
+	token := g.token
+	if token == "" {
+		data, err := os.ReadFile(filepath.Join(g.stateDir, state.TokenFile))
+		if err != nil {
+			return nil, fmt.Errorf("no admin token: pass --token, set CUTOVER_TOKEN, or point --state at the gateway's state directory (%v)", err)
+		}
+		token = strings.TrimSpace(string(data))
+	}
+	base := strings.TrimSuffix(g.admin, "/")
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	actor := "cli"
+	if u, err := user.Current(); err == nil {
+		host, _ := os.Hostname()
+		actor = u.Username + "@" + host
+	}
+	return &client{base: base, token: token, actor: actor, http: &http.Client{}}, nil
+}
+
+// do sends a request and decodes a JSON answer into out. A non-2xx answer
+// becomes an error carrying the API's message and field.
+func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set(admin.HeaderActor, c.actor)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error    string   `json:"error"`
+			Field    string   `json:"field"`
+			Problems []string `json:"problems"`
+		}
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			return fmt.Errorf("admin API: %s: %s", resp.Status, bytes.TrimSpace(data))
+		}
+		msg := e.Error
+		if e.Field != "" {
+			msg = e.Field + ": " + msg
+		}
+		if len(e.Problems) > 0 {
+			msg += "\n" + strings.Join(e.Problems, "\n")
+		}
+		return fmt.Errorf("%s (%s)", msg, resp.Status)
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+func newStatusCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show routes, weights and endpoint health of a running gateway",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			var st gateway.Status
+			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/status", nil, &st); err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(st)
+			}
+			printStatus(cmd.OutOrStdout(), &st)
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the raw JSON")
+	return cmd
+}
+
+func printStatus(out io.Writer, st *gateway.Status) {
+	fmt.Fprintf(out, "gateway %s  generation %d  config %s (%.12s)  ready %v\n", st.Gateway, st.Generation, st.ConfigFile, st.ConfigHash, st.Ready)
+	if lr := st.LastReload; !lr.OK {
+		fmt.Fprintf(out, "last reload REFUSED at %s by %s:\n  %s\n", lr.Time.Format(time.RFC3339), lr.Actor, strings.ReplaceAll(lr.Error, "\n", "\n  "))
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nROUTE\tBACKEND\tVERSION\tWEIGHT\tEFFECTIVE\tHEALTHY\tSOURCE")
+	for _, r := range st.Routes {
+		for _, b := range r.Backends {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d%%\t%.1f%%\t%v\t%s\n", r.Name, b.Name, b.Version, b.Weight, b.Effective, b.Healthy, r.Source)
+		}
+	}
+	fmt.Fprintln(tw, "\nBACKEND\tENDPOINT\tHEALTHY\tACTIVE CHECK\tEJECTED\tSLOW START")
+	for _, b := range st.Backends {
+		for _, e := range b.Endpoints {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%v\t%.0f%%\n", b.Name, e.Address, e.Healthy, e.ActiveCheck, e.Ejected, e.SlowStart)
+		}
+	}
+	tw.Flush()
+}
+
+func newWeightCmd(g *globals) *cobra.Command {
+	var reason string
+	var reset bool
+	cmd := &cobra.Command{
+		Use:   "weight ROUTE BACKEND=PCT ...",
+		Short: "Set a route's weights on a running gateway (backends left out get 0)",
+		Example: `  cutover weight web new=34 legacy=66
+  cutover weight web new=100 --reason "all green"
+  cutover weight web --reset     # back to the config's weights`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			route := args[0]
+			var st gateway.Status
+			if reset {
+				if len(args) > 1 {
+					return fmt.Errorf("--reset takes no BACKEND=PCT arguments")
+				}
+				err = c.do(cmd.Context(), http.MethodDelete, "/api/v1/routes/"+route+"/weights?reason="+url.QueryEscape(reason), nil, &st)
+			} else {
+				if len(args) < 2 {
+					return fmt.Errorf("give at least one BACKEND=PCT")
+				}
+				req := admin.WeightsRequest{Weights: map[string]json.Number{}, Reason: reason}
+				for _, a := range args[1:] {
+					name, pct, ok := strings.Cut(a, "=")
+					pct = strings.TrimSuffix(pct, "%")
+					if !ok || name == "" {
+						return fmt.Errorf("%q is not BACKEND=PCT", a)
+					}
+					if _, err := strconv.Atoi(pct); err != nil {
+						return fmt.Errorf("%q: weight %q is not an integer", a, pct)
+					}
+					req.Weights[name] = json.Number(pct)
+				}
+				err = c.do(cmd.Context(), http.MethodPut, "/api/v1/routes/"+route+"/weights", req, &st)
+			}
+			if err != nil {
+				return err
+			}
+			for _, r := range st.Routes {
+				if r.Name == route {
+					parts := []string{}
+					for _, b := range r.Backends {
+						parts = append(parts, fmt.Sprintf("%s=%d%%", b.Name, b.Weight))
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "route %s: %s (%s)\n", route, strings.Join(parts, " "), r.Source)
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&reason, "reason", "", "why, for the audit log")
+	cmd.Flags().BoolVar(&reset, "reset", false, "drop the runtime weights; the config's apply again")
+	return cmd
+}
+
+func newReloadCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "reload",
+		Short: "Ask a running gateway to reload its config file",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			var st gateway.Status
+			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/reload", nil, &st); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "reloaded: generation %d, config %.12s\n", st.Generation, st.ConfigHash)
+			return nil
+		},
+	}
+}
+
+func newEventsCmd(g *globals) *cobra.Command {
+	var follow bool
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "events [--follow]",
+		Short: "Show the audit log of a running gateway",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if !follow {
+				var resp struct{ Events []state.Event }
+				if err := c.do(cmd.Context(), http.MethodGet, fmt.Sprintf("/api/v1/events?limit=%d", limit), nil, &resp); err != nil {
+					return err
+				}
+				for _, ev := range resp.Events {
+					printEvent(out, ev)
+				}
+				return nil
+			}
+			return c.follow(cmd.Context(), limit, func(ev state.Event) { printEvent(out, ev) })
+		},
+	}
+	cmd.Flags().BoolVar(&follow, "follow", false, "keep printing new events as they happen")
+	cmd.Flags().IntVar(&limit, "limit", 50, "how many of the newest events to show first")
+	return cmd
+}
+
+// follow reads the Server-Sent Events stream until ctx ends.
+func (c *client) follow(ctx context.Context, limit int, fn func(state.Event)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/events?follow=1&limit=%d", c.base, limit), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin API: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("admin API: %s", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		var ev state.Event
+		if err := json.Unmarshal([]byte(data), &ev); err == nil {
+			fn(ev)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	return sc.Err()
+}
+
+func printEvent(out io.Writer, ev state.Event) {
+	line := fmt.Sprintf("%s  #%d  %-16s %-10s by %s", ev.Time.Local().Format("2006-01-02 15:04:05"), ev.Seq, ev.Action, ev.Target, ev.Actor)
+	if len(ev.Before) > 0 || len(ev.After) > 0 {
+		line += fmt.Sprintf("  %s → %s", orDash(ev.Before), orDash(ev.After))
+	}
+	if ev.Reason != "" {
+		line += "  (" + strings.ReplaceAll(ev.Reason, "\n", "; ") + ")"
+	}
+	fmt.Fprintln(out, line)
+}
+
+func orDash(b json.RawMessage) string {
+	if len(b) == 0 {
+		return "-"
+	}
+	return string(b)
+}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cutover-dev/cutover/admin"
+	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/state"
+)
+
+func newServeCmd(g *globals) *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "serve -f cutover.yaml [--state DIR]",
+		Short: "Run the gateway from a config file",
+		Long: `Run the gateway. Runtime state (weights set through the admin API, the
+audit log) and the admin token live in the state directory and survive a
+restart. SIGHUP, a change of the file or POST /api/v1/reload reloads the
+config; a config with any problem is refused and the running one keeps
+serving. SIGTERM drains and exits 0.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), file, g.stateDir, log)
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "cutover.yaml", "config file")
+	return cmd
+}
+
+func serve(ctx context.Context, file, stateDir string, log *slog.Logger) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	store, err := state.Open(stateDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	token, err := state.LoadOrCreateToken(stateDir)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	gw, err := gateway.New(ctx, file, store, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return exitError(1)
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				gw.Reload("sighup")
+			}
+		}
+	}()
+	return gw.Run(ctx, admin.New(gw, token, log))
+}

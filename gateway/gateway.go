@@ -1,0 +1,407 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"os"
+	"reflect"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cutover-dev/cutover/spec"
+	"github.com/cutover-dev/cutover/state"
+)
+
+// Gateway is a running `cutover serve`: the current table, the pool behind
+// it, runtime state, reloads and weight changes.
+type Gateway struct {
+	file    string
+	log     *slog.Logger
+	store   *state.Store
+	metrics *Metrics
+	pool    *Pool
+	proxy   *proxyHandler
+	ctx     context.Context // lives as long as the gateway; health checkers use it
+
+	table atomic.Pointer[Table]
+	ready atomic.Bool
+
+	mu         sync.Mutex // serialises writers of table: reloads and weight changes
+	generation uint64
+	lastReload ReloadResult
+	healthMu   sync.Mutex // serialises plan refreshes after health changes
+
+	started chan struct{}     // closed once the listeners are open
+	addrs   map[string]string // listener name (and "admin") to bound address; set before started closes
+}
+
+// ReloadResult is the outcome of the last reload attempt.
+type ReloadResult struct {
+	Time   time.Time `json:"time"`
+	Actor  string    `json:"actor"`
+	OK     bool      `json:"ok"`
+	Error  string    `json:"error,omitempty"`
+	Hash   string    `json:"hash,omitempty"`
+}
+
+// InputError is a bad request to change the gateway; Field names the
+// parameter at fault. The admin API answers it with 400.
+type InputError struct {
+	Field string
+	Msg   string
+}
+
+func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
+
+// New loads the config file and builds the first table. Runtime weights in
+// store override the file's. The gateway's health checkers run until ctx ends.
+func New(ctx context.Context, file string, store *state.Store, log *slog.Logger) (*Gateway, error) {
+	cfg, err := spec.Load(file)
+	if err != nil {
+		return nil, err
+	}
+	g := &Gateway{file: file, log: log, store: store, metrics: newMetrics(), ctx: ctx, started: make(chan struct{})}
+	g.pool = newPool(log, g.healthChanged)
+	g.proxy = newProxyHandler(g.table.Load, g.pool, g.metrics, cfg.Gateway.Spec.Limits.MaxBodyBytes, log)
+	if err := g.apply(cfg, "startup"); err != nil {
+		return nil, err
+	}
+	g.lastReload = ReloadResult{Time: time.Now().UTC(), Actor: "startup", OK: true, Hash: cfg.Hash}
+	g.ready.Store(true)
+	return g, nil
+}
+
+// Handler serves proxied traffic.
+func (g *Gateway) Handler() http.Handler { return g.proxy }
+
+// Metrics returns the gateway's metrics.
+func (g *Gateway) Metrics() *Metrics { return g.metrics }
+
+// Store returns the runtime state store.
+func (g *Gateway) Store() *state.Store { return g.store }
+
+// Ready reports whether the gateway takes new traffic; false once draining.
+func (g *Gateway) Ready() bool { return g.ready.Load() }
+
+// Config returns the config being served.
+func (g *Gateway) Config() *spec.Config { return g.table.Load().Config }
+
+// apply compiles cfg with the stored runtime weights and swaps it in. Called
+// with g.mu held, or before the gateway serves.
+func (g *Gateway) apply(cfg *spec.Config, actor string) error {
+	runtime, err := g.store.Weights()
+	if err != nil {
+		return fmt.Errorf("reading runtime weights: %w", err)
+	}
+	for name := range runtime {
+		if !slices.ContainsFunc(cfg.Gateway.Spec.Routes, func(r spec.Route) bool { return r.Name == name }) {
+			if err := g.dropWeights(name, runtime[name], actor, "route is no longer in the config"); err != nil {
+				return err
+			}
+		}
+	}
+	g.generation++
+	t, dropped := g.pool.compile(cfg, runtime, g.generation, g.metrics)
+	for _, name := range dropped {
+		if err := g.dropWeights(name, runtime[name], actor, "the route's backends changed in the config; its config weights apply"); err != nil {
+			return err
+		}
+	}
+	g.table.Store(t)
+	g.pool.retain(g.ctx, t)
+	g.healthChanged()
+	return nil
+}
+
+func (g *Gateway) dropWeights(route string, rw state.RouteWeights, actor, reason string) error {
+	_, err := g.store.SetWeights(route, nil, state.Event{
+		Actor: actor, Action: "weights.dropped", Target: route, Reason: reason, Before: mustJSON(rw.Weights),
+	})
+	if err == nil {
+		g.log.Warn("runtime weights dropped", "route", route, "reason", reason)
+	}
+	return err
+}
+
+// Reload reads the config file again and swaps it in. A config with any
+// problem is refused whole and the running one keeps serving.
+func (g *Gateway) Reload(actor string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	old := g.table.Load().Config
+	cfg, err := spec.Load(g.file)
+	if err == nil {
+		err = restartOnlyChanges(old, cfg)
+	}
+	if err == nil && cfg.Hash == old.Hash {
+		g.lastReload = ReloadResult{Time: time.Now().UTC(), Actor: actor, OK: true, Hash: cfg.Hash}
+		g.metrics.reloads.WithLabelValues("success").Inc()
+		g.metrics.reloadOK.Set(1)
+		return nil
+	}
+	if err == nil {
+		err = g.apply(cfg, actor)
+	}
+	g.lastReload = ReloadResult{Time: time.Now().UTC(), Actor: actor, OK: err == nil}
+	if err != nil {
+		g.lastReload.Error = err.Error()
+		g.metrics.reloads.WithLabelValues("failure").Inc()
+		g.metrics.reloadOK.Set(0)
+		g.log.Error("config reload refused; the running config keeps serving", "file", g.file, "err", err)
+		g.store.Append(state.Event{Actor: actor, Action: "config.refused", Reason: err.Error()})
+		return err
+	}
+	g.lastReload.Hash = cfg.Hash
+	g.metrics.reloads.WithLabelValues("success").Inc()
+	g.metrics.reloadOK.Set(1)
+	g.log.Info("config reloaded", "file", g.file, "generation", g.generation, "hash", cfg.Hash[:12])
+	g.store.Append(state.Event{Actor: actor, Action: "config.reloaded", Before: mustJSON(old.Hash), After: mustJSON(cfg.Hash)})
+	return nil
+}
+
+// restartOnlyChanges refuses a reload that changes what only a restart can:
+// the sockets and the server limits.
+func restartOnlyChanges(old, cur *spec.Config) error {
+	o, n := &old.Gateway.Spec, &cur.Gateway.Spec
+	var errs spec.ErrorList
+	for path, pair := range map[string][2]any{
+		"spec.listeners": {o.Listeners, n.Listeners},
+		"spec.admin":     {o.Admin, n.Admin},
+		"spec.limits":    {o.Limits, n.Limits},
+	} {
+		if !reflect.DeepEqual(pair[0], pair[1]) {
+			errs = append(errs, &spec.FieldError{File: cur.File, Path: path, Msg: "changes need a restart; reload refused"})
+		}
+	}
+	if len(errs) > 0 {
+		sort.Slice(errs, func(i, j int) bool { return errs[i].Path < errs[j].Path })
+		return errs
+	}
+	return nil
+}
+
+// SetWeights sets a route's weights at runtime. Backends the map leaves out
+// get 0. The change is stored and synced before it is applied.
+func (g *Gateway) SetWeights(route string, weights map[string]int, actor, reason string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := g.table.Load()
+	rt := t.routeByName(route)
+	if rt == nil {
+		return &InputError{Field: "route", Msg: fmt.Sprintf("unknown route %q", route)}
+	}
+	names := make([]string, len(rt.backends))
+	for i, b := range rt.backends {
+		names[i] = b.name
+	}
+	sum := 0
+	for _, name := range slices.Sorted(maps.Keys(weights)) {
+		w := weights[name]
+		if !slices.Contains(names, name) {
+			return &InputError{Field: "weights." + name, Msg: fmt.Sprintf("route %q has no backend %q (it has %v)", route, name, names)}
+		}
+		if w < 0 || w > 100 {
+			return &InputError{Field: "weights." + name, Msg: fmt.Sprintf("%d must be between 0 and 100", w)}
+		}
+		sum += w
+	}
+	if sum != 100 {
+		return &InputError{Field: "weights", Msg: fmt.Sprintf("weights add up to %d, not 100", sum)}
+	}
+	ordered := make([]int, len(names))
+	full := map[string]int{}
+	for i, name := range names {
+		ordered[i] = weights[name]
+		full[name] = weights[name]
+	}
+	before := map[string]int{}
+	for i, name := range names {
+		before[name] = rt.weights[i]
+	}
+	_, err := g.store.SetWeights(route, &state.RouteWeights{Backends: names, Weights: full}, state.Event{
+		Actor: actor, Action: "weights.set", Target: route, Reason: reason, Before: mustJSON(before), After: mustJSON(full),
+	})
+	if err != nil {
+		return err
+	}
+	g.swap(t.withWeights(route, ordered, true, time.Now().UnixNano()))
+	g.log.Info("weights set", "route", route, "weights", full, "actor", actor, "reason", reason)
+	return nil
+}
+
+// ResetWeights drops a route's runtime weights so that the config's apply.
+func (g *Gateway) ResetWeights(route, actor, reason string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	t := g.table.Load()
+	rt := t.routeByName(route)
+	if rt == nil {
+		return &InputError{Field: "route", Msg: fmt.Sprintf("unknown route %q", route)}
+	}
+	var sr *spec.Route
+	for i := range t.Config.Gateway.Spec.Routes {
+		if t.Config.Gateway.Spec.Routes[i].Name == route {
+			sr = &t.Config.Gateway.Spec.Routes[i]
+		}
+	}
+	weights := make([]int, len(sr.Backends))
+	after := map[string]int{}
+	for i, b := range sr.Backends {
+		weights[i] = *b.Weight
+		after[b.Name] = *b.Weight
+	}
+	_, err := g.store.SetWeights(route, nil, state.Event{
+		Actor: actor, Action: "weights.reset", Target: route, Reason: reason, After: mustJSON(after),
+	})
+	if err != nil {
+		return err
+	}
+	g.swap(t.withWeights(route, weights, false, time.Now().UnixNano()))
+	return nil
+}
+
+func (g *Gateway) swap(t *Table) {
+	g.table.Store(t)
+	g.healthChanged()
+}
+
+// healthChanged recomputes the routes' splits after an endpoint changed
+// availability, and publishes the gauges.
+func (g *Gateway) healthChanged() {
+	g.healthMu.Lock()
+	defer g.healthMu.Unlock()
+	t := g.table.Load()
+	if t == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	t.refresh(now)
+	g.metrics.setTable(t, now)
+}
+
+// Run serves the listeners and the admin handler until ctx ends, then
+// drains: /readyz turns 503 at once, listeners keep accepting for the drain
+// delay, then close, and requests in flight get up to the shutdown timeout.
+func (g *Gateway) Run(ctx context.Context, admin http.Handler) error {
+	s := g.table.Load().Config.Gateway.Spec
+	servers, err := g.listen(s, admin)
+	if err != nil {
+		return err
+	}
+	g.addrs = map[string]string{}
+	for _, srv := range servers {
+		g.addrs[srv.name] = srv.ln.Addr().String()
+	}
+	close(g.started)
+	errc := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { errc <- srv.serve() }()
+	}
+	go g.watchFile(ctx)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		g.closeAll(servers)
+		return err
+	}
+	g.ready.Store(false)
+	g.log.Info("draining: readiness is now 503", "drainDelay", s.DrainDelay.D())
+	for _, srv := range servers {
+		srv.http.SetKeepAlivesEnabled(false)
+	}
+	time.Sleep(s.DrainDelay.D())
+	g.log.Info("closing listeners; waiting for requests in flight", "shutdownTimeout", s.ShutdownTimeout.D())
+	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout.D())
+	defer cancel()
+	var wg sync.WaitGroup
+	var shutdownErr error
+	var errMu sync.Mutex
+	for _, srv := range servers {
+		if srv.admin {
+			continue
+		}
+		wg.Go(func() {
+			if err := srv.http.Shutdown(sctx); err != nil {
+				errMu.Lock()
+				shutdownErr = errors.Join(shutdownErr, fmt.Errorf("%s: %w", srv.name, err))
+				errMu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	for _, srv := range servers {
+		if srv.admin {
+			actx, acancel := context.WithTimeout(context.Background(), time.Second)
+			srv.http.Shutdown(actx)
+			acancel()
+		}
+	}
+	g.pool.stop()
+	if shutdownErr != nil {
+		return fmt.Errorf("shutdown: %w", shutdownErr)
+	}
+	g.log.Info("stopped")
+	return nil
+}
+
+// Started is closed once Run has opened the listeners.
+func (g *Gateway) Started() <-chan struct{} { return g.started }
+
+// Addr is the bound address of a listener, by name ("admin" for the admin
+// API), once Started is closed; a ":0" in the config becomes the real port.
+func (g *Gateway) Addr(name string) string {
+	select {
+	case <-g.started:
+		return g.addrs[name]
+	default:
+		return ""
+	}
+}
+
+// watchFile reloads when the config file's contents change. It polls, which
+// also sees the symlink swaps of a Kubernetes ConfigMap volume and editors
+// that replace the file.
+func (g *Gateway) watchFile(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("config watcher panicked", "panic", r)
+		}
+	}()
+	last := g.table.Load().Config.Hash
+	ticker := time.NewTicker(WatchInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		data, err := os.ReadFile(g.file)
+		if err != nil {
+			continue
+		}
+		hash := spec.HashBytes(data)
+		if hash == last {
+			continue
+		}
+		last = hash
+		g.Reload("file-watch")
+	}
+}
+
+// WatchInterval is how often the config file is checked for changes.
+var WatchInterval = time.Second
+
+func mustJSON(v any) json.RawMessage {
+	data, _ := json.Marshal(v)
+	return data
+}

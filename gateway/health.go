@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/cutover-dev/cutover/spec"
+)
+
+// checker runs one endpoint's active health checks.
+type checker struct {
+	key      string // the settings it runs with, to notice a change
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+func (c *checker) stop() {
+	c.cancel()
+	<-c.done
+}
+
+func (p *Pool) startChecker(ctx context.Context, e *Endpoint, hc spec.HealthCheck) *checker {
+	ctx, cancel := context.WithCancel(ctx)
+	c := &checker{key: checkKey(&hc), cancel: cancel, done: make(chan struct{})}
+	go p.runHealthChecks(ctx, c, e, hc)
+	return c
+}
+
+func (p *Pool) runHealthChecks(ctx context.Context, c *checker, e *Endpoint, hc spec.HealthCheck) {
+	defer close(c.done)
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("health checker panicked", "endpoint", e.Addr, "panic", r)
+		}
+	}()
+	client := &http.Client{
+		Timeout:   hc.Timeout.D(),
+		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+	url := e.url.JoinPath(hc.Path).String()
+	ticker := time.NewTicker(hc.Interval.D())
+	defer ticker.Stop()
+	successes, failures := 0, 0
+	for {
+		err := probe(ctx, client, url, hc.ExpectedStatus)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			successes, failures = successes+1, 0
+			if successes >= hc.HealthyThreshold {
+				p.setActive(e, true, "active check passed")
+			}
+		} else {
+			successes, failures = 0, failures+1
+			if failures >= hc.UnhealthyThreshold {
+				p.setActive(e, false, err.Error())
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
+}
+
+func probe(ctx context.Context, client *http.Client, url string, expected []int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("User-Agent", "cutover-health-check")
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	ok := resp.StatusCode >= 200 && resp.StatusCode < 400
+	if len(expected) > 0 {
+		ok = slices.Contains(expected, resp.StatusCode)
+	}
+	if !ok {
+		return fmt.Errorf("health check answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func checkKey(hc *spec.HealthCheck) string { return fmt.Sprintf("%+v", *hc) }

@@ -1,0 +1,249 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cutover-dev/cutover/spec"
+	"github.com/cutover-dev/cutover/state"
+)
+
+// Pool owns what outlives a routing table: endpoint state keyed by address,
+// one keep-alive transport per backend, and the active health checkers. A
+// reload compiles a new table against the same pool, so health, slow-start
+// progress and idle connections carry over.
+type Pool struct {
+	log *slog.Logger
+	// onHealthChange is called after any endpoint changes availability.
+	onHealthChange func()
+
+	mu         sync.Mutex // guards the maps below
+	endpoints  map[string]*Endpoint
+	transports map[string]*transportEntry // by backend name
+	checkers   map[string]*checker        // by endpoint address
+}
+
+type transportEntry struct {
+	key string // the settings it was built with
+	t   *http.Transport
+}
+
+func newPool(log *slog.Logger, onHealthChange func()) *Pool {
+	return &Pool{
+		log:            log,
+		onHealthChange: onHealthChange,
+		endpoints:      map[string]*Endpoint{},
+		transports:     map[string]*transportEntry{},
+		checkers:       map[string]*checker{},
+	}
+}
+
+// compile builds a routing table from a validated config. runtime holds the
+// weights set through the admin API or a plan; those that no longer fit
+// their route are left out and returned in dropped.
+func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, gen uint64, m *Metrics) (t *Table, dropped []string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := time.Now()
+	t = &Table{Generation: gen, Config: cfg, LoadedAt: now}
+	byName := map[string]*backend{}
+	for i := range cfg.Gateway.Spec.Backends {
+		sb := &cfg.Gateway.Spec.Backends[i]
+		b := &backend{
+			name:      sb.Name,
+			version:   sb.Version,
+			failOpen:  sb.FailOpen,
+			slowStart: sb.SlowStart,
+			passive:   *sb.Passive,
+			transport: p.transportFor(sb),
+		}
+		for _, addr := range sb.Endpoints {
+			e, ok := p.endpoints[addr]
+			if !ok {
+				e = newEndpoint(addr, now)
+				p.endpoints[addr] = e
+			}
+			b.endpoints = append(b.endpoints, e)
+		}
+		byName[b.name] = b
+		t.backends = append(t.backends, b)
+	}
+	for i := range cfg.Gateway.Spec.Routes {
+		sr := &cfg.Gateway.Spec.Routes[i]
+		c := routeConfig{
+			name:    sr.Name,
+			hosts:   sr.Hosts,
+			sticky:  sr.Sticky,
+			drain:   sr.Drain,
+			timeout: sr.Timeout.D(),
+
+			localMetrics: m.forRoute(sr.Name, "", ""),
+		}
+		if sr.Sticky != nil && sr.Sticky.Cookie != nil {
+			c.cookieMaxAge = int(sr.Sticky.Cookie.MaxAge.D() / time.Second)
+		}
+		for _, m := range sr.Match {
+			c.matches = append(c.matches, compileMatch(m))
+		}
+		for _, rb := range sr.Backends {
+			b := byName[rb.Name]
+			c.backends = append(c.backends, b)
+			c.weights = append(c.weights, *rb.Weight)
+			c.metrics = append(c.metrics, m.forRoute(sr.Name, b.name, b.version))
+		}
+		if rw, ok := runtime[sr.Name]; ok {
+			if w, fits := runtimeWeightsFor(sr, rw); fits {
+				c.weights, c.runtime = w, true
+			} else {
+				dropped = append(dropped, sr.Name)
+			}
+		}
+		t.routes = append(t.routes, newRoute(c, now.UnixNano()))
+	}
+	return t, dropped
+}
+
+// transportFor returns the backend's transport, reusing the one it had if
+// its settings did not change, so keep-alive connections survive a reload.
+// Called with p.mu held.
+func (p *Pool) transportFor(b *spec.Backend) *http.Transport {
+	key := fmt.Sprintf("%d/%d", b.DialTimeout, b.MaxIdleConnsPerHost)
+	if e, ok := p.transports[b.Name]; ok && e.key == key {
+		return e.t
+	}
+	dialer := &net.Dialer{Timeout: b.DialTimeout.D(), KeepAlive: 30 * time.Second}
+	t := &http.Transport{
+		Proxy:                 nil, // upstreams come only from config, never from the environment
+		DialContext:           dialer.DialContext,
+		MaxIdleConns:          0,
+		MaxIdleConnsPerHost:   b.MaxIdleConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: upstreamHeaderTimeout,
+		ExpectContinueTimeout: time.Second,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:     true,
+	}
+	if old, ok := p.transports[b.Name]; ok {
+		// Requests in flight keep their connections; only idle ones close.
+		old.t.CloseIdleConnections()
+	}
+	p.transports[b.Name] = &transportEntry{key: key, t: t}
+	return t
+}
+
+// upstreamHeaderTimeout bounds the wait for an upstream's response headers,
+// as nginx's proxy_read_timeout does (60 s). A route's own timeout, when
+// set, bounds the whole exchange.
+const upstreamHeaderTimeout = 60 * time.Second
+
+// retain forgets endpoints, transports and checkers that t no longer uses,
+// and starts health checkers for the endpoints it added.
+func (p *Pool) retain(ctx context.Context, t *Table) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	usedEP := map[string]bool{}
+	usedBackend := map[string]bool{}
+	want := map[string]*spec.HealthCheck{}
+	for i := range t.Config.Gateway.Spec.Backends {
+		sb := &t.Config.Gateway.Spec.Backends[i]
+		usedBackend[sb.Name] = true
+		for _, addr := range sb.Endpoints {
+			usedEP[addr] = true
+			if _, ok := want[addr]; !ok || want[addr] == nil {
+				want[addr] = sb.HealthCheck
+			}
+		}
+	}
+	for addr := range p.endpoints {
+		if !usedEP[addr] {
+			delete(p.endpoints, addr)
+		}
+	}
+	for name, e := range p.transports {
+		if !usedBackend[name] {
+			e.t.CloseIdleConnections()
+			delete(p.transports, name)
+		}
+	}
+	for addr, c := range p.checkers {
+		hc := want[addr]
+		if hc == nil || c.key != checkKey(hc) {
+			c.stop()
+			delete(p.checkers, addr)
+		}
+	}
+	for addr, hc := range want {
+		e := p.endpoints[addr]
+		if hc == nil {
+			// Without active checks, an endpoint is up unless ejected.
+			if !e.activeUp.Load() {
+				p.setActive(e, true, "active health check removed")
+			}
+			continue
+		}
+		if _, running := p.checkers[addr]; !running {
+			p.checkers[addr] = p.startChecker(ctx, e, *hc)
+		}
+	}
+}
+
+// stop ends every health checker.
+func (p *Pool) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for addr, c := range p.checkers {
+		c.stop()
+		delete(p.checkers, addr)
+	}
+}
+
+// setActive records an active health verdict, logging and notifying only on
+// a transition.
+func (p *Pool) setActive(e *Endpoint, up bool, why string) {
+	if !e.activeUp.CompareAndSwap(!up, up) {
+		return
+	}
+	if up {
+		e.readySince.Store(time.Now().UnixNano())
+		p.log.Info("endpoint is healthy", "endpoint", e.Addr, "reason", why)
+	} else {
+		p.log.Warn("endpoint is unhealthy", "endpoint", e.Addr, "reason", why)
+	}
+	p.onHealthChange()
+}
+
+// reportResult feeds passive ejection with the outcome of one request.
+func (p *Pool) reportResult(b *backend, e *Endpoint, failed bool) {
+	if !failed {
+		if e.consecFails.Load() != 0 {
+			e.consecFails.Store(0)
+		}
+		return
+	}
+	limit := b.passive.ConsecutiveFailures
+	if limit <= 0 || e.consecFails.Add(1) < int32(limit) {
+		return
+	}
+	now := time.Now()
+	until := now.Add(b.passive.EjectionTime.D()).UnixNano()
+	prev := e.ejectedUntil.Load()
+	if prev > now.UnixNano() || !e.ejectedUntil.CompareAndSwap(prev, until) {
+		return // already ejected, or another request ejected it first
+	}
+	e.consecFails.Store(0)
+	p.log.Warn("endpoint ejected", "endpoint", e.Addr, "backend", b.name, "consecutiveFailures", limit, "for", b.passive.EjectionTime.D())
+	p.onHealthChange()
+	time.AfterFunc(b.passive.EjectionTime.D(), func() {
+		if e.ejectedUntil.Load() == until {
+			e.readySince.Store(time.Now().UnixNano())
+			p.log.Info("endpoint ejection ended", "endpoint", e.Addr)
+			p.onHealthChange()
+		}
+	})
+}

@@ -1,0 +1,343 @@
+package gateway
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Reasons the gateway answers a request itself, sent in x-cutover-reason.
+const (
+	ReasonNoRoute           = "no-route"
+	ReasonNoHealthyUpstream = "no-healthy-upstream"
+	ReasonConnectError      = "upstream-connect-error"
+	ReasonTimeout           = "upstream-timeout"
+	ReasonReset             = "upstream-reset"
+	ReasonBodyTooLarge      = "request-body-too-large"
+)
+
+// HeaderReason names why the gateway, not an upstream, answered.
+const HeaderReason = "X-Cutover-Reason"
+
+var errNoHealthyUpstream = errors.New("no healthy upstream")
+
+// exchange is one request's way through the gateway, shared by the handler,
+// the proxy's hooks and the upstream transport through the context.
+type exchange struct {
+	route    *route
+	plan     *routePlan
+	backend  int    // index into route.backends; changes on failover
+	tried    uint64 // backends tried, as bits
+	triedEP  uint64 // endpoints of the current backend tried, as bits
+	bucket   int    // sticky bucket, or -1
+	setSticky bool  // the sticky cookie must be (re)written
+	status   int
+}
+
+type exchangeKey struct{}
+
+// proxyHandler serves requests from the current table.
+type proxyHandler struct {
+	table    func() *Table
+	pool     *Pool
+	metrics  *Metrics
+	maxBody  int64
+	log      *slog.Logger
+	rp       *httputil.ReverseProxy
+}
+
+func newProxyHandler(table func() *Table, pool *Pool, m *Metrics, maxBody int64, log *slog.Logger) *proxyHandler {
+	h := &proxyHandler{table: table, pool: pool, metrics: m, maxBody: maxBody, log: log}
+	h.rp = &httputil.ReverseProxy{
+		Rewrite:        rewrite,
+		Transport:      &upstreamTransport{pool: pool},
+		FlushInterval:  -1, // only used when the response length is known; streams flush at once anyway
+		ModifyResponse: modifyResponse,
+		ErrorHandler:   h.proxyError,
+		BufferPool:     bufferPool{},
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return h
+}
+
+func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rt := h.table().Route(r)
+	if rt == nil {
+		h.metrics.unrouted.Inc()
+		answer(w, http.StatusNotFound, ReasonNoRoute)
+		return
+	}
+	plan := rt.plan.Load()
+	if plan.total == 0 {
+		rt.localMetrics.observe(http.StatusServiceUnavailable, start, true)
+		answer(w, http.StatusServiceUnavailable, ReasonNoHealthyUpstream)
+		return
+	}
+	if r.ContentLength > h.maxBody {
+		rt.localMetrics.observe(http.StatusRequestEntityTooLarge, start, true)
+		answer(w, http.StatusRequestEntityTooLarge, ReasonBodyTooLarge)
+		return
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
+	}
+	x := &exchange{route: rt, plan: plan}
+	x.backend = rt.choose(r, plan, x)
+	x.tried = 1 << x.backend
+	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
+	if rt.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, rt.timeout)
+		defer cancel()
+	}
+	h.rp.ServeHTTP(w, r.WithContext(ctx))
+	rt.metrics[x.backend].observe(x.status, start, false)
+}
+
+// answer writes the gateway's own short answer.
+func answer(w http.ResponseWriter, code int, reason string) {
+	w.Header().Set(HeaderReason, reason)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "%d %s: %s\n", code, http.StatusText(code), reason)
+}
+
+func rewrite(pr *httputil.ProxyRequest) {
+	pr.SetXForwarded()
+	// Keep the client's Host, as Envoy and Istio do: migrated apps often
+	// route by host name. X-Forwarded-Host carries it too.
+	pr.Out.Host = pr.In.Host
+	if pr.Out.Header.Get("X-Request-Id") == "" {
+		pr.Out.Header.Set("X-Request-Id", newRequestID())
+	}
+}
+
+func newRequestID() string {
+	var b [16]byte
+	crand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func modifyResponse(resp *http.Response) error {
+	x := resp.Request.Context().Value(exchangeKey{}).(*exchange)
+	x.status = resp.StatusCode
+	if x.setSticky || (x.bucket >= 0 && x.route.drain && x.backend != x.cookieBackend(resp.Request)) {
+		c := x.route.sticky.Cookie
+		cookie := &http.Cookie{
+			Name:     c.Name,
+			Value:    strconv.Itoa(x.bucket) + "." + x.route.backends[x.backend].name,
+			Path:     "/",
+			MaxAge:   x.route.cookieMaxAge,
+			HttpOnly: true,
+			SameSite: http.SameSiteLaxMode,
+		}
+		resp.Header.Add("Set-Cookie", cookie.String())
+	}
+	return nil
+}
+
+func (h *proxyHandler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
+	x := r.Context().Value(exchangeKey{}).(*exchange)
+	var ne net.Error
+	var oe *net.OpError
+	switch {
+	case errors.Is(err, errNoHealthyUpstream):
+		x.status = http.StatusServiceUnavailable
+		answer(w, x.status, ReasonNoHealthyUpstream)
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads an answer. 499 as nginx logs it.
+		x.status = 499
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		x.status = http.StatusGatewayTimeout
+		answer(w, x.status, ReasonTimeout)
+	case errors.As(err, &oe) && oe.Op == "dial":
+		x.status = http.StatusBadGateway
+		answer(w, x.status, ReasonConnectError)
+	default:
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			x.status = http.StatusRequestEntityTooLarge
+			answer(w, x.status, ReasonBodyTooLarge)
+			return
+		}
+		x.status = http.StatusBadGateway
+		answer(w, x.status, ReasonReset)
+	}
+	if x.status != 499 {
+		h.log.Warn("upstream error", "route", x.route.name, "backend", x.route.backends[x.backend].name, "status", x.status, "err", err)
+	}
+}
+
+// upstreamTransport picks the endpoint for each attempt. A connection that
+// could not be made never reached the upstream, so a request without a body
+// is tried again on another endpoint, then on another backend of the route.
+type upstreamTransport struct {
+	pool *Pool
+}
+
+func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	x := req.Context().Value(exchangeKey{}).(*exchange)
+	replayable := req.Body == nil || req.Body == http.NoBody
+	now := time.Now().UnixNano()
+	for {
+		b := x.route.backends[x.backend]
+		i := b.pickEndpoint(now, x.triedEP)
+		if i < 0 {
+			next := x.route.fallback(x.tried, now)
+			if next < 0 {
+				return nil, errNoHealthyUpstream
+			}
+			x.backend, x.triedEP = next, 0
+			x.tried |= 1 << next
+			continue
+		}
+		x.triedEP |= 1 << i
+		e := b.endpoints[i]
+		req.URL.Scheme, req.URL.Host = e.url.Scheme, e.url.Host
+		resp, err := b.transport.RoundTrip(req)
+		if err != nil {
+			if req.Context().Err() != nil {
+				return nil, err
+			}
+			t.pool.reportResult(b, e, true)
+			var oe *net.OpError
+			if replayable && errors.As(err, &oe) && oe.Op == "dial" {
+				continue
+			}
+			return nil, err
+		}
+		t.pool.reportResult(b, e, resp.StatusCode >= 500)
+		return resp, nil
+	}
+}
+
+// choose picks the backend for a request: by sticky bucket when the route
+// is sticky and the client can be told apart, else by the smooth schedule.
+func (rt *route) choose(r *http.Request, p *routePlan, x *exchange) int {
+	x.bucket = -1
+	st := rt.sticky
+	if st != nil {
+		switch {
+		case st.Cookie != nil:
+			if c, err := r.Cookie(st.Cookie.Name); err == nil {
+				if bucket, name, ok := parseStickyCookie(c.Value); ok {
+					x.bucket = bucket
+					if rt.drain {
+						if i := rt.draining(name, p); i >= 0 {
+							return i
+						}
+					}
+				}
+			}
+			if x.bucket < 0 {
+				x.bucket = rand.IntN(Buckets)
+				x.setSticky = true
+			}
+		case st.Header != "":
+			if v := r.Header.Get(st.Header); v != "" {
+				x.bucket = int(fnv32a(v) % Buckets)
+			}
+		case st.ClientIP:
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				host = r.RemoteAddr
+			}
+			x.bucket = int(fnv32a(host) % Buckets)
+		}
+	}
+	if x.bucket >= 0 {
+		for i, bound := range p.bounds {
+			if x.bucket < bound {
+				return i
+			}
+		}
+	}
+	n := rt.counter.Add(1) - 1
+	return int(p.schedule[n%uint64(len(p.schedule))])
+}
+
+// draining returns the index of the named backend if it is set to weight 0
+// but still usable, so that its sticky clients may stay; else -1.
+func (rt *route) draining(name string, p *routePlan) int {
+	for i, b := range rt.backends {
+		if b.name == name && rt.weights[i] == 0 && p.usable[i] {
+			return i
+		}
+	}
+	return -1
+}
+
+// cookieBackend is the index of the backend the request's sticky cookie
+// names, or -1.
+func (x *exchange) cookieBackend(r *http.Request) int {
+	c, err := r.Cookie(x.route.sticky.Cookie.Name)
+	if err != nil {
+		return -1
+	}
+	_, name, ok := parseStickyCookie(c.Value)
+	if !ok {
+		return -1
+	}
+	for i, b := range x.route.backends {
+		if b.name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// fallback returns the usable backend, not yet tried, with the largest
+// effective weight, or -1.
+func (rt *route) fallback(tried uint64, now int64) int {
+	best := -1
+	p := rt.plan.Load()
+	for i, b := range rt.backends {
+		if tried&(1<<i) != 0 || !b.usable(now) {
+			continue
+		}
+		if best < 0 || p.effective[i] > p.effective[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// parseStickyCookie reads "BUCKET.BACKEND".
+func parseStickyCookie(v string) (bucket int, backend string, ok bool) {
+	num, name, _ := strings.Cut(v, ".")
+	b, err := strconv.Atoi(num)
+	if err != nil || b < 0 || b >= Buckets {
+		return 0, "", false
+	}
+	return b, name, true
+}
+
+func fnv32a(s string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(s); i++ {
+		h ^= uint32(s[i])
+		h *= 16777619
+	}
+	return h
+}
+
+// bufferPool reuses the proxy's 32 KiB copy buffers.
+type bufferPool struct{}
+
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func (bufferPool) Get() []byte  { return *copyBuffers.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { copyBuffers.Put(&b) }

@@ -1,0 +1,123 @@
+package spec
+
+import (
+	"fmt"
+	"time"
+)
+
+// Defaults, in one place. Each names the tool whose default it follows.
+const (
+	DefaultListenAddress = ":8080"
+	DefaultAdminAddress  = "127.0.0.1:9190"
+	// 64 KiB of request headers, close to Envoy's 60 KiB.
+	DefaultMaxHeaderBytes = 64 << 10
+	DefaultMaxBodyBytes   = 10 << 20
+	DefaultReadHeader     = 10 * time.Second
+	DefaultReadTimeout    = 60 * time.Second
+	DefaultIdleTimeout    = 120 * time.Second
+	DefaultDrainDelay     = 5 * time.Second
+	DefaultShutdown       = 30 * time.Second
+
+	DefaultHealthPath         = "/"
+	DefaultHealthInterval     = 5 * time.Second
+	DefaultHealthTimeout      = time.Second
+	DefaultHealthyThreshold   = 2
+	DefaultUnhealthyThreshold = 3
+
+	// Passive ejection is on unless disabled, as nginx's max_fails is.
+	DefaultConsecutiveFailures = 5
+	DefaultEjectionTime        = 30 * time.Second
+
+	DefaultSlowStartAggression = 1.0
+	// Envoy's slow_start_config.min_weight_percent default.
+	DefaultSlowStartMinPercent = 10.0
+
+	DefaultDialTimeout         = 2 * time.Second
+	DefaultMaxIdleConnsPerHost = 256
+
+	DefaultCookieMaxAge = 24 * time.Hour
+)
+
+func setDuration(d *Duration, v time.Duration) {
+	if *d == 0 {
+		*d = Duration(v)
+	}
+}
+
+func setInt(i *int, v int) {
+	if *i == 0 {
+		*i = v
+	}
+}
+
+// SetDefaults fills every unset field of g with its default. It never
+// overrides a value that was written.
+func SetDefaults(g *Gateway) {
+	s := &g.Spec
+	if len(s.Listeners) == 0 {
+		s.Listeners = []Listener{{Address: DefaultListenAddress}}
+	}
+	for i := range s.Listeners {
+		if s.Listeners[i].Name == "" {
+			s.Listeners[i].Name = fmt.Sprintf("listener-%d", i)
+		}
+	}
+	if s.Admin.Address == "" {
+		s.Admin.Address = DefaultAdminAddress
+	}
+	l := &s.Limits
+	setInt(&l.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	setDuration(&l.ReadHeaderTimeout, DefaultReadHeader)
+	setDuration(&l.ReadTimeout, DefaultReadTimeout)
+	setDuration(&l.IdleTimeout, DefaultIdleTimeout)
+	// WriteTimeout stays 0: a whole-response deadline would cut
+	// Server-Sent Events and long downloads. Routes bound upstream time.
+	if s.DrainDelay == nil {
+		d := Duration(DefaultDrainDelay)
+		s.DrainDelay = &d
+	}
+	setDuration(&s.ShutdownTimeout, DefaultShutdown)
+
+	for i := range s.Backends {
+		b := &s.Backends[i]
+		if hc := b.HealthCheck; hc != nil {
+			if hc.Path == "" {
+				hc.Path = DefaultHealthPath
+			}
+			setDuration(&hc.Interval, DefaultHealthInterval)
+			setDuration(&hc.Timeout, DefaultHealthTimeout)
+			setInt(&hc.HealthyThreshold, DefaultHealthyThreshold)
+			setInt(&hc.UnhealthyThreshold, DefaultUnhealthyThreshold)
+		}
+		if b.Passive == nil {
+			b.Passive = &Passive{ConsecutiveFailures: DefaultConsecutiveFailures}
+		}
+		setDuration(&b.Passive.EjectionTime, DefaultEjectionTime)
+		if ss := b.SlowStart; ss != nil {
+			if ss.Aggression == 0 {
+				ss.Aggression = DefaultSlowStartAggression
+			}
+			if ss.MinWeightPercent == 0 {
+				ss.MinWeightPercent = DefaultSlowStartMinPercent
+			}
+		}
+		setDuration(&b.DialTimeout, DefaultDialTimeout)
+		setInt(&b.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
+	}
+	for i := range s.Routes {
+		r := &s.Routes[i]
+		if len(r.Backends) == 1 && r.Backends[0].Weight == nil {
+			w := 100
+			r.Backends[0].Weight = &w
+		}
+		if st := r.Sticky; st != nil && st.Cookie != nil {
+			if st.Cookie.Name == "" {
+				st.Cookie.Name = "cutover-" + r.Name
+			}
+			setDuration(&st.Cookie.MaxAge, DefaultCookieMaxAge)
+		}
+	}
+}

@@ -1,0 +1,294 @@
+package spec
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is a loaded, defaulted and validated cutover.yaml.
+type Config struct {
+	// File is the path the config was read from.
+	File string
+	// Hash is the SHA-256 of the file's bytes, hex encoded.
+	Hash    string
+	Gateway *Gateway
+}
+
+// Load reads, parses, defaults and validates a config file. On any problem
+// it returns an ErrorList and no Config.
+func Load(file string) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(file, data)
+}
+
+// Parse is Load for bytes already read; file names them in errors.
+func Parse(file string, data []byte) (*Config, error) {
+	cfg := &Config{File: file, Hash: HashBytes(data)}
+
+	var errs ErrorList
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for doc := 0; ; doc++ {
+		var root yaml.Node
+		err := dec.Decode(&root)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			errs = append(errs, syntaxError(file, err))
+			break
+		}
+		if len(root.Content) == 0 || root.Content[0].Tag == "!!null" {
+			continue // an empty document, e.g. after a trailing ---
+		}
+		node := root.Content[0]
+		kind, kindPos := scalarField(node, "kind")
+		switch kind {
+		case KindGateway:
+			if cfg.Gateway != nil {
+				errs = append(errs, &FieldError{File: file, Pos: kindPos, Path: "kind", Msg: "only one Gateway document is allowed per config"})
+				continue
+			}
+			g, docErrs := decodeGateway(file, node)
+			errs = append(errs, docErrs...)
+			cfg.Gateway = g
+		case "":
+			errs = append(errs, &FieldError{File: file, Pos: nodePos(node), Path: "kind", Msg: "required (want Gateway)"})
+		default:
+			errs = append(errs, &FieldError{File: file, Pos: kindPos, Path: "kind", Msg: fmt.Sprintf("unsupported kind %q (want Gateway)", kind)})
+		}
+	}
+	if len(errs) == 0 && cfg.Gateway == nil {
+		errs = append(errs, &FieldError{File: file, Msg: "no Gateway document found"})
+	}
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// HashBytes is the hash a Config of these bytes carries.
+func HashBytes(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+func decodeGateway(file string, node *yaml.Node) (*Gateway, ErrorList) {
+	d := &decoder{file: file, pos: map[string]Pos{}}
+	g := &Gateway{}
+	d.decode(node, reflect.ValueOf(g).Elem(), "")
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	SetDefaults(g)
+	var p problems
+	validateGateway(g, &p)
+	for _, e := range p {
+		e.File = file
+		e.Pos = d.lookup(e.Path)
+	}
+	return g, ErrorList(p)
+}
+
+func syntaxError(file string, err error) *FieldError {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "yaml: ")
+	var line int
+	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
+		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+		return &FieldError{File: file, Pos: Pos{Line: line, Col: 1}, Msg: msg}
+	}
+	return &FieldError{File: file, Msg: msg}
+}
+
+func sortErrors(errs ErrorList) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		a, b := errs[i].Pos, errs[j].Pos
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+func nodePos(n *yaml.Node) Pos { return Pos{Line: n.Line, Col: n.Column} }
+
+// scalarField returns the value of key in a mapping node, if it is a scalar.
+func scalarField(n *yaml.Node, key string) (string, Pos) {
+	if n.Kind != yaml.MappingNode {
+		return "", nodePos(n)
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key && n.Content[i+1].Kind == yaml.ScalarNode {
+			return n.Content[i+1].Value, nodePos(n.Content[i+1])
+		}
+	}
+	return "", nodePos(n)
+}
+
+// decoder fills Go values from YAML nodes, rejecting unknown fields and
+// remembering where each field path was written so that later validation
+// errors can point at the file position.
+type decoder struct {
+	file string
+	pos  map[string]Pos
+	errs ErrorList
+}
+
+var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+
+func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	d.errs = append(d.errs, &FieldError{File: d.file, Pos: nodePos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if _, seen := d.pos[path]; !seen {
+		d.pos[path] = nodePos(n)
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // leave the zero value; defaults fill it in
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			d.fail(n, path, "%s", cleanYAMLError(err))
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		elem := reflect.New(v.Type().Elem())
+		d.decode(n, elem.Elem(), path)
+		v.Set(elem)
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			d.fail(n, path, "must be a mapping, not %s", describe(n))
+			return
+		}
+		fields := structFields(v.Type())
+		seen := map[string]bool{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			sub := join(path, key.Value)
+			if seen[key.Value] {
+				d.fail(key, sub, "duplicate field")
+				continue
+			}
+			seen[key.Value] = true
+			idx, ok := fields[key.Value]
+			if !ok {
+				d.fail(key, sub, "unknown field %q", key.Value)
+				continue
+			}
+			d.pos[sub] = nodePos(key)
+			d.decode(val, v.FieldByIndex(idx), sub)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(n, path, "must be a list, not %s", describe(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(s)
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			d.fail(n, path, "must be a mapping, not %s", describe(n))
+			return
+		}
+		m := reflect.MakeMap(v.Type())
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := n.Content[i], n.Content[i+1]
+			elem := reflect.New(v.Type().Elem()).Elem()
+			d.decode(val, elem, join(path, key.Value))
+			m.SetMapIndex(reflect.ValueOf(key.Value), elem)
+		}
+		v.Set(m)
+	default:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(n, path, "must be a %s, not %s", v.Kind(), describe(n))
+			return
+		}
+		if err := n.Decode(v.Addr().Interface()); err != nil {
+			d.fail(n, path, "%s", cleanYAMLError(err))
+		}
+	}
+}
+
+// lookup finds the position of path, or of its nearest written parent.
+func (d *decoder) lookup(path string) Pos {
+	for p := path; ; {
+		if pos, ok := d.pos[p]; ok {
+			return pos
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			return d.pos[""]
+		}
+		p = p[:i]
+	}
+}
+
+// structFields maps YAML names to field indexes, flattening ",inline" fields.
+func structFields(t reflect.Type) map[string][]int {
+	out := map[string][]int{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, opts, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if opts == "inline" {
+			for k, idx := range structFields(f.Type) {
+				out[k] = append([]int{i}, idx...)
+			}
+			continue
+		}
+		if name == "" || name == "-" {
+			continue
+		}
+		out[name] = []int{i}
+	}
+	return out
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	default:
+		return fmt.Sprintf("%q", n.Value)
+	}
+}
+
+func cleanYAMLError(err error) string {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+	if i := strings.Index(msg, ": "); strings.HasPrefix(msg, "line ") && i > 0 {
+		msg = msg[i+2:]
+	}
+	return msg
+}

@@ -1,0 +1,201 @@
+// Package spec is the declarative model of cutover.yaml: typed documents,
+// their defaults and their validation. It does no network I/O.
+package spec
+
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// APIVersion is the group and version every cutover document carries.
+const APIVersion = "cutover.dev/v1alpha1"
+
+// KindGateway is the kind of the document that configures `cutover serve`.
+const KindGateway = "Gateway"
+
+// Gateway is a `kind: Gateway` document.
+type Gateway struct {
+	APIVersion string      `yaml:"apiVersion"`
+	Kind       string      `yaml:"kind"`
+	Metadata   Metadata    `yaml:"metadata"`
+	Spec       GatewaySpec `yaml:"spec"`
+}
+
+// Metadata names a document, as in Kubernetes.
+type Metadata struct {
+	Name   string            `yaml:"name"`
+	Labels map[string]string `yaml:"labels"`
+}
+
+// GatewaySpec is what the gateway serves.
+type GatewaySpec struct {
+	Listeners []Listener `yaml:"listeners"`
+	Admin     Admin      `yaml:"admin"`
+	Limits    Limits     `yaml:"limits"`
+	// DrainDelay is how long listeners keep accepting after SIGTERM while
+	// /readyz already answers 503, so a load balancer in front can notice.
+	// 0 is allowed and means close at once. Default 5s.
+	DrainDelay *Duration `yaml:"drainDelay"`
+	// ShutdownTimeout bounds how long in-flight requests may take to finish.
+	ShutdownTimeout Duration  `yaml:"shutdownTimeout"`
+	Backends        []Backend `yaml:"backends"`
+	Routes          []Route   `yaml:"routes"`
+}
+
+// Listener is one address the gateway accepts traffic on. HTTP/2 is served
+// over TLS (ALPN) and, without TLS, only HTTP/1.1.
+type Listener struct {
+	Name    string `yaml:"name"`
+	Address string `yaml:"address"`
+	TLS     *TLS   `yaml:"tls"`
+}
+
+// TLS names a certificate and key in PEM files.
+type TLS struct {
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+}
+
+// Admin is the admin API listener. It is on loopback unless told otherwise.
+type Admin struct {
+	Address string `yaml:"address"`
+}
+
+// Limits protect the gateway from slow or oversized clients.
+type Limits struct {
+	MaxHeaderBytes    int      `yaml:"maxHeaderBytes"`
+	MaxBodyBytes      int64    `yaml:"maxBodyBytes"`
+	ReadHeaderTimeout Duration `yaml:"readHeaderTimeout"`
+	ReadTimeout       Duration `yaml:"readTimeout"`
+	WriteTimeout      Duration `yaml:"writeTimeout"`
+	IdleTimeout       Duration `yaml:"idleTimeout"`
+}
+
+// Backend is one side of a migration: a named, versioned set of endpoints.
+type Backend struct {
+	Name      string   `yaml:"name"`
+	Version   string   `yaml:"version"`
+	Endpoints []string `yaml:"endpoints"`
+	// HealthCheck is the active check; nil means endpoints are only
+	// ejected passively.
+	HealthCheck *HealthCheck `yaml:"healthCheck"`
+	Passive     *Passive     `yaml:"passive"`
+	SlowStart   *SlowStart   `yaml:"slowStart"`
+	// FailOpen keeps sending traffic to the backend when all of its
+	// endpoints are unhealthy, as an ALB target group does. Off by default:
+	// an unhealthy backend's share goes to the route's other backends.
+	FailOpen bool `yaml:"failOpen"`
+	// Timeouts and pool sizes of the connection to the upstream.
+	DialTimeout         Duration `yaml:"dialTimeout"`
+	MaxIdleConnsPerHost int      `yaml:"maxIdleConnsPerHost"`
+}
+
+// HealthCheck is an active HTTP check of every endpoint of a backend.
+type HealthCheck struct {
+	Path               string   `yaml:"path"`
+	Interval           Duration `yaml:"interval"`
+	Timeout            Duration `yaml:"timeout"`
+	HealthyThreshold   int      `yaml:"healthyThreshold"`
+	UnhealthyThreshold int      `yaml:"unhealthyThreshold"`
+	// ExpectedStatus lists the codes that count as healthy; empty means 200-399.
+	ExpectedStatus []int `yaml:"expectedStatus"`
+}
+
+// Passive ejects an endpoint after consecutive failed requests (connection
+// errors and 5xx answers), as Envoy's outlier detection does.
+type Passive struct {
+	ConsecutiveFailures int      `yaml:"consecutiveFailures"`
+	EjectionTime        Duration `yaml:"ejectionTime"`
+}
+
+// SlowStart ramps a new or recovered endpoint up, as Envoy does:
+// weight × max(minWeightPercent/100, (t/window)^(1/aggression)).
+type SlowStart struct {
+	Window           Duration `yaml:"window"`
+	Aggression       float64  `yaml:"aggression"`
+	MinWeightPercent float64  `yaml:"minWeightPercent"`
+}
+
+// Route sends the requests it matches to its backends by weight. Routes are
+// ordered and the first match wins.
+type Route struct {
+	Name     string          `yaml:"name"`
+	Hosts    []string        `yaml:"hosts"`
+	Match    []Match         `yaml:"match"`
+	Backends []RouteBackend  `yaml:"backends"`
+	Sticky   *Stickiness     `yaml:"stickiness"`
+	// Drain lets a backend whose weight fell to 0 keep the clients already
+	// stuck to it. Only cookie stickiness remembers the backend.
+	Drain   bool     `yaml:"drain"`
+	Timeout Duration `yaml:"timeout"`
+}
+
+// Match is one way a request can match a route. The fields of one Match are
+// AND'd; the Matches of a route are OR'd.
+type Match struct {
+	Path        *StringMatch `yaml:"path"`
+	Method      string       `yaml:"method"`
+	Headers     []KeyMatch   `yaml:"headers"`
+	QueryParams []KeyMatch   `yaml:"queryParams"`
+}
+
+// StringMatch matches a string in exactly one way.
+type StringMatch struct {
+	Exact  *string `yaml:"exact"`
+	Prefix *string `yaml:"prefix"`
+	// Regex is RE2 syntax and must match the whole string.
+	Regex *string `yaml:"regex"`
+}
+
+// KeyMatch matches a header or query parameter by name. With only Present
+// set, the key must be there with any value.
+type KeyMatch struct {
+	Name        string `yaml:"name"`
+	StringMatch `yaml:",inline"`
+	Present     bool `yaml:"present"`
+}
+
+// RouteBackend is a backend's share of a route, in percent.
+type RouteBackend struct {
+	Name   string `yaml:"name"`
+	Weight *int   `yaml:"weight"`
+}
+
+// Stickiness keeps a client on the same backend across requests. Exactly one
+// source of the client's identity is set.
+type Stickiness struct {
+	Cookie   *CookieSticky `yaml:"cookie"`
+	Header   string        `yaml:"header"`
+	ClientIP bool          `yaml:"clientIP"`
+}
+
+// CookieSticky is a cookie the gateway sets to remember a client.
+type CookieSticky struct {
+	Name   string   `yaml:"name"`
+	MaxAge Duration `yaml:"maxAge"`
+}
+
+// Duration is a time.Duration written as "1.5s" or "300ms".
+type Duration time.Duration
+
+// UnmarshalYAML reads Go duration syntax.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (want e.g. 500ms, 5s, 1m)", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes Go duration syntax.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,390 @@
+package spec
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+var (
+	namePattern   = regexp.MustCompile(`^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$`)
+	hostPattern   = regexp.MustCompile(`^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+	methodPattern = regexp.MustCompile(`^[A-Z]+$`)
+)
+
+// isToken reports whether s is an HTTP token (RFC 9110), as header names are.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c > 127 || !strings.ContainsRune("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", c) {
+			return false
+		}
+	}
+	return true
+}
+
+func validateName(p *problems, path, name string) {
+	switch {
+	case name == "":
+		p.add(path, "required")
+	case !namePattern.MatchString(name):
+		p.add(path, "%q must be lower-case letters, digits, '-', '_' or '.', starting and ending with a letter or digit", name)
+	}
+}
+
+func validateAddress(p *problems, path, addr string) {
+	if _, port, err := net.SplitHostPort(addr); err != nil {
+		p.add(path, "%q is not host:port: %v", addr, unwrapAddrErr(err))
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.add(path, "%q has an invalid port", addr)
+	}
+}
+
+func unwrapAddrErr(err error) string {
+	if ae, ok := err.(*net.AddrError); ok {
+		return ae.Err
+	}
+	return err.Error()
+}
+
+func validateGateway(g *Gateway, p *problems) {
+	if g.APIVersion != APIVersion {
+		p.add("apiVersion", "%q is not supported (want %s)", g.APIVersion, APIVersion)
+	}
+	validateName(p, "metadata.name", g.Metadata.Name)
+	s := &g.Spec
+
+	addrs := map[string]string{}
+	names := map[string]bool{}
+	for i, l := range s.Listeners {
+		path := fmt.Sprintf("spec.listeners[%d]", i)
+		if names[l.Name] {
+			p.add(path+".name", "duplicate listener name %q", l.Name)
+		}
+		names[l.Name] = true
+		if l.Address == "" {
+			p.add(path+".address", "required")
+		} else {
+			validateAddress(p, path+".address", l.Address)
+			if prev, dup := addrs[l.Address]; dup && !strings.HasSuffix(l.Address, ":0") {
+				p.add(path+".address", "%q is already used by listener %q", l.Address, prev)
+			}
+			addrs[l.Address] = l.Name
+		}
+		if l.TLS != nil {
+			validateFile(p, path+".tls.certFile", l.TLS.CertFile)
+			validateFile(p, path+".tls.keyFile", l.TLS.KeyFile)
+		}
+	}
+	validateAddress(p, "spec.admin.address", s.Admin.Address)
+	if _, dup := addrs[s.Admin.Address]; dup && !strings.HasSuffix(s.Admin.Address, ":0") {
+		p.add("spec.admin.address", "%q is already used by a listener", s.Admin.Address)
+	}
+
+	l := s.Limits
+	if l.MaxHeaderBytes < 0 {
+		p.add("spec.limits.maxHeaderBytes", "must be positive")
+	}
+	if l.MaxBodyBytes < 0 {
+		p.add("spec.limits.maxBodyBytes", "must be positive")
+	}
+	for path, d := range map[string]Duration{
+		"spec.limits.readHeaderTimeout": l.ReadHeaderTimeout, "spec.limits.readTimeout": l.ReadTimeout,
+		"spec.limits.writeTimeout": l.WriteTimeout, "spec.limits.idleTimeout": l.IdleTimeout,
+		"spec.drainDelay": *s.DrainDelay, "spec.shutdownTimeout": s.ShutdownTimeout,
+	} {
+		if d < 0 {
+			p.add(path, "must not be negative")
+		}
+	}
+
+	backends := map[string]bool{}
+	for i := range s.Backends {
+		path := fmt.Sprintf("spec.backends[%d]", i)
+		b := &s.Backends[i]
+		validateName(p, path+".name", b.Name)
+		if backends[b.Name] {
+			p.add(path+".name", "duplicate backend name %q", b.Name)
+		}
+		backends[b.Name] = true
+		validateBackend(p, path, b)
+	}
+	if len(s.Routes) == 0 {
+		p.add("spec.routes", "at least one route is required")
+	}
+	routes := map[string]bool{}
+	for i := range s.Routes {
+		path := fmt.Sprintf("spec.routes[%d]", i)
+		r := &s.Routes[i]
+		validateName(p, path+".name", r.Name)
+		if routes[r.Name] {
+			p.add(path+".name", "duplicate route name %q", r.Name)
+		}
+		routes[r.Name] = true
+		validateRoute(p, path, r, backends)
+		for j := range i {
+			if catchAllCovers(&s.Routes[j], r) {
+				p.add(path, "unreachable: route %q before it has no match and catches all its requests; a catch-all route must be last", s.Routes[j].Name)
+				break
+			}
+		}
+	}
+}
+
+func validateFile(p *problems, path, file string) {
+	if file == "" {
+		p.add(path, "required")
+		return
+	}
+	if _, err := os.Stat(file); err != nil {
+		p.add(path, "%v", err)
+	}
+}
+
+func validateBackend(p *problems, path string, b *Backend) {
+	if len(b.Endpoints) == 0 {
+		p.add(path+".endpoints", "at least one endpoint is required")
+	}
+	seen := map[string]bool{}
+	for i, e := range b.Endpoints {
+		ep := fmt.Sprintf("%s.endpoints[%d]", path, i)
+		u, err := url.Parse(e)
+		switch {
+		case err != nil:
+			p.add(ep, "%q is not a URL: %v", e, err)
+		case u.Scheme != "http" && u.Scheme != "https":
+			p.add(ep, "%q must start with http:// or https://", e)
+		case u.Port() == "" || u.Hostname() == "":
+			p.add(ep, "%q must name a host and a port", e)
+		case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil:
+			p.add(ep, "%q must be scheme://host:port only", e)
+		case seen[e]:
+			p.add(ep, "duplicate endpoint %q", e)
+		}
+		seen[e] = true
+	}
+	if hc := b.HealthCheck; hc != nil {
+		hp := path + ".healthCheck"
+		if !strings.HasPrefix(hc.Path, "/") {
+			p.add(hp+".path", "%q must start with /", hc.Path)
+		}
+		if hc.Interval <= 0 {
+			p.add(hp+".interval", "must be positive")
+		}
+		if hc.Timeout <= 0 {
+			p.add(hp+".timeout", "must be positive")
+		} else if hc.Timeout > hc.Interval {
+			p.add(hp+".timeout", "%s must not exceed the interval %s", hc.Timeout.D(), hc.Interval.D())
+		}
+		if hc.HealthyThreshold < 1 {
+			p.add(hp+".healthyThreshold", "must be at least 1")
+		}
+		if hc.UnhealthyThreshold < 1 {
+			p.add(hp+".unhealthyThreshold", "must be at least 1")
+		}
+		for i, c := range hc.ExpectedStatus {
+			if c < 100 || c > 599 {
+				p.add(fmt.Sprintf("%s.expectedStatus[%d]", hp, i), "%d is not an HTTP status code", c)
+			}
+		}
+	}
+	if ps := b.Passive; ps != nil {
+		if ps.ConsecutiveFailures < 0 {
+			p.add(path+".passive.consecutiveFailures", "must not be negative (0 turns passive ejection off)")
+		}
+		if ps.EjectionTime <= 0 {
+			p.add(path+".passive.ejectionTime", "must be positive")
+		}
+	}
+	if ss := b.SlowStart; ss != nil {
+		if ss.Window <= 0 {
+			p.add(path+".slowStart.window", "must be positive")
+		}
+		if ss.Aggression <= 0 {
+			p.add(path+".slowStart.aggression", "must be positive")
+		}
+		if ss.MinWeightPercent < 0 || ss.MinWeightPercent > 100 {
+			p.add(path+".slowStart.minWeightPercent", "must be between 0 and 100")
+		}
+	}
+	if b.DialTimeout < 0 {
+		p.add(path+".dialTimeout", "must not be negative")
+	}
+	if b.MaxIdleConnsPerHost < 0 {
+		p.add(path+".maxIdleConnsPerHost", "must not be negative")
+	}
+}
+
+func validateRoute(p *problems, path string, r *Route, backends map[string]bool) {
+	for i, h := range r.Hosts {
+		if !hostPattern.MatchString(h) {
+			p.add(fmt.Sprintf("%s.hosts[%d]", path, i), "%q is not a lower-case host name (a leading *. is allowed)", h)
+		}
+	}
+	for i := range r.Match {
+		validateMatch(p, fmt.Sprintf("%s.match[%d]", path, i), &r.Match[i])
+	}
+	if len(r.Backends) == 0 {
+		p.add(path+".backends", "at least one backend is required")
+	}
+	seen := map[string]bool{}
+	sum := 0
+	weightsOK := true
+	for i, rb := range r.Backends {
+		bp := fmt.Sprintf("%s.backends[%d]", path, i)
+		switch {
+		case rb.Name == "":
+			p.add(bp+".name", "required")
+		case !backends[rb.Name]:
+			p.add(bp+".name", "unknown backend %q", rb.Name)
+		case seen[rb.Name]:
+			p.add(bp+".name", "backend %q is listed twice", rb.Name)
+		}
+		seen[rb.Name] = true
+		switch {
+		case rb.Weight == nil:
+			p.add(bp+".weight", "required when a route has several backends")
+			weightsOK = false
+		case *rb.Weight < 0 || *rb.Weight > 100:
+			p.add(bp+".weight", "%d must be between 0 and 100", *rb.Weight)
+			weightsOK = false
+		default:
+			sum += *rb.Weight
+		}
+	}
+	if weightsOK && len(r.Backends) > 0 && sum != 100 {
+		p.add(path+".backends", "weights add up to %d, not 100", sum)
+	}
+	if st := r.Sticky; st != nil {
+		n := 0
+		if st.Cookie != nil {
+			n++
+			if !isToken(st.Cookie.Name) {
+				p.add(path+".stickiness.cookie.name", "%q is not a valid cookie name", st.Cookie.Name)
+			}
+			if st.Cookie.MaxAge < 0 {
+				p.add(path+".stickiness.cookie.maxAge", "must not be negative")
+			}
+		}
+		if st.Header != "" {
+			n++
+			if !isToken(st.Header) {
+				p.add(path+".stickiness.header", "%q is not a valid header name", st.Header)
+			}
+		}
+		if st.ClientIP {
+			n++
+		}
+		if n != 1 {
+			p.add(path+".stickiness", "set exactly one of cookie, header or clientIP")
+		}
+	}
+	if r.Drain && (r.Sticky == nil || r.Sticky.Cookie == nil) {
+		p.add(path+".drain", "needs cookie stickiness, which remembers each client's backend")
+	}
+	if r.Timeout < 0 {
+		p.add(path+".timeout", "must not be negative")
+	}
+}
+
+func validateMatch(p *problems, path string, m *Match) {
+	if m.Path == nil && m.Method == "" && len(m.Headers) == 0 && len(m.QueryParams) == 0 {
+		p.add(path, "empty match; leave out match for a catch-all route")
+	}
+	if m.Path != nil {
+		validateStringMatch(p, path+".path", m.Path, false)
+		for _, s := range []*string{m.Path.Exact, m.Path.Prefix} {
+			if s != nil && !strings.HasPrefix(*s, "/") {
+				p.add(path+".path", "%q must start with /", *s)
+			}
+		}
+	}
+	if m.Method != "" && !methodPattern.MatchString(m.Method) {
+		p.add(path+".method", "%q must be an upper-case HTTP method such as GET", m.Method)
+	}
+	for i := range m.Headers {
+		hp := fmt.Sprintf("%s.headers[%d]", path, i)
+		if !isToken(m.Headers[i].Name) {
+			p.add(hp+".name", "%q is not a valid header name", m.Headers[i].Name)
+		}
+		validateKeyMatch(p, hp, &m.Headers[i])
+	}
+	for i := range m.QueryParams {
+		qp := fmt.Sprintf("%s.queryParams[%d]", path, i)
+		if m.QueryParams[i].Name == "" {
+			p.add(qp+".name", "required")
+		}
+		validateKeyMatch(p, qp, &m.QueryParams[i])
+	}
+}
+
+func validateKeyMatch(p *problems, path string, k *KeyMatch) {
+	validateStringMatch(p, path, &k.StringMatch, k.Present)
+}
+
+func validateStringMatch(p *problems, path string, s *StringMatch, present bool) {
+	n := 0
+	for _, v := range []*string{s.Exact, s.Prefix, s.Regex} {
+		if v != nil {
+			n++
+		}
+	}
+	if present {
+		n++
+	}
+	if n != 1 {
+		if present || path[len(path)-1] == ']' {
+			p.add(path, "set exactly one of exact, prefix, regex or present")
+		} else {
+			p.add(path, "set exactly one of exact, prefix or regex")
+		}
+	}
+	if s.Regex != nil {
+		if _, err := regexp.Compile(*s.Regex); err != nil {
+			p.add(path+".regex", "%v", err)
+		}
+	}
+}
+
+// catchAllCovers reports whether route a, having no match, takes every
+// request that route b could match, which makes b unreachable.
+func catchAllCovers(a, b *Route) bool {
+	if len(a.Match) > 0 {
+		return false
+	}
+	if len(a.Hosts) == 0 {
+		return true
+	}
+	if len(b.Hosts) == 0 {
+		return false
+	}
+	for _, hb := range b.Hosts {
+		covered := false
+		for _, ha := range a.Hosts {
+			if HostMatches(ha, hb) {
+				covered = true
+				break
+			}
+		}
+		if !covered {
+			return false
+		}
+	}
+	return true
+}
+
+// HostMatches reports whether a request for host is served by pattern: an
+// exact name, or "*.example.com" for any name ending in ".example.com".
+// host must be lower-case and without a port.
+func HostMatches(pattern, host string) bool {
+	if suffix, ok := strings.CutPrefix(pattern, "*"); ok {
+		return len(host) > len(suffix) && strings.HasSuffix(host, suffix)
+	}
+	return pattern == host
+}
