@@ -51,6 +51,9 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
+	// Endpoints known at startup are all equally new; ramping them together
+	// would change nothing but make the first minutes look odd in status.
+	initial := len(p.endpoints) == 0
 	t = &Table{Generation: gen, Config: cfg, LoadedAt: now}
 	byName := map[string]*backend{}
 	for i := range cfg.Gateway.Spec.Backends {
@@ -67,6 +70,9 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 			e, ok := p.endpoints[addr]
 			if !ok {
 				e = newEndpoint(addr, now)
+				if initial {
+					e.readySince.Store(0)
+				}
 				p.endpoints[addr] = e
 			}
 			b.endpoints = append(b.endpoints, e)

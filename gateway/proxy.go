@@ -192,11 +192,15 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	x := req.Context().Value(exchangeKey{}).(*exchange)
 	replayable := req.Body == nil || req.Body == http.NoBody
 	now := time.Now().UnixNano()
+	var lastErr error
 	for {
 		b := x.route.backends[x.backend]
 		i := b.pickEndpoint(now, x.triedEP)
 		if i < 0 {
 			next := x.route.fallback(x.tried, now)
+			if next < 0 && lastErr != nil {
+				return nil, lastErr // the client learns why the last try failed
+			}
 			if next < 0 {
 				return nil, errNoHealthyUpstream
 			}
@@ -215,6 +219,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			t.pool.reportResult(b, e, true)
 			var oe *net.OpError
 			if replayable && errors.As(err, &oe) && oe.Op == "dial" {
+				lastErr = err
 				continue
 			}
 			return nil, err

@@ -109,9 +109,28 @@ func syntaxError(file string, err error) *FieldError {
 	var line int
 	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
 		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+		if isParserProblem(msg) {
+			line++
+		}
 		return &FieldError{File: file, Pos: Pos{Line: line, Col: 1}, Msg: msg}
 	}
 	return &FieldError{File: file, Msg: msg}
+}
+
+// isParserProblem reports whether a yaml.v3 syntax error came from its
+// parser, whose line numbers are 0-based, rather than from its scanner,
+// whose are 1-based (yaml.v3 decode.go, parser.fail).
+func isParserProblem(msg string) bool {
+	for _, p := range []string{
+		"did not find expected ',' or ']'", "did not find expected ',' or '}'", "did not find expected '-' indicator",
+		"did not find expected <document start>", "did not find expected key", "did not find expected node content",
+		"found duplicate %", "found incompatible YAML document", "found undefined tag handle",
+	} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func sortErrors(errs ErrorList) {
