@@ -83,7 +83,10 @@ type WeightsRequest struct {
 }
 
 func (a *API) setWeights(w http.ResponseWriter, r *http.Request) {
-	var req WeightsRequest
+	var req struct {
+		Weights map[string]json.RawMessage `json:"weights"`
+		Reason  string                     `json:"reason"`
+	}
 	if !decode(w, r, &req) {
 		return
 	}
@@ -92,10 +95,10 @@ func (a *API) setWeights(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	weights := map[string]int{}
-	for name, n := range req.Weights {
-		v, err := strconv.Atoi(n.String())
+	for name, raw := range req.Weights {
+		v, err := strconv.Atoi(string(raw))
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "weights."+name, fmt.Sprintf("%s is not an integer", n))
+			writeError(w, http.StatusBadRequest, "weights."+name, fmt.Sprintf("%s is not an integer percentage", raw))
 			return
 		}
 		weights[name] = v

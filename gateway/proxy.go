@@ -116,6 +116,11 @@ func answer(w http.ResponseWriter, code int, reason string) {
 }
 
 func rewrite(pr *httputil.ProxyRequest) {
+	// Append to the chain, as nginx's $proxy_add_x_forwarded_for and Envoy
+	// do; which hops to trust is for whoever reads the header.
+	if xff, ok := pr.In.Header["X-Forwarded-For"]; ok {
+		pr.Out.Header["X-Forwarded-For"] = xff
+	}
 	pr.SetXForwarded()
 	// Keep the client's Host, as Envoy and Istio do: migrated apps often
 	// route by host name. X-Forwarded-Host carries it too.
