@@ -47,7 +47,7 @@ func Parse(file string, data []byte) (*Config, error) {
 			break
 		}
 		if err != nil {
-			errs = append(errs, syntaxError(file, err))
+			errs = append(errs, syntaxError(file, data, err))
 			break
 		}
 		if len(root.Content) == 0 || root.Content[0].Tag == "!!null" {
@@ -103,18 +103,45 @@ func decodeGateway(file string, node *yaml.Node) (*Gateway, ErrorList) {
 	return g, ErrorList(p)
 }
 
-func syntaxError(file string, err error) *FieldError {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "yaml: ")
+func syntaxError(file string, data []byte, err error) *FieldError {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	var line int
-	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
-		msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
-		if isParserProblem(msg) {
-			line++
-		}
-		return &FieldError{File: file, Pos: Pos{Line: line, Col: 1}, Msg: msg}
+	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n != 1 {
+		return &FieldError{File: file, Msg: msg}
 	}
-	return &FieldError{File: file, Msg: msg}
+	msg = strings.TrimSpace(msg[strings.Index(msg, ":")+1:])
+	if isParserProblem(msg) {
+		line++
+	}
+	// yaml.v3 reports where the enclosing block began, which can be far
+	// above the mistake; the first prefix of the file that fails the same
+	// way ends on the line at fault.
+	if at := firstFailingLine(data, msg); at > line {
+		line = at
+	}
+	return &FieldError{File: file, Pos: Pos{Line: line, Col: 1}, Msg: msg}
+}
+
+func firstFailingLine(data []byte, msg string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	if len(lines) > 5000 {
+		return 0
+	}
+	for n := 1; n <= len(lines); n++ {
+		dec := yaml.NewDecoder(bytes.NewReader(bytes.Join(lines[:n], nil)))
+		for {
+			var node yaml.Node
+			err := dec.Decode(&node)
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, io.EOF) && strings.HasSuffix(err.Error(), msg) {
+				return n
+			}
+			break
+		}
+	}
+	return 0
 }
 
 // isParserProblem reports whether a yaml.v3 syntax error came from its

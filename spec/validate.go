@@ -156,10 +156,10 @@ func validateBackend(p *problems, path string, b *Backend) {
 		ep := fmt.Sprintf("%s.endpoints[%d]", path, i)
 		u, err := url.Parse(e)
 		switch {
+		case !strings.HasPrefix(e, "http://") && !strings.HasPrefix(e, "https://"):
+			p.add(ep, "%q must start with http:// or https://", e)
 		case err != nil:
 			p.add(ep, "%q is not a URL: %v", e, err)
-		case u.Scheme != "http" && u.Scheme != "https":
-			p.add(ep, "%q must start with http:// or https://", e)
 		case u.Port() == "" || u.Hostname() == "":
 			p.add(ep, "%q must name a host and a port", e)
 		case u.Path != "" && u.Path != "/" || u.RawQuery != "" || u.User != nil:
