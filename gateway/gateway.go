@@ -45,11 +45,11 @@ type Gateway struct {
 
 // ReloadResult is the outcome of the last reload attempt.
 type ReloadResult struct {
-	Time   time.Time `json:"time"`
-	Actor  string    `json:"actor"`
-	OK     bool      `json:"ok"`
-	Error  string    `json:"error,omitempty"`
-	Hash   string    `json:"hash,omitempty"`
+	Time  time.Time `json:"time"`
+	Actor string    `json:"actor"`
+	OK    bool      `json:"ok"`
+	Error string    `json:"error,omitempty"`
+	Hash  string    `json:"hash,omitempty"`
 }
 
 // InputError is a bad request to change the gateway; Field names the

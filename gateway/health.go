@@ -13,9 +13,9 @@ import (
 
 // checker runs one endpoint's active health checks.
 type checker struct {
-	key      string // the settings it runs with, to notice a change
-	cancel   context.CancelFunc
-	done     chan struct{}
+	key    string // the settings it runs with, to notice a change
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 func (c *checker) stop() {

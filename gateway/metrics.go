@@ -13,13 +13,13 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	requests  *prometheus.CounterVec
-	duration  *prometheus.HistogramVec
-	healthy   *prometheus.GaugeVec
-	weight    *prometheus.GaugeVec
-	reloads   *prometheus.CounterVec
-	reloadOK  prometheus.Gauge
-	unrouted  prometheus.Counter
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	healthy  *prometheus.GaugeVec
+	weight   *prometheus.GaugeVec
+	reloads  *prometheus.CounterVec
+	reloadOK prometheus.Gauge
+	unrouted prometheus.Counter
 }
 
 func newMetrics() *Metrics {

@@ -35,26 +35,26 @@ var errNoHealthyUpstream = errors.New("no healthy upstream")
 // exchange is one request's way through the gateway, shared by the handler,
 // the proxy's hooks and the upstream transport through the context.
 type exchange struct {
-	route    *route
-	plan     *routePlan
-	backend  int    // index into route.backends; changes on failover
-	tried    uint64 // backends tried, as bits
-	triedEP  uint64 // endpoints of the current backend tried, as bits
-	bucket   int    // sticky bucket, or -1
-	setSticky bool  // the sticky cookie must be (re)written
-	status   int
+	route     *route
+	plan      *routePlan
+	backend   int    // index into route.backends; changes on failover
+	tried     uint64 // backends tried, as bits
+	triedEP   uint64 // endpoints of the current backend tried, as bits
+	bucket    int    // sticky bucket, or -1
+	setSticky bool   // the sticky cookie must be (re)written
+	status    int
 }
 
 type exchangeKey struct{}
 
 // proxyHandler serves requests from the current table.
 type proxyHandler struct {
-	table    func() *Table
-	pool     *Pool
-	metrics  *Metrics
-	maxBody  int64
-	log      *slog.Logger
-	rp       *httputil.ReverseProxy
+	table   func() *Table
+	pool    *Pool
+	metrics *Metrics
+	maxBody int64
+	log     *slog.Logger
+	rp      *httputil.ReverseProxy
 }
 
 func newProxyHandler(table func() *Table, pool *Pool, m *Metrics, maxBody int64, log *slog.Logger) *proxyHandler {

@@ -118,7 +118,9 @@ func TestRestartRestoresRuntimeWeights(t *testing.T) {
 	if st.Routes[0].Source != "config" || st.Routes[0].Backends[0].Weight != 90 {
 		t.Fatalf("after a reload that changed the backends: %+v", st.Routes[0])
 	}
-	var events struct{ Events []struct{ Action, Target, Reason string } }
+	var events struct {
+		Events []struct{ Action, Target, Reason string }
+	}
 	h.api(http.MethodGet, "/api/v1/events", nil, &events)
 	found := false
 	for _, ev := range events.Events {

@@ -121,11 +121,11 @@ type SlowStart struct {
 // Route sends the requests it matches to its backends by weight. Routes are
 // ordered and the first match wins.
 type Route struct {
-	Name     string          `yaml:"name"`
-	Hosts    []string        `yaml:"hosts"`
-	Match    []Match         `yaml:"match"`
-	Backends []RouteBackend  `yaml:"backends"`
-	Sticky   *Stickiness     `yaml:"stickiness"`
+	Name     string         `yaml:"name"`
+	Hosts    []string       `yaml:"hosts"`
+	Match    []Match        `yaml:"match"`
+	Backends []RouteBackend `yaml:"backends"`
+	Sticky   *Stickiness    `yaml:"stickiness"`
 	// Drain lets a backend whose weight fell to 0 keep the clients already
 	// stuck to it. Only cookie stickiness remembers the backend.
 	Drain   bool     `yaml:"drain"`

@@ -314,5 +314,9 @@ func orDash(b json.RawMessage) string {
 	if len(b) == 0 {
 		return "-"
 	}
-	return string(b)
+	var buf bytes.Buffer
+	if json.Compact(&buf, b) != nil {
+		return string(b)
+	}
+	return buf.String()
 }

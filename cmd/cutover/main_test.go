@@ -1,0 +1,348 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+// TestMain builds the real binary once; the tests run it as a user would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cutover-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "cutover")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// server is a `cutover serve` process.
+type server struct {
+	cmd      *exec.Cmd
+	addr     string
+	admin    string
+	stateDir string
+	file     string
+	stderr   *lockedBuffer
+	exited   chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func startServe(t *testing.T, backends map[string]string, drain string) *server {
+	t.Helper()
+	dir := t.TempDir()
+	s := &server{addr: freeAddr(t), admin: freeAddr(t), stateDir: filepath.Join(dir, "state"), file: filepath.Join(dir, "cutover.yaml"), stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	cfg := fmt.Sprintf(`apiVersion: cutover.dev/v1alpha1
+kind: Gateway
+metadata:
+  name: e2e
+spec:
+  listeners: [{name: http, address: "%s"}]
+  admin: {address: "%s"}
+  drainDelay: %s
+  shutdownTimeout: 10s
+  backends:
+  - {name: legacy, version: v1, endpoints: [%s]}
+  - {name: new, version: v2, endpoints: [%s]}
+  routes:
+  - name: web
+    backends: [{name: legacy, weight: 90}, {name: new, weight: 10}]
+`, s.addr, s.admin, drain, backends["legacy"], backends["new"])
+	if err := os.WriteFile(s.file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(binary, "serve", "-f", s.file, "--state", s.stateDir)
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.exited <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill()
+		if t.Failed() {
+			t.Logf("serve stderr:\n%s", s.stderr)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway did not become ready:\n%s", s.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cli runs the binary against the server's admin API.
+func (s *server) cli(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	full := append([]string{"--admin", s.admin, "--state", s.stateDir}, args...)
+	out, err := exec.Command(binary, full...).CombinedOutput()
+	return string(out), err
+}
+
+func namedBackend(t *testing.T, name string, delay time.Duration) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		w.Header().Set("X-Backend", name)
+		fmt.Fprint(w, name)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestCLIAgainstARunningGateway(t *testing.T) {
+	legacy, next := namedBackend(t, "legacy", 0), namedBackend(t, "new", 0)
+	s := startServe(t, map[string]string{"legacy": legacy.URL, "new": next.URL}, "0s")
+
+	out, err := s.cli(t, "status")
+	if err != nil || !strings.Contains(out, "gateway e2e") || !regexpMatch(`web\s+legacy\s+v1\s+90%\s+90.0%\s+true\s+config`, out) {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	out, err = s.cli(t, "weight", "web", "new=34", "legacy=66", "--reason", "step 2")
+	if err != nil || !strings.Contains(out, "route web: legacy=66% new=34% (runtime)") {
+		t.Fatalf("weight: %v\n%s", err, out)
+	}
+	counts := map[string]int{}
+	for range 100 {
+		resp, err := http.Get("http://" + s.addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		counts[resp.Header.Get("X-Backend")]++
+	}
+	if counts["new"] != 34 {
+		t.Fatalf("after `cutover weight` 100 requests split %v", counts)
+	}
+	out, err = s.cli(t, "weight", "web", "neww=100")
+	if err == nil || !strings.Contains(out, `weights.neww: route "web" has no backend "neww"`) {
+		t.Fatalf("weight with an unknown backend: %v\n%s", err, out)
+	}
+	out, err = s.cli(t, "reload")
+	if err != nil || !strings.Contains(out, "reloaded") {
+		t.Fatalf("reload: %v\n%s", err, out)
+	}
+	os.WriteFile(s.file, []byte("kind: Gateway\nspec: [\n"), 0o600)
+	out, err = s.cli(t, "reload")
+	if err == nil || !strings.Contains(out, s.file+":3:1:") {
+		t.Fatalf("reload of a broken file: %v\n%s", err, out)
+	}
+	out, err = s.cli(t, "events")
+	if err != nil || !strings.Contains(out, `weights.set      web`) || !strings.Contains(out, `{"legacy":90,"new":10} → {"legacy":66,"new":34}  (step 2)`) || !strings.Contains(out, "config.refused") {
+		t.Fatalf("events: %v\n%s", err, out)
+	}
+	out, err = s.cli(t, "--token", "wrong", "status")
+	if err == nil || !strings.Contains(out, "401") {
+		t.Fatalf("status with a wrong token: %v\n%s", err, out)
+	}
+
+	// events --follow prints a change as it happens.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	follow := exec.CommandContext(ctx, binary, "--admin", s.admin, "--state", s.stateDir, "events", "--follow", "--limit", "1")
+	stdout, _ := follow.StdoutPipe()
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer follow.Process.Kill()
+	sc := bufio.NewScanner(stdout)
+	sc.Scan() // the newest event so far
+	if _, err := s.cli(t, "weight", "web", "new=100", "--reason", "all in"); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "(all in)") {
+			return
+		}
+	}
+	t.Fatal("events --follow did not print the change")
+}
+
+func TestRestartKeepsWeights(t *testing.T) {
+	legacy, next := namedBackend(t, "legacy", 0), namedBackend(t, "new", 0)
+	backends := map[string]string{"legacy": legacy.URL, "new": next.URL}
+	s := startServe(t, backends, "0s")
+	if out, err := s.cli(t, "weight", "web", "new=67", "legacy=33"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if err := <-s.exited; err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	restarted := exec.Command(binary, "serve", "-f", s.file, "--state", s.stateDir)
+	restarted.Stderr = s.stderr
+	if err := restarted.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer restarted.Process.Kill()
+	var out string
+	var err error
+	for range 200 {
+		if out, err = s.cli(t, "status"); err == nil {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if !regexpMatch(`web\s+new\s+v2\s+67%\s+67.0%\s+true\s+runtime`, out) {
+		t.Fatalf("after restart: %v\n%s", err, out)
+	}
+}
+
+// SIGTERM: /readyz turns 503 at once, requests in flight finish, nobody sees
+// a reset, and the process exits 0.
+func TestSIGTERMDrainsInFlightRequests(t *testing.T) {
+	legacy, next := namedBackend(t, "legacy", 700*time.Millisecond), namedBackend(t, "new", 700*time.Millisecond)
+	s := startServe(t, map[string]string{"legacy": legacy.URL, "new": next.URL}, "300ms")
+
+	const n = 40
+	type result struct {
+		code int
+		body string
+		err  error
+	}
+	results := make(chan result, n)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: n}}
+	for range n {
+		go func() {
+			resp, err := client.Get("http://" + s.addr + "/")
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			results <- result{code: resp.StatusCode, body: string(body), err: err}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // all n are in flight at the backends
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	resp, err := http.Get("http://" + s.admin + "/readyz")
+	if err != nil {
+		t.Fatalf("readyz during drain: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz during drain: %d, want 503", resp.StatusCode)
+	}
+	for range n {
+		r := <-results
+		if r.err != nil || r.code != 200 || (r.body != "legacy" && r.body != "new") {
+			t.Fatalf("an in-flight request saw %d %q %v", r.code, r.body, r.err)
+		}
+	}
+	select {
+	case err := <-s.exited:
+		if err != nil {
+			t.Fatalf("exit: %v\n%s", err, s.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gateway did not exit after SIGTERM")
+	}
+}
+
+func TestValidateCommand(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(file, []byte(`apiVersion: cutover.dev/v1alpha1
+kind: Gateway
+metadata: {name: x}
+spec:
+  backends:
+  - name: a
+    endpoints: [localhost:80]
+  routes:
+  - name: r
+    backends: [{name: b, weight: 50}]
+`), 0o600)
+	out, err := exec.Command(binary, "validate", "-f", file).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("validate of a bad file: %v", err)
+	}
+	for _, want := range []string{
+		file + `:7:17: spec.backends[0].endpoints[0]: "localhost:80" must start with http:// or https://`,
+		file + `:10:17: spec.routes[0].backends[0].name: unknown backend "b"`,
+		file + `:10:5: spec.routes[0].backends: weights add up to 50, not 100`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate output lacks\n%s\n---\n%s", want, out)
+		}
+	}
+	examples, _ := filepath.Glob("../../examples/*.yaml")
+	if len(examples) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, ex := range examples {
+		if out, err := exec.Command(binary, "validate", "-f", ex).CombinedOutput(); err != nil {
+			t.Errorf("%s: %v\n%s", ex, err, out)
+		}
+	}
+}
+
+func TestDemoRunsWithoutConfig(t *testing.T) {
+	out, err := exec.Command(binary, "demo", "--duration", "2500ms", "--rps", "100").CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	if !regexpMatch(`(?m)^\s+1s\s+legacy\s+\d+\s+new\s+\d+\s+errors 0$`, string(out)) ||
+		!regexpMatch(`summary: \d+ requests  legacy \d+ \(9\d\.\d%\)  new \d+ \(\d+\.\d%\)  errors 0`, string(out)) {
+		t.Fatalf("demo output:\n%s", out)
+	}
+}
