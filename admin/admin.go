@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +48,9 @@ func New(gw *gateway.Gateway, token string, log *slog.Logger) *API {
 	a.mux.Handle("DELETE /api/v1/routes/{route}/weights", a.auth(http.HandlerFunc(a.resetWeights)))
 	a.mux.Handle("POST /api/v1/reload", a.auth(http.HandlerFunc(a.reload)))
 	a.mux.Handle("GET /api/v1/events", a.auth(http.HandlerFunc(a.events)))
+	// Profiles, as Caddy and Traefik offer them, behind the same token.
+	a.mux.Handle("GET /debug/pprof/", a.auth(http.HandlerFunc(pprof.Index)))
+	a.mux.Handle("GET /debug/pprof/profile", a.auth(http.HandlerFunc(pprof.Profile)))
 	return a
 }
 

@@ -30,7 +30,7 @@ type backendServer struct {
 	inflight atomic.Int64
 }
 
-func newBackend(t *testing.T, name string, h http.HandlerFunc) *backendServer {
+func newBackend(t testing.TB, name string, h http.HandlerFunc) *backendServer {
 	t.Helper()
 	b := &backendServer{name: name}
 	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,7 +52,7 @@ func newBackend(t *testing.T, name string, h http.HandlerFunc) *backendServer {
 
 // harness is a gateway serving a config file, with its admin API.
 type harness struct {
-	t        *testing.T
+	t        testing.TB
 	gw       *gateway.Gateway
 	file     string
 	stateDir string
@@ -65,7 +65,7 @@ type harness struct {
 
 // writeConfig writes a config whose listener and admin addresses are
 // loopback ports picked by the kernel.
-func writeConfig(t *testing.T, file, body string) {
+func writeConfig(t testing.TB, file, body string) {
 	t.Helper()
 	if err := os.WriteFile(file, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ spec:
 ` + specBody
 }
 
-func startGateway(t *testing.T, cfg string) *harness {
+func startGateway(t testing.TB, cfg string) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &harness{t: t, file: filepath.Join(dir, "cutover.yaml"), stateDir: filepath.Join(dir, "state")}

@@ -60,9 +60,11 @@ type proxyHandler struct {
 func newProxyHandler(table func() *Table, pool *Pool, m *Metrics, maxBody int64, log *slog.Logger) *proxyHandler {
 	h := &proxyHandler{table: table, pool: pool, metrics: m, maxBody: maxBody, log: log}
 	h.rp = &httputil.ReverseProxy{
-		Rewrite:        rewrite,
-		Transport:      &upstreamTransport{pool: pool},
-		FlushInterval:  -1, // only used when the response length is known; streams flush at once anyway
+		Rewrite:   rewrite,
+		Transport: &upstreamTransport{pool: pool},
+		// 0: responses of known length are written in one go; event streams
+		// and responses of unknown length are flushed after every write.
+		FlushInterval:  0,
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   h.proxyError,
 		BufferPool:     bufferPool{},

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -38,9 +39,17 @@ serving. SIGTERM drains and exits 0.`,
 	return cmd
 }
 
+// gcPercent is the GOGC the gateway runs with unless GOGC is set. The live
+// heap of a proxy is small and mostly per-request garbage; collecting less
+// often bought 13 % more requests/s in bench/run.sh for a few MB of memory.
+const gcPercent = 400
+
 func serve(ctx context.Context, file, stateDir string, log *slog.Logger) error {
 	if ctx == nil {
 		ctx = context.Background()
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
 	}
 	store, err := state.Open(stateDir)
 	if err != nil {
