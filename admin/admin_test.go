@@ -146,8 +146,8 @@ func TestSetWeightsRejectsBadInput(t *testing.T) {
 		t.Fatalf("bad requests changed the weights: %+v", st.Routes[0])
 	}
 	evs, _ := gw.Store().Events(0, 0)
-	if len(evs) != 0 {
-		t.Fatalf("bad requests wrote %d events", len(evs))
+	if len(evs) != 1 || evs[0].Action != "gateway.started" {
+		t.Fatalf("bad requests wrote events: %+v", evs)
 	}
 }
 
@@ -178,6 +178,9 @@ func TestWeightsAndEventsStream(t *testing.T) {
 		var ev state.Event
 		if err := json.Unmarshal([]byte(data), &ev); err != nil {
 			t.Fatal(err)
+		}
+		if ev.Action == "gateway.started" {
+			continue // the stream starts with the whole log
 		}
 		if ev.Action != "weights.set" || ev.Target != "web" || ev.Reason != "step 2" ||
 			string(ev.Before) != `{"legacy":100,"new":0}` || string(ev.After) != `{"legacy":75,"new":25}` {

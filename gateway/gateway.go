@@ -23,6 +23,10 @@ import (
 // Gateway is a running `cutover serve`: the current table, the pool behind
 // it, runtime state, reloads and weight changes.
 type Gateway struct {
+	// WatchInterval is how often Run checks the config file for changes;
+	// 0 turns watching off. Set it before Run.
+	WatchInterval time.Duration
+
 	file    string
 	log     *slog.Logger
 	store   *state.Store
@@ -68,13 +72,19 @@ func New(ctx context.Context, file string, store *state.Store, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	g := &Gateway{file: file, log: log, store: store, metrics: newMetrics(), ctx: ctx, started: make(chan struct{})}
+	g := &Gateway{
+		WatchInterval: time.Second,
+		file:          file, log: log, store: store, metrics: newMetrics(), ctx: ctx, started: make(chan struct{}),
+	}
 	g.pool = newPool(log, g.healthChanged)
 	g.proxy = newProxyHandler(g.table.Load, g.pool, g.metrics, cfg.Gateway.Spec.Limits.MaxBodyBytes, log)
 	if err := g.apply(cfg, "startup"); err != nil {
 		return nil, err
 	}
 	g.lastReload = ReloadResult{Time: time.Now().UTC(), Actor: "startup", OK: true, Hash: cfg.Hash}
+	if _, err := store.Append(state.Event{Actor: "startup", Action: "gateway.started", Target: cfg.Gateway.Metadata.Name, After: mustJSON(cfg.Hash)}); err != nil {
+		return nil, err
+	}
 	g.ready.Store(true)
 	return g, nil
 }
@@ -376,8 +386,11 @@ func (g *Gateway) watchFile(ctx context.Context) {
 			g.log.Error("config watcher panicked", "panic", r)
 		}
 	}()
+	if g.WatchInterval <= 0 {
+		return
+	}
 	last := g.table.Load().Config.Hash
-	ticker := time.NewTicker(WatchInterval)
+	ticker := time.NewTicker(g.WatchInterval)
 	defer ticker.Stop()
 	for {
 		select {
@@ -397,9 +410,6 @@ func (g *Gateway) watchFile(ctx context.Context) {
 		g.Reload("file-watch")
 	}
 }
-
-// WatchInterval is how often the config file is checked for changes.
-var WatchInterval = time.Second
 
 func mustJSON(v any) json.RawMessage {
 	data, _ := json.Marshal(v)

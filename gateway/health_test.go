@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -62,6 +63,14 @@ func TestKillingEndpointsUnderLoad(t *testing.T) {
 	waitFor(t, "legacy to be marked down", 3*time.Second, func() bool {
 		return !h.gw.Status().Routes[0].Backends[0].Healthy
 	})
+	// Health survives a reload for the endpoints that stay.
+	writeConfig(t, h.file, strings.Replace(healthConfig(l1.URL, l2.URL, next.URL, false), "timeout: 100ms, unhealthyThreshold", "timeout: 90ms, unhealthyThreshold", 1))
+	if err := h.gw.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if st := h.gw.Status(); st.Routes[0].Backends[0].Healthy || st.Backends[0].Endpoints[0].Healthy {
+		t.Fatalf("a reload forgot that legacy is down: %+v", st.Backends[0])
+	}
 	newBefore := next.hits.Load()
 	for range 100 {
 		if code, b := h.get("/"); code != 200 || b != "new" {

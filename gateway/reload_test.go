@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cutover-dev/cutover/spec"
 )
@@ -144,4 +145,16 @@ func (h *harness) metricsText() string {
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
 	return string(data)
+}
+
+func TestFileChangeIsReloaded(t *testing.T) {
+	legacy, next := newBackend(t, "legacy", nil), newBackend(t, "new", nil)
+	h := startGateway(t, twoBackendConfig(legacy.URL, next.URL, ""))
+	writeConfig(t, h.file, strings.Replace(twoBackendConfig(legacy.URL, next.URL, ""), "weight: 90", "weight: 50", 1))
+	time.Sleep(100 * time.Millisecond)
+	writeConfig(t, h.file, strings.Replace(strings.Replace(twoBackendConfig(legacy.URL, next.URL, ""), "weight: 90", "weight: 50", 1), "weight: 10", "weight: 50", 1))
+	waitFor(t, "the watcher to reload the changed file", 5*time.Second, func() bool {
+		st := h.gw.Status()
+		return st.Routes[0].Backends[1].Weight == 50 && st.LastReload.Actor == "file-watch" && st.LastReload.OK
+	})
 }

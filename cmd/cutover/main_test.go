@@ -98,7 +98,7 @@ spec:
 	if err := os.WriteFile(s.file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(binary, "serve", "-f", s.file, "--state", s.stateDir)
+	s.cmd = exec.Command(binary, "serve", "-f", s.file, "--state", s.stateDir, "--watch-interval", "0")
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -182,8 +182,15 @@ func TestCLIAgainstARunningGateway(t *testing.T) {
 	if err == nil || !strings.Contains(out, s.file+":3:1:") {
 		t.Fatalf("reload of a broken file: %v\n%s", err, out)
 	}
+	// SIGHUP reloads too; the file is still broken, so it is refused again.
+	s.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out, "by sighup") && time.Now().Before(deadline) {
+		out, _ = s.cli(t, "events")
+		time.Sleep(20 * time.Millisecond)
+	}
 	out, err = s.cli(t, "events")
-	if err != nil || !strings.Contains(out, `weights.set      web`) || !strings.Contains(out, `{"legacy":90,"new":10} → {"legacy":66,"new":34}  (step 2)`) || !strings.Contains(out, "config.refused") {
+	if err != nil || !strings.Contains(out, `weights.set      web`) || !strings.Contains(out, `{"legacy":90,"new":10} → {"legacy":66,"new":34}  (step 2)`) || !strings.Contains(out, "config.refused") || !regexpMatch(`config.refused\s+by sighup`, out) {
 		t.Fatalf("events: %v\n%s", err, out)
 	}
 	out, err = s.cli(t, "--token", "wrong", "status")

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -18,6 +19,7 @@ import (
 
 func newServeCmd(g *globals) *cobra.Command {
 	var file string
+	var watch time.Duration
 	cmd := &cobra.Command{
 		Use:   "serve -f cutover.yaml [--state DIR]",
 		Short: "Run the gateway from a config file",
@@ -32,10 +34,11 @@ serving. SIGTERM drains and exits 0.`,
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), file, g.stateDir, log)
+			return serve(cmd.Context(), file, g.stateDir, watch, log)
 		},
 	}
 	cmd.Flags().StringVarP(&file, "file", "f", "cutover.yaml", "config file")
+	cmd.Flags().DurationVar(&watch, "watch-interval", time.Second, "how often to check the config file for changes (0: only SIGHUP and the API reload)")
 	return cmd
 }
 
@@ -44,7 +47,7 @@ serving. SIGTERM drains and exits 0.`,
 // often bought 13 % more requests/s in bench/run.sh for a few MB of memory.
 const gcPercent = 400
 
-func serve(ctx context.Context, file, stateDir string, log *slog.Logger) error {
+func serve(ctx context.Context, file, stateDir string, watch time.Duration, log *slog.Logger) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -67,6 +70,7 @@ func serve(ctx context.Context, file, stateDir string, log *slog.Logger) error {
 		fmt.Fprintln(os.Stderr, err)
 		return exitError(1)
 	}
+	gw.WatchInterval = watch
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
