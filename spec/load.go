@@ -20,8 +20,10 @@ type Config struct {
 	// File is the path the config was read from.
 	File string
 	// Hash is the SHA-256 of the file's bytes, hex encoded.
-	Hash    string
-	Gateway *Gateway
+	Hash      string
+	Gateway   *Gateway
+	Rollouts  []*Rollout
+	Templates []*AnalysisTemplate
 }
 
 // Load reads, parses, defaults and validates a config file. On any problem
@@ -34,13 +36,19 @@ func Load(file string) (*Config, error) {
 	return Parse(file, data)
 }
 
+const wantKinds = "Gateway, Rollout or AnalysisTemplate"
+
 // Parse is Load for bytes already read; file names them in errors.
 func Parse(file string, data []byte) (*Config, error) {
 	cfg := &Config{File: file, Hash: HashBytes(data)}
 
 	var errs ErrorList
+	// Each document keeps its decoder: validation that spans documents
+	// still points into the right one.
+	var gatewayDoc *decoder
+	var rolloutDocs, templateDocs []*decoder
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	for doc := 0; ; doc++ {
+	for {
 		var root yaml.Node
 		err := dec.Decode(&root)
 		if errors.Is(err, io.EOF) {
@@ -54,6 +62,7 @@ func Parse(file string, data []byte) (*Config, error) {
 			continue // an empty document, e.g. after a trailing ---
 		}
 		node := root.Content[0]
+		d := &decoder{file: file, pos: map[string]Pos{}}
 		kind, kindPos := scalarField(node, "kind")
 		switch kind {
 		case KindGateway:
@@ -61,14 +70,25 @@ func Parse(file string, data []byte) (*Config, error) {
 				errs = append(errs, &FieldError{File: file, Pos: kindPos, Path: "kind", Msg: "only one Gateway document is allowed per config"})
 				continue
 			}
-			g, docErrs := decodeGateway(file, node)
-			errs = append(errs, docErrs...)
-			cfg.Gateway = g
+			cfg.Gateway = &Gateway{}
+			d.decode(node, reflect.ValueOf(cfg.Gateway).Elem(), "")
+			gatewayDoc = d
+		case KindRollout:
+			r := &Rollout{}
+			d.decode(node, reflect.ValueOf(r).Elem(), "")
+			cfg.Rollouts = append(cfg.Rollouts, r)
+			rolloutDocs = append(rolloutDocs, d)
+		case KindAnalysisTemplate:
+			at := &AnalysisTemplate{}
+			d.decode(node, reflect.ValueOf(at).Elem(), "")
+			cfg.Templates = append(cfg.Templates, at)
+			templateDocs = append(templateDocs, d)
 		case "":
-			errs = append(errs, &FieldError{File: file, Pos: nodePos(node), Path: "kind", Msg: "required (want Gateway)"})
+			errs = append(errs, &FieldError{File: file, Pos: nodePos(node), Path: "kind", Msg: "required (want " + wantKinds + ")"})
 		default:
-			errs = append(errs, &FieldError{File: file, Pos: kindPos, Path: "kind", Msg: fmt.Sprintf("unsupported kind %q (want Gateway)", kind)})
+			errs = append(errs, &FieldError{File: file, Pos: kindPos, Path: "kind", Msg: fmt.Sprintf("unsupported kind %q (want %s)", kind, wantKinds)})
 		}
+		errs = append(errs, d.errs...)
 	}
 	if len(errs) == 0 && cfg.Gateway == nil {
 		errs = append(errs, &FieldError{File: file, Msg: "no Gateway document found"})
@@ -77,30 +97,46 @@ func Parse(file string, data []byte) (*Config, error) {
 		sortErrors(errs)
 		return nil, errs
 	}
+
+	SetDefaults(cfg.Gateway)
+	var p problems
+	validateGateway(cfg.Gateway, &p)
+	errs = append(errs, gatewayDoc.place(p)...)
+	templates := map[string]*AnalysisTemplate{}
+	for i, at := range cfg.Templates {
+		var p problems
+		setTemplateDefaults(at)
+		validateTemplate(at, templates, &p)
+		errs = append(errs, templateDocs[i].place(p)...)
+		templates[at.Metadata.Name] = at
+	}
+	routes := map[string]string{}
+	for i, r := range cfg.Rollouts {
+		var p problems
+		setRolloutDefaults(r)
+		validateRollout(r, cfg.Gateway, templates, routes, &p)
+		errs = append(errs, rolloutDocs[i].place(p)...)
+	}
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, errs
+	}
 	return cfg, nil
+}
+
+// place gives validation problems the file and position of their field.
+func (d *decoder) place(p problems) ErrorList {
+	for _, e := range p {
+		e.File = d.file
+		e.Pos = d.lookup(e.Path)
+	}
+	return ErrorList(p)
 }
 
 // HashBytes is the hash a Config of these bytes carries.
 func HashBytes(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
-}
-
-func decodeGateway(file string, node *yaml.Node) (*Gateway, ErrorList) {
-	d := &decoder{file: file, pos: map[string]Pos{}}
-	g := &Gateway{}
-	d.decode(node, reflect.ValueOf(g).Elem(), "")
-	if len(d.errs) > 0 {
-		return nil, d.errs
-	}
-	SetDefaults(g)
-	var p problems
-	validateGateway(g, &p)
-	for _, e := range p {
-		e.File = file
-		e.Pos = d.lookup(e.Path)
-	}
-	return g, ErrorList(p)
 }
 
 func syntaxError(file string, data []byte, err error) *FieldError {

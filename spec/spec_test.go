@@ -97,7 +97,7 @@ func TestValidationErrorsNameFileLineAndField(t *testing.T) {
 		{"wrong apiVersion", "cutover.dev/v1alpha1", "cutover.dev/v2",
 			[]string{"cutover.yaml:1:1: apiVersion: \"cutover.dev/v2\" is not supported (want cutover.dev/v1alpha1)"}},
 		{"unsupported kind", "kind: Gateway", "kind: Gatway",
-			[]string{"cutover.yaml:2:7: kind: unsupported kind \"Gatway\" (want Gateway)"}},
+			[]string{"cutover.yaml:2:7: kind: unsupported kind \"Gatway\" (want Gateway, Rollout or AnalysisTemplate)"}},
 		{"drain needs cookies", "      cookie: {name: shop}\n", "      header: X-User\n    drain: true\n",
 			[]string{"cutover.yaml:26:5: spec.routes[0].drain: needs cookie stickiness"}},
 		{"syntax error", "    - name: legacy\n      weight: 90", "    - name: legacy\n     weight: 90",

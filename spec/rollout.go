@@ -1,0 +1,227 @@
+package spec
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// KindRollout is the kind of a plan document; KindAnalysisTemplate of a
+// reusable set of analysis metrics. Both follow Argo Rollouts' shapes.
+const (
+	KindRollout          = "Rollout"
+	KindAnalysisTemplate = "AnalysisTemplate"
+)
+
+// Rollout is a `kind: Rollout` document: a plan that moves one route from
+// its stable backend to its canary backend step by step.
+type Rollout struct {
+	APIVersion string      `yaml:"apiVersion"`
+	Kind       string      `yaml:"kind"`
+	Metadata   Metadata    `yaml:"metadata"`
+	Spec       RolloutSpec `yaml:"spec"`
+}
+
+// RolloutSpec names the route the plan drives. Strategy is Argo Rollouts'
+// strategy block: a canary strategy written for Argo is taken as it is,
+// without its trafficRouting block.
+type RolloutSpec struct {
+	Route    string   `yaml:"route"`
+	Strategy Strategy `yaml:"strategy"`
+}
+
+// Strategy holds the canary strategy, as in Argo Rollouts.
+type Strategy struct {
+	Canary *CanaryStrategy `yaml:"canary"`
+}
+
+// CanaryStrategy is Argo's canary strategy. StableService and CanaryService
+// name backends of the gateway (in Argo they name Kubernetes Services).
+type CanaryStrategy struct {
+	StableService string `yaml:"stableService"`
+	CanaryService string `yaml:"canaryService"`
+	Steps         []Step `yaml:"steps"`
+	// Analysis runs in the background from StartingStep to the end.
+	Analysis *BackgroundAnalysis `yaml:"analysis"`
+	// TrafficRouting is refused by the gateway, which routes traffic itself;
+	// it is parsed so that the error can say so.
+	TrafficRouting *yaml.Node `yaml:"trafficRouting"`
+}
+
+// Step is one step of a plan; exactly one field is set.
+type Step struct {
+	SetWeight      *int            `yaml:"setWeight"`
+	Pause          *Pause          `yaml:"pause"`
+	SetHeaderRoute *SetHeaderRoute `yaml:"setHeaderRoute"`
+	SetMirrorRoute *SetMirrorRoute `yaml:"setMirrorRoute"`
+	Analysis       *StepAnalysis   `yaml:"analysis"`
+}
+
+// Pause waits for Duration, or until promoted when Duration is unset.
+type Pause struct {
+	Duration *PauseDuration `yaml:"duration"`
+}
+
+// PauseDuration is written as Argo accepts it: seconds as an integer, or a
+// duration string such as "90s" or "1h".
+type PauseDuration time.Duration
+
+// UnmarshalYAML reads an integer number of seconds or a duration string.
+func (d *PauseDuration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("must be seconds or a duration such as 60s")
+	}
+	if secs, err := strconv.Atoi(n.Value); err == nil {
+		*d = PauseDuration(time.Duration(secs) * time.Second)
+		return nil
+	}
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (want seconds or e.g. 60s, 1h)", n.Value)
+	}
+	*d = PauseDuration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d PauseDuration) D() time.Duration { return time.Duration(d) }
+
+// SetHeaderRoute sends requests that match to the canary whatever the
+// weights. With no match, it removes the named route.
+type SetHeaderRoute struct {
+	Name  string               `yaml:"name"`
+	Match []HeaderRoutingMatch `yaml:"match"`
+}
+
+// HeaderRoutingMatch is Argo's header match, plus a query-parameter form:
+// set HeaderName or QueryParamName.
+type HeaderRoutingMatch struct {
+	HeaderName      string       `yaml:"headerName"`
+	HeaderValue     *StringMatch `yaml:"headerValue"`
+	QueryParamName  string       `yaml:"queryParamName"`
+	QueryParamValue *StringMatch `yaml:"queryParamValue"`
+}
+
+// SetMirrorRoute mirrors a percentage of matching requests to the canary.
+type SetMirrorRoute struct {
+	Name       string        `yaml:"name"`
+	Percentage *int          `yaml:"percentage"`
+	Match      []MirrorMatch `yaml:"match"`
+}
+
+// MirrorMatch is Argo's RouteMatch.
+type MirrorMatch struct {
+	Method  *StringMatch           `yaml:"method"`
+	Path    *StringMatch           `yaml:"path"`
+	Headers map[string]StringMatch `yaml:"headers"`
+}
+
+// StepAnalysis runs analysis as a step: templates by name, or metrics
+// written inline.
+type StepAnalysis struct {
+	Templates []TemplateRef `yaml:"templates"`
+	Args      []AnalysisArg `yaml:"args"`
+	Metrics   []Metric      `yaml:"metrics"`
+}
+
+// BackgroundAnalysis is Argo's strategy.canary.analysis.
+type BackgroundAnalysis struct {
+	StepAnalysis `yaml:",inline"`
+	// StartingStep is the index of the step it starts at; 0 by default.
+	StartingStep int `yaml:"startingStep"`
+}
+
+// TemplateRef names an AnalysisTemplate.
+type TemplateRef struct {
+	TemplateName string `yaml:"templateName"`
+}
+
+// AnalysisArg fills a template's {{args.NAME}}.
+type AnalysisArg struct {
+	Name  string  `yaml:"name"`
+	Value *string `yaml:"value"`
+}
+
+// AnalysisTemplate is a `kind: AnalysisTemplate` document.
+type AnalysisTemplate struct {
+	APIVersion string               `yaml:"apiVersion"`
+	Kind       string               `yaml:"kind"`
+	Metadata   Metadata             `yaml:"metadata"`
+	Spec       AnalysisTemplateSpec `yaml:"spec"`
+}
+
+// AnalysisTemplateSpec is Argo's: arguments and metrics.
+type AnalysisTemplateSpec struct {
+	Args    []AnalysisArg `yaml:"args"`
+	Metrics []Metric      `yaml:"metrics"`
+}
+
+// Metric is one measurement repeated over time, with Argo's fields and
+// meaning. Count 0 with an Interval in a step analysis means 1; in a
+// background analysis, until the plan ends.
+type Metric struct {
+	Name                    string   `yaml:"name"`
+	Interval                Duration `yaml:"interval"`
+	InitialDelay            Duration `yaml:"initialDelay"`
+	Count                   int      `yaml:"count"`
+	SuccessCondition        string   `yaml:"successCondition"`
+	FailureCondition        string   `yaml:"failureCondition"`
+	FailureLimit            int      `yaml:"failureLimit"`
+	InconclusiveLimit       int      `yaml:"inconclusiveLimit"`
+	ConsecutiveErrorLimit   *int     `yaml:"consecutiveErrorLimit"`
+	ConsecutiveSuccessLimit int      `yaml:"consecutiveSuccessLimit"`
+	Provider                Provider `yaml:"provider"`
+}
+
+// Provider says where a metric's value comes from; exactly one is set.
+type Provider struct {
+	Prometheus *PrometheusProvider `yaml:"prometheus"`
+	Gateway    *GatewayProvider    `yaml:"gateway"`
+}
+
+// PrometheusProvider runs an instant PromQL query. With Judge set, the
+// query must return one series per side, told apart by the label SideLabel
+// with the stable and canary backends' names (or versions) as values.
+type PrometheusProvider struct {
+	Address   string   `yaml:"address"`
+	Query     string   `yaml:"query"`
+	Timeout   Duration `yaml:"timeout"`
+	Judge     *Judge   `yaml:"judge"`
+	SideLabel string   `yaml:"sideLabel"`
+}
+
+// GatewayProvider reads the embedded gateway's own counters and latency
+// samples for the plan's route over Window. Without a judge, result is the
+// canary's Value (errorRate, requests, p50, p99, in seconds) over the window.
+type GatewayProvider struct {
+	Window Duration `yaml:"window"`
+	Value  string   `yaml:"value"`
+	Judge  *Judge   `yaml:"judge"`
+}
+
+// Judge compares the canary with the stable side statistically and decides
+// as soon as the evidence suffices.
+type Judge struct {
+	// MinSamples is the least number of requests per side before any
+	// verdict; below it the verdict is Inconclusive.
+	MinSamples int             `yaml:"minSamples"`
+	ErrorRate  *ErrorRateJudge `yaml:"errorRate"`
+	Latency    *LatencyJudge   `yaml:"latency"`
+}
+
+// ErrorRateJudge is a sequential test of canary error rate minus stable
+// error rate: H0 no increase, H1 an increase of MaxIncrease.
+type ErrorRateJudge struct {
+	MaxIncrease float64 `yaml:"maxIncrease"`
+	Alpha       float64 `yaml:"alpha"`
+	Beta        float64 `yaml:"beta"`
+}
+
+// LatencyJudge fails when the canary's latencies are significantly above
+// MaxRatio times the stable side's (one-sided Mann-Whitney U).
+type LatencyJudge struct {
+	MaxRatio float64 `yaml:"maxRatio"`
+	Alpha    float64 `yaml:"alpha"`
+}

@@ -1,0 +1,373 @@
+package spec
+
+import (
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/expr-lang/expr"
+)
+
+// Analysis defaults, after Argo Rollouts where it has one.
+const (
+	DefaultConsecutiveErrorLimit = 4
+	DefaultAlpha                 = 0.05
+	DefaultBeta                  = 0.2
+	DefaultMinSamples            = 100
+	DefaultGatewayWindow         = 30 * time.Second
+	DefaultPrometheusTimeout     = 10 * time.Second
+)
+
+func setTemplateDefaults(at *AnalysisTemplate) {
+	for i := range at.Spec.Metrics {
+		setMetricDefaults(&at.Spec.Metrics[i])
+	}
+}
+
+func setRolloutDefaults(r *Rollout) {
+	c := r.Spec.Strategy.Canary
+	if c == nil {
+		return
+	}
+	for i := range c.Steps {
+		if a := c.Steps[i].Analysis; a != nil {
+			for j := range a.Metrics {
+				setMetricDefaults(&a.Metrics[j])
+			}
+		}
+	}
+	if c.Analysis != nil {
+		for j := range c.Analysis.Metrics {
+			setMetricDefaults(&c.Analysis.Metrics[j])
+		}
+	}
+}
+
+func setMetricDefaults(m *Metric) {
+	if m.ConsecutiveErrorLimit == nil {
+		n := DefaultConsecutiveErrorLimit
+		m.ConsecutiveErrorLimit = &n
+	}
+	setJudgeDefaults := func(j *Judge) {
+		if j == nil {
+			return
+		}
+		setInt(&j.MinSamples, DefaultMinSamples)
+		if e := j.ErrorRate; e != nil {
+			if e.Alpha == 0 {
+				e.Alpha = DefaultAlpha
+			}
+			if e.Beta == 0 {
+				e.Beta = DefaultBeta
+			}
+		}
+		if l := j.Latency; l != nil && l.Alpha == 0 {
+			l.Alpha = DefaultAlpha
+		}
+	}
+	if g := m.Provider.Gateway; g != nil {
+		if g.Window == 0 {
+			g.Window = Duration(DefaultGatewayWindow)
+			if m.Interval > 0 {
+				g.Window = m.Interval
+			}
+		}
+		setJudgeDefaults(g.Judge)
+	}
+	if pr := m.Provider.Prometheus; pr != nil {
+		setDuration(&pr.Timeout, DefaultPrometheusTimeout)
+		if pr.SideLabel == "" {
+			pr.SideLabel = "backend"
+		}
+		setJudgeDefaults(pr.Judge)
+	}
+}
+
+func validateTemplate(at *AnalysisTemplate, seen map[string]*AnalysisTemplate, p *problems) {
+	if at.APIVersion != APIVersion {
+		p.add("apiVersion", "%q is not supported (want %s)", at.APIVersion, APIVersion)
+	}
+	validateName(p, "metadata.name", at.Metadata.Name)
+	if seen[at.Metadata.Name] != nil {
+		p.add("metadata.name", "duplicate AnalysisTemplate %q", at.Metadata.Name)
+	}
+	names := map[string]bool{}
+	for i, a := range at.Spec.Args {
+		if a.Name == "" {
+			p.add(fmt.Sprintf("spec.args[%d].name", i), "required")
+		}
+		names[a.Name] = true
+	}
+	validateMetrics(p, "spec.metrics", at.Spec.Metrics, true)
+}
+
+// gatewayValues are the values a gateway provider can report without a judge.
+var gatewayValues = map[string]bool{"errorRate": true, "requests": true, "p50": true, "p99": true}
+
+func validateMetrics(p *problems, path string, metrics []Metric, required bool) {
+	if required && len(metrics) == 0 {
+		p.add(path, "at least one metric is required")
+	}
+	names := map[string]bool{}
+	for i := range metrics {
+		m := &metrics[i]
+		mp := fmt.Sprintf("%s[%d]", path, i)
+		validateName(p, mp+".name", m.Name)
+		if names[m.Name] {
+			p.add(mp+".name", "duplicate metric name %q", m.Name)
+		}
+		names[m.Name] = true
+		if m.Count < 0 {
+			p.add(mp+".count", "must not be negative")
+		}
+		if m.Count > 1 && m.Interval <= 0 {
+			p.add(mp+".interval", "required when count is more than 1")
+		}
+		if m.Interval < 0 || m.InitialDelay < 0 {
+			p.add(mp+".interval", "must not be negative")
+		}
+		for field, v := range map[string]int{"failureLimit": m.FailureLimit, "inconclusiveLimit": m.InconclusiveLimit, "consecutiveSuccessLimit": m.ConsecutiveSuccessLimit, "consecutiveErrorLimit": *m.ConsecutiveErrorLimit} {
+			if v < 0 {
+				p.add(mp+"."+field, "must not be negative")
+			}
+		}
+		for field, cond := range map[string]string{"successCondition": m.SuccessCondition, "failureCondition": m.FailureCondition} {
+			if cond == "" {
+				continue
+			}
+			if _, err := expr.Compile(cond, expr.Env(map[string]any{"result": []float64{}}), expr.AsBool()); err != nil {
+				p.add(mp+"."+field, "%v", err)
+			}
+		}
+		n := 0
+		var judge *Judge
+		jp := ""
+		if g := m.Provider.Gateway; g != nil {
+			n++
+			judge, jp = g.Judge, mp+".provider.gateway.judge"
+			if g.Window <= 0 {
+				p.add(mp+".provider.gateway.window", "must be positive")
+			}
+			if g.Judge == nil && !gatewayValues[g.Value] {
+				p.add(mp+".provider.gateway.value", "%q is not one of errorRate, requests, p50, p99 (or set judge)", g.Value)
+			}
+			if g.Judge == nil && m.SuccessCondition == "" && m.FailureCondition == "" {
+				p.add(mp, "set successCondition or failureCondition, or a judge")
+			}
+		}
+		if pr := m.Provider.Prometheus; pr != nil {
+			n++
+			judge, jp = pr.Judge, mp+".provider.prometheus.judge"
+			if u, err := url.Parse(pr.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.add(mp+".provider.prometheus.address", "%q is not an http(s) URL", pr.Address)
+			}
+			if pr.Query == "" {
+				p.add(mp+".provider.prometheus.query", "required")
+			}
+			if pr.Judge == nil && m.SuccessCondition == "" && m.FailureCondition == "" {
+				p.add(mp, "set successCondition or failureCondition, or a judge")
+			}
+			if pr.Judge != nil && pr.Judge.Latency != nil {
+				p.add(mp+".provider.prometheus.judge.latency", "needs latency samples, which only the gateway provider has; judge a latency query with a condition")
+			}
+		}
+		if n != 1 {
+			p.add(mp+".provider", "set exactly one of gateway or prometheus")
+		}
+		if judge != nil {
+			validateJudge(p, jp, judge)
+		}
+	}
+}
+
+func validateJudge(p *problems, path string, j *Judge) {
+	if j.ErrorRate == nil && j.Latency == nil {
+		p.add(path, "set errorRate, latency or both")
+	}
+	if j.MinSamples < 1 {
+		p.add(path+".minSamples", "must be at least 1")
+	}
+	if e := j.ErrorRate; e != nil {
+		if e.MaxIncrease <= 0 || e.MaxIncrease >= 1 {
+			p.add(path+".errorRate.maxIncrease", "must be between 0 and 1 (an absolute increase, e.g. 0.01)")
+		}
+		if e.Alpha <= 0 || e.Alpha >= 0.5 {
+			p.add(path+".errorRate.alpha", "must be between 0 and 0.5")
+		}
+		if e.Beta <= 0 || e.Beta >= 0.5 {
+			p.add(path+".errorRate.beta", "must be between 0 and 0.5")
+		}
+	}
+	if l := j.Latency; l != nil {
+		if l.MaxRatio < 1 {
+			p.add(path+".latency.maxRatio", "must be at least 1")
+		}
+		if l.Alpha <= 0 || l.Alpha >= 0.5 {
+			p.add(path+".latency.alpha", "must be between 0 and 0.5")
+		}
+	}
+}
+
+func validateAnalysisRef(p *problems, path string, a *StepAnalysis, templates map[string]*AnalysisTemplate) {
+	if len(a.Templates) == 0 && len(a.Metrics) == 0 {
+		p.add(path, "set templates or metrics")
+	}
+	given := map[string]bool{}
+	for i, arg := range a.Args {
+		if arg.Name == "" {
+			p.add(fmt.Sprintf("%s.args[%d].name", path, i), "required")
+		}
+		given[arg.Name] = true
+	}
+	for i, ref := range a.Templates {
+		at := templates[ref.TemplateName]
+		if at == nil {
+			p.add(fmt.Sprintf("%s.templates[%d].templateName", path, i), "unknown AnalysisTemplate %q", ref.TemplateName)
+			continue
+		}
+		for _, arg := range at.Spec.Args {
+			if arg.Value == nil && !given[arg.Name] {
+				p.add(path+".args", "template %q needs argument %q", ref.TemplateName, arg.Name)
+			}
+		}
+	}
+	validateMetrics(p, path+".metrics", a.Metrics, false)
+}
+
+func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTemplate, routes map[string]string, p *problems) {
+	if r.APIVersion != APIVersion {
+		p.add("apiVersion", "%q is not supported (want %s)", r.APIVersion, APIVersion)
+	}
+	validateName(p, "metadata.name", r.Metadata.Name)
+	var route *Route
+	for i := range g.Spec.Routes {
+		if g.Spec.Routes[i].Name == r.Spec.Route {
+			route = &g.Spec.Routes[i]
+		}
+	}
+	switch {
+	case r.Spec.Route == "":
+		p.add("spec.route", "required")
+	case route == nil:
+		p.add("spec.route", "unknown route %q", r.Spec.Route)
+	case routes[r.Spec.Route] != "":
+		p.add("spec.route", "route %q is already driven by rollout %q", r.Spec.Route, routes[r.Spec.Route])
+	}
+	routes[r.Spec.Route] = r.Metadata.Name
+	c := r.Spec.Strategy.Canary
+	if c == nil {
+		p.add("spec.strategy.canary", "required")
+		return
+	}
+	if c.TrafficRouting != nil {
+		p.add("spec.strategy.canary.trafficRouting", "remove it: the gateway routes the traffic itself")
+	}
+	inRoute := func(name string) bool {
+		if route == nil {
+			return true // already reported
+		}
+		for _, b := range route.Backends {
+			if b.Name == name {
+				return true
+			}
+		}
+		return false
+	}
+	for field, name := range map[string]string{"stableService": c.StableService, "canaryService": c.CanaryService} {
+		switch {
+		case name == "":
+			p.add("spec.strategy.canary."+field, "required: a backend of route %q", r.Spec.Route)
+		case !inRoute(name):
+			p.add("spec.strategy.canary."+field, "%q is not a backend of route %q", name, r.Spec.Route)
+		}
+	}
+	if c.StableService != "" && c.StableService == c.CanaryService {
+		p.add("spec.strategy.canary.canaryService", "must differ from stableService")
+	}
+	if len(c.Steps) == 0 {
+		p.add("spec.strategy.canary.steps", "at least one step is required")
+	}
+	weight := 0
+	if route != nil {
+		for _, b := range route.Backends {
+			if b.Name == c.CanaryService && b.Weight != nil {
+				weight = *b.Weight
+			}
+		}
+	}
+	headerRoutes, mirrorRoutes := map[string]bool{}, map[string]bool{}
+	for i := range c.Steps {
+		s := &c.Steps[i]
+		sp := fmt.Sprintf("spec.strategy.canary.steps[%d]", i)
+		n := 0
+		if s.SetWeight != nil {
+			n++
+			switch w := *s.SetWeight; {
+			case w < 0 || w > 100:
+				p.add(sp+".setWeight", "%d must be between 0 and 100", w)
+			case i > 0 && w == weight:
+				p.add(sp+".setWeight", "changes nothing: the weight is already %d", w)
+			default:
+				weight = w
+			}
+		}
+		if s.Pause != nil {
+			n++
+			if s.Pause.Duration != nil && *s.Pause.Duration < 0 {
+				p.add(sp+".pause.duration", "must not be negative")
+			}
+		}
+		if h := s.SetHeaderRoute; h != nil {
+			n++
+			validateName(p, sp+".setHeaderRoute.name", h.Name)
+			if mirrorRoutes[h.Name] {
+				p.add(sp+".setHeaderRoute.name", "%q is already the name of a mirror route", h.Name)
+			}
+			for _, gr := range g.Spec.Routes {
+				if gr.Name == h.Name {
+					p.add(sp+".setHeaderRoute.name", "%q is already the name of a gateway route", h.Name)
+				}
+			}
+			headerRoutes[h.Name] = true
+			for j, m := range h.Match {
+				mp := fmt.Sprintf("%s.setHeaderRoute.match[%d]", sp, j)
+				switch {
+				case m.HeaderName != "" && m.QueryParamName == "":
+					if !isToken(m.HeaderName) {
+						p.add(mp+".headerName", "%q is not a valid header name", m.HeaderName)
+					}
+					if m.HeaderValue == nil || m.QueryParamValue != nil {
+						p.add(mp+".headerValue", "required with headerName")
+					} else {
+						validateStringMatch(p, mp+".headerValue", m.HeaderValue, false)
+					}
+				case m.QueryParamName != "" && m.HeaderName == "":
+					if m.QueryParamValue == nil || m.HeaderValue != nil {
+						p.add(mp+".queryParamValue", "required with queryParamName")
+					} else {
+						validateStringMatch(p, mp+".queryParamValue", m.QueryParamValue, false)
+					}
+				default:
+					p.add(mp, "set headerName or queryParamName")
+				}
+			}
+		}
+		if s.SetMirrorRoute != nil {
+			n++
+			p.add(sp+".setMirrorRoute", "needs the gateway's request mirroring, which this version does not have yet")
+		}
+		if s.Analysis != nil {
+			n++
+			validateAnalysisRef(p, sp+".analysis", s.Analysis, templates)
+		}
+		if n != 1 {
+			p.add(sp, "set exactly one of setWeight, pause, setHeaderRoute, setMirrorRoute or analysis")
+		}
+	}
+	if a := c.Analysis; a != nil {
+		validateAnalysisRef(p, "spec.strategy.canary.analysis", &a.StepAnalysis, templates)
+		if a.StartingStep < 0 || a.StartingStep >= max(len(c.Steps), 1) {
+			p.add("spec.strategy.canary.analysis.startingStep", "%d is not a step index (0-%d)", a.StartingStep, len(c.Steps)-1)
+		}
+	}
+}
