@@ -118,10 +118,26 @@ func (g *Gateway) apply(cfg *spec.Config, actor string) error {
 			}
 		}
 	}
+	managed, err := g.loadManagedRoutes()
+	if err != nil {
+		return err
+	}
 	g.generation++
-	t, dropped := g.pool.compile(cfg, runtime, g.generation, g.metrics)
+	t, dropped, droppedManaged := g.pool.compile(cfg, runtime, managed, g.generation, g.metrics)
 	for _, name := range dropped {
 		if err := g.dropWeights(name, runtime[name], actor, "the route's backends changed in the config; its config weights apply"); err != nil {
+			return err
+		}
+	}
+	for name := range managed {
+		if !slices.ContainsFunc(cfg.Gateway.Spec.Routes, func(r spec.Route) bool { return r.Name == name }) {
+			droppedManaged = append(droppedManaged, name)
+		}
+	}
+	for _, name := range droppedManaged {
+		if _, err := g.store.Put(state.BucketManagedRoutes, name, nil, state.Event{
+			Actor: actor, Action: "managed-routes.dropped", Target: name, Reason: "the route or its backends changed in the config", Before: mustJSON(managed[name]),
+		}); err != nil {
 			return err
 		}
 	}

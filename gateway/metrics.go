@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"math"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,11 +22,15 @@ type Metrics struct {
 	reloads  *prometheus.CounterVec
 	reloadOK prometheus.Gauge
 	unrouted prometheus.Counter
+
+	mu     sync.Mutex // guards series
+	series map[[3]string]*routeMetrics
 }
 
 func newMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
+		series:   map[[3]string]*routeMetrics{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_requests_total",
 			Help: "Requests served, by route, backend, backend version and status code.",
@@ -63,21 +69,65 @@ func newMetrics() *Metrics {
 	return m
 }
 
-// routeMetrics are one route and backend's series, resolved once per table
-// so that a request only indexes an array.
+// routeMetrics are one route and backend's series, resolved when a table
+// is compiled so that a request only indexes an array. They outlive reloads:
+// analysis reads the counters and latency samples across them.
 type routeMetrics struct {
 	labels   [3]string
 	requests *prometheus.CounterVec
 	duration prometheus.Observer
 	codes    [600]atomic.Pointer[prometheus.Counter]
+
+	total, errors atomic.Int64 // answered requests and 5xx among them
+	samples       latencyRing
 }
 
 func (m *Metrics) forRoute(route, backend, version string) *routeMetrics {
-	return &routeMetrics{
-		labels:   [3]string{route, backend, version},
+	key := [3]string{route, backend, version}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rm, ok := m.series[key]; ok {
+		return rm
+	}
+	rm := &routeMetrics{
+		labels:   key,
 		requests: m.requests,
 		duration: m.duration.WithLabelValues(route, backend, version),
 	}
+	m.series[key] = rm
+	return rm
+}
+
+// latencyRing keeps the latest latency samples of a route and backend with
+// their times, for the analysis' rank test. Writers never wait; a reader may
+// see a slot being overwritten, which only costs it one sample.
+type latencyRing struct {
+	next  atomic.Uint64
+	slots [latencySlots]struct {
+		at      atomic.Int64  // UnixNano
+		seconds atomic.Uint64 // float64 bits
+	}
+}
+
+const latencySlots = 8192
+
+func (r *latencyRing) add(at time.Time, d time.Duration) {
+	i := (r.next.Add(1) - 1) % latencySlots
+	r.slots[i].at.Store(0)
+	r.slots[i].seconds.Store(math.Float64bits(d.Seconds()))
+	r.slots[i].at.Store(at.UnixNano())
+}
+
+// since returns the samples taken at or after t, in seconds.
+func (r *latencyRing) since(t time.Time) []float64 {
+	var out []float64
+	from := t.UnixNano()
+	for i := range r.slots {
+		if at := r.slots[i].at.Load(); at != 0 && at >= from {
+			out = append(out, math.Float64frombits(r.slots[i].seconds.Load()))
+		}
+	}
+	return out
 }
 
 // observe counts one answered request. local answers (the gateway's own
@@ -93,9 +143,55 @@ func (rm *routeMetrics) observe(code int, start time.Time, local bool) {
 		c = &counter
 	}
 	(*c).Inc()
-	if !local {
-		rm.duration.Observe(time.Since(start).Seconds())
+	rm.total.Add(1)
+	if code >= 500 {
+		rm.errors.Add(1)
 	}
+	if !local {
+		now := time.Now()
+		d := now.Sub(start)
+		rm.duration.Observe(d.Seconds())
+		rm.samples.add(now, d)
+	}
+}
+
+// BackendStats are one backend's answers on one route since the gateway
+// started: the counters analysis compares.
+type BackendStats struct {
+	Requests int64
+	Errors   int64 // 5xx, the gateway's own included
+}
+
+// Stats returns the counters of a route's backend.
+func (m *Metrics) Stats(route, backend string) BackendStats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out BackendStats
+	for key, rm := range m.series {
+		if key[0] == route && key[1] == backend {
+			out.Requests += rm.total.Load()
+			out.Errors += rm.errors.Load()
+		}
+	}
+	return out
+}
+
+// Latencies returns the latency samples, in seconds, of a route's backend
+// taken since t; at most the latest few thousand.
+func (m *Metrics) Latencies(route, backend string, t time.Time) []float64 {
+	m.mu.Lock()
+	var rms []*routeMetrics
+	for key, rm := range m.series {
+		if key[0] == route && key[1] == backend {
+			rms = append(rms, rm)
+		}
+	}
+	m.mu.Unlock()
+	var out []float64
+	for _, rm := range rms {
+		out = append(out, rm.samples.since(t)...)
+	}
+	return out
 }
 
 // setTable publishes the gauges that describe a table: effective weights

@@ -47,7 +47,7 @@ func newPool(log *slog.Logger, onHealthChange func()) *Pool {
 // compile builds a routing table from a validated config. runtime holds the
 // weights set through the admin API or a plan; those that no longer fit
 // their route are left out and returned in dropped.
-func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, gen uint64, m *Metrics) (t *Table, dropped []string) {
+func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, managed map[string][]ManagedRoute, gen uint64, m *Metrics) (t *Table, dropped, droppedManaged []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
@@ -82,6 +82,15 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 	}
 	for i := range cfg.Gateway.Spec.Routes {
 		sr := &cfg.Gateway.Spec.Routes[i]
+		if mrs := managed[sr.Name]; len(mrs) > 0 {
+			if !managedFits(sr, mrs) {
+				droppedManaged = append(droppedManaged, sr.Name)
+			} else {
+				for _, mr := range mrs {
+					t.routes = append(t.routes, newRoute(managedRouteConfig(sr, mr, byName[mr.Backend], m), now.UnixNano()))
+				}
+			}
+		}
 		c := routeConfig{
 			name:    sr.Name,
 			hosts:   sr.Hosts,
@@ -112,7 +121,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 		}
 		t.routes = append(t.routes, newRoute(c, now.UnixNano()))
 	}
-	return t, dropped
+	return t, dropped, droppedManaged
 }
 
 // transportFor returns the backend's transport, reusing the one it had if

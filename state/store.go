@@ -20,10 +20,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-var (
-	bucketWeights = []byte("weights")
-	bucketEvents  = []byte("events")
-)
+var bucketEvents = []byte("events")
 
 // RouteWeights are the weights set at runtime for one route. Backends is the
 // route's backend list when they were set: if a reload changes it, the
@@ -65,7 +62,7 @@ func Open(dir string) (*Store, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketWeights, bucketEvents} {
+		for _, b := range [][]byte{[]byte(BucketWeights), bucketEvents} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -82,18 +79,25 @@ func Open(dir string) (*Store, error) {
 // Close closes the file.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Buckets of runtime state.
+const (
+	BucketWeights = "weights"
+	// BucketManagedRoutes holds the header routes a plan added to a route.
+	BucketManagedRoutes = "managed-routes"
+	// BucketRollouts holds each plan's position.
+	BucketRollouts = "rollouts"
+)
+
 // Weights returns every route's runtime weights.
 func (s *Store) Weights() (map[string]RouteWeights, error) {
 	out := map[string]RouteWeights{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketWeights).ForEach(func(k, v []byte) error {
-			var w RouteWeights
-			if err := json.Unmarshal(v, &w); err != nil {
-				return fmt.Errorf("route %s: %w", k, err)
-			}
-			out[string(k)] = w
-			return nil
-		})
+	err := s.List(BucketWeights, func(key string, data []byte) error {
+		var w RouteWeights
+		if err := json.Unmarshal(data, &w); err != nil {
+			return fmt.Errorf("route %s: %w", key, err)
+		}
+		out[key] = w
+		return nil
 	})
 	return out, err
 }
@@ -101,16 +105,42 @@ func (s *Store) Weights() (map[string]RouteWeights, error) {
 // SetWeights stores a route's weights and the event that records the change
 // in one transaction. A nil w removes the route's runtime weights.
 func (s *Store) SetWeights(route string, w *RouteWeights, ev Event) (Event, error) {
-	return s.update(ev, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketWeights)
-		if w == nil {
-			return b.Delete([]byte(route))
+	if w == nil {
+		return s.Put(BucketWeights, route, nil, ev)
+	}
+	return s.Put(BucketWeights, route, w, ev)
+}
+
+// Put stores value as JSON under bucket and key, and appends ev to the
+// audit log, in one synced transaction. A nil value deletes the key.
+func (s *Store) Put(bucket, key string, value any, ev Event) (Event, error) {
+	var data []byte
+	if value != nil {
+		var err error
+		if data, err = json.Marshal(value); err != nil {
+			return ev, err
 		}
-		data, err := json.Marshal(w)
+	}
+	return s.update(ev, func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
 		if err != nil {
 			return err
 		}
-		return b.Put([]byte(route), data)
+		if data == nil {
+			return b.Delete([]byte(key))
+		}
+		return b.Put([]byte(key), data)
+	})
+}
+
+// List calls fn for every key of bucket, in key order.
+func (s *Store) List(bucket string, fn func(key string, data []byte) error) error {
+	return s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bucket))
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error { return fn(string(k), v) })
 	})
 }
 

@@ -1,0 +1,131 @@
+package gateway
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/cutover-dev/cutover/spec"
+	"github.com/cutover-dev/cutover/state"
+)
+
+// ManagedRoute is a route that a plan puts in front of one of the config's
+// routes, such as a header route that sends "x-preview: new" to the canary
+// whatever the weights say. It inherits the parent's hosts and timeout.
+type ManagedRoute struct {
+	Name    string       `json:"name"`
+	Match   []spec.Match `json:"match"`
+	Backend string       `json:"backend"`
+}
+
+func managedFits(sr *spec.Route, mrs []ManagedRoute) bool {
+	for _, mr := range mrs {
+		if !slices.ContainsFunc(sr.Backends, func(b spec.RouteBackend) bool { return b.Name == mr.Backend }) {
+			return false
+		}
+	}
+	return true
+}
+
+func managedRouteConfig(parent *spec.Route, mr ManagedRoute, b *backend, m *Metrics) routeConfig {
+	c := routeConfig{
+		name:         mr.Name,
+		hosts:        parent.Hosts,
+		timeout:      parent.Timeout.D(),
+		backends:     []*backend{b},
+		weights:      []int{100},
+		runtime:      true,
+		metrics:      []*routeMetrics{m.forRoute(mr.Name, b.name, b.version)},
+		localMetrics: m.forRoute(mr.Name, "", ""),
+	}
+	for _, match := range mr.Match {
+		c.matches = append(c.matches, compileMatch(match))
+	}
+	return c
+}
+
+func (g *Gateway) loadManagedRoutes() (map[string][]ManagedRoute, error) {
+	out := map[string][]ManagedRoute{}
+	err := g.store.List(state.BucketManagedRoutes, func(key string, data []byte) error {
+		var mrs []ManagedRoute
+		if err := json.Unmarshal(data, &mrs); err != nil {
+			return fmt.Errorf("managed routes of %s: %w", key, err)
+		}
+		out[key] = mrs
+		return nil
+	})
+	return out, err
+}
+
+// ManagedRoutes returns the routes a plan put in front of parent.
+func (g *Gateway) ManagedRoutes(parent string) ([]ManagedRoute, error) {
+	all, err := g.loadManagedRoutes()
+	return all[parent], err
+}
+
+// SetManagedRoute adds or replaces the managed route mr in front of parent.
+// A route with no match is removed instead, as Argo's setHeaderRoute does.
+func (g *Gateway) SetManagedRoute(parent string, mr ManagedRoute, actor, reason string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	cfg := g.table.Load().Config
+	var sr *spec.Route
+	for i := range cfg.Gateway.Spec.Routes {
+		r := &cfg.Gateway.Spec.Routes[i]
+		if r.Name == parent {
+			sr = r
+		}
+		if r.Name == mr.Name {
+			return &InputError{Field: "name", Msg: fmt.Sprintf("%q is the name of a configured route", mr.Name)}
+		}
+	}
+	if sr == nil {
+		return &InputError{Field: "route", Msg: fmt.Sprintf("unknown route %q", parent)}
+	}
+	if len(mr.Match) > 0 && !managedFits(sr, []ManagedRoute{mr}) {
+		return &InputError{Field: "backend", Msg: fmt.Sprintf("route %q has no backend %q", parent, mr.Backend)}
+	}
+	all, err := g.loadManagedRoutes()
+	if err != nil {
+		return err
+	}
+	before := all[parent]
+	after := slices.DeleteFunc(slices.Clone(before), func(x ManagedRoute) bool { return x.Name == mr.Name })
+	action := "managed-route.removed"
+	if len(mr.Match) > 0 {
+		after = append(after, mr)
+		action = "managed-route.set"
+	}
+	var value any
+	if len(after) > 0 {
+		value = after
+	}
+	if _, err := g.store.Put(state.BucketManagedRoutes, parent, value, state.Event{
+		Actor: actor, Action: action, Target: parent + "/" + mr.Name, Reason: reason, Before: mustJSON(before), After: mustJSON(after),
+	}); err != nil {
+		return err
+	}
+	return g.recompile()
+}
+
+// RemoveManagedRoutes removes every managed route in front of parent.
+func (g *Gateway) RemoveManagedRoutes(parent, actor, reason string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	all, err := g.loadManagedRoutes()
+	if err != nil || len(all[parent]) == 0 {
+		return err
+	}
+	if _, err := g.store.Put(state.BucketManagedRoutes, parent, nil, state.Event{
+		Actor: actor, Action: "managed-routes.removed", Target: parent, Reason: reason, Before: mustJSON(all[parent]),
+	}); err != nil {
+		return err
+	}
+	return g.recompile()
+}
+
+// recompile builds the table again from the running config and the stored
+// runtime state. Called with g.mu held.
+func (g *Gateway) recompile() error {
+	return g.apply(g.table.Load().Config, "runtime")
+}

@@ -1,0 +1,111 @@
+// Package gatewayrouter is the traffic.Router of the embedded gateway.
+package gatewayrouter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/spec"
+	"github.com/cutover-dev/cutover/traffic"
+)
+
+// Type is the router's name in status and events.
+const Type = "Gateway"
+
+// ErrUnsupported is returned for mirror routes, which the gateway cannot
+// serve yet.
+var ErrUnsupported = errors.New("not supported by the embedded gateway")
+
+// Router drives one route of an in-process gateway.
+type Router struct {
+	gw             *gateway.Gateway
+	route          string
+	stable, canary string
+	// Actor names the plan in the audit log.
+	Actor string
+}
+
+// New returns a router for route, moving traffic between two of its backends.
+func New(gw *gateway.Gateway, route, stable, canary, actor string) *Router {
+	return &Router{gw: gw, route: route, stable: stable, canary: canary, Actor: actor}
+}
+
+// Type implements traffic.Router.
+func (r *Router) Type() string { return Type }
+
+// SetWeight implements traffic.Router.
+func (r *Router) SetWeight(ctx context.Context, weight int) error {
+	return r.gw.SetWeights(r.route, map[string]int{r.stable: 100 - weight, r.canary: weight}, r.Actor, fmt.Sprintf("setWeight %d", weight))
+}
+
+// VerifyWeight implements traffic.Router: it reads the set weights back.
+func (r *Router) VerifyWeight(ctx context.Context, weight int) (*bool, error) {
+	for _, rs := range r.gw.Status().Routes {
+		if rs.Name != r.route {
+			continue
+		}
+		ok := false
+		for _, b := range rs.Backends {
+			if b.Name == r.canary {
+				ok = b.Weight == weight
+			}
+		}
+		return &ok, nil
+	}
+	return nil, fmt.Errorf("route %q is gone", r.route)
+}
+
+// SetHeaderRoute implements traffic.Router.
+func (r *Router) SetHeaderRoute(ctx context.Context, hr *spec.SetHeaderRoute) error {
+	mr := gateway.ManagedRoute{Name: hr.Name, Backend: r.canary}
+	if len(hr.Match) > 0 {
+		var m spec.Match
+		for _, hm := range hr.Match {
+			if hm.HeaderName != "" {
+				m.Headers = append(m.Headers, spec.KeyMatch{Name: hm.HeaderName, StringMatch: *hm.HeaderValue})
+			} else {
+				m.QueryParams = append(m.QueryParams, spec.KeyMatch{Name: hm.QueryParamName, StringMatch: *hm.QueryParamValue})
+			}
+		}
+		// Argo ANDs the matches of one header route.
+		mr.Match = []spec.Match{m}
+	}
+	return r.gw.SetManagedRoute(r.route, mr, r.Actor, "setHeaderRoute "+hr.Name)
+}
+
+// SetMirrorRoute implements traffic.Router.
+func (r *Router) SetMirrorRoute(ctx context.Context, mr *spec.SetMirrorRoute) error {
+	return fmt.Errorf("setMirrorRoute %s: %w", mr.Name, ErrUnsupported)
+}
+
+// RemoveManagedRoutes implements traffic.Router.
+func (r *Router) RemoveManagedRoutes(ctx context.Context) error {
+	return r.gw.RemoveManagedRoutes(r.route, r.Actor, "plan removed its routes")
+}
+
+// CanaryHealthy implements traffic.Health.
+func (r *Router) CanaryHealthy(ctx context.Context) error {
+	var down []string
+	for _, b := range r.gw.Status().Backends {
+		if b.Name != r.canary {
+			continue
+		}
+		for _, e := range b.Endpoints {
+			if !e.Healthy {
+				down = append(down, e.Address)
+			}
+		}
+	}
+	if len(down) > 0 {
+		return fmt.Errorf("canary backend %q has unhealthy endpoints: %s", r.canary, strings.Join(down, ", "))
+	}
+	return nil
+}
+
+var (
+	_ traffic.Router = (*Router)(nil)
+	_ traffic.Health = (*Router)(nil)
+)
