@@ -190,6 +190,9 @@ type PrometheusProvider struct {
 	Timeout   Duration `yaml:"timeout"`
 	Judge     *Judge   `yaml:"judge"`
 	SideLabel string   `yaml:"sideLabel"`
+	// RequestsQuery counts each side's requests when Judge is set; Query
+	// then counts each side's errors.
+	RequestsQuery string `yaml:"requestsQuery"`
 }
 
 // GatewayProvider reads the embedded gateway's own counters and latency

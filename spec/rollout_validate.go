@@ -167,6 +167,9 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 			if pr.Judge == nil && m.SuccessCondition == "" && m.FailureCondition == "" {
 				p.add(mp, "set successCondition or failureCondition, or a judge")
 			}
+			if pr.Judge != nil && pr.RequestsQuery == "" {
+				p.add(mp+".provider.prometheus.requestsQuery", "required with a judge: per-side request counts (query gives per-side error counts)")
+			}
 			if pr.Judge != nil && pr.Judge.Latency != nil {
 				p.add(mp+".provider.prometheus.judge.latency", "needs latency samples, which only the gateway provider has; judge a latency query with a condition")
 			}

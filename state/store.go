@@ -133,6 +133,22 @@ func (s *Store) Put(bucket, key string, value any, ev Event) (Event, error) {
 	})
 }
 
+// Checkpoint stores value like Put but without an audit event: for progress
+// that is not a change, such as the time left in a pause.
+func (s *Store) Checkpoint(bucket, key string, value any) error {
+	data, err := json.Marshal(value)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(bucket))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(key), data)
+	})
+}
+
 // List calls fn for every key of bucket, in key order.
 func (s *Store) List(bucket string, fn func(key string, data []byte) error) error {
 	return s.db.View(func(tx *bolt.Tx) error {

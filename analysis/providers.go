@@ -1,0 +1,24 @@
+package analysis
+
+import (
+	"fmt"
+
+	"github.com/cutover-dev/cutover/spec"
+)
+
+// ProviderSet picks a metric's provider by the field it sets.
+type ProviderSet struct {
+	Gateway    Provider
+	Prometheus Provider
+}
+
+// For implements Providers.
+func (s ProviderSet) For(m *spec.Metric) (Provider, error) {
+	switch {
+	case m.Provider.Gateway != nil && s.Gateway != nil:
+		return s.Gateway, nil
+	case m.Provider.Prometheus != nil && s.Prometheus != nil:
+		return s.Prometheus, nil
+	}
+	return nil, fmt.Errorf("metric %s: no provider available for it here", m.Name)
+}

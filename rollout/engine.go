@@ -1,0 +1,677 @@
+package rollout
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/cutover-dev/cutover/analysis"
+	"github.com/cutover-dev/cutover/spec"
+	"github.com/cutover-dev/cutover/state"
+	"github.com/cutover-dev/cutover/traffic"
+)
+
+// Plan is a validated Rollout with what it needs from the rest of the config.
+type Plan struct {
+	Name, Route, Stable, Canary string
+	Steps                       []spec.Step
+	Background                  *spec.BackgroundAnalysis
+	// InitialWeight is the canary's weight in the config, before any step.
+	InitialWeight int
+	Templates     map[string]*spec.AnalysisTemplate
+}
+
+// NewPlan takes a Rollout from a validated config.
+func NewPlan(cfg *spec.Config, r *spec.Rollout) *Plan {
+	c := r.Spec.Strategy.Canary
+	p := &Plan{
+		Name: r.Metadata.Name, Route: r.Spec.Route,
+		Stable: c.StableService, Canary: c.CanaryService,
+		Steps: c.Steps, Background: c.Analysis,
+		Templates: map[string]*spec.AnalysisTemplate{},
+	}
+	for _, rt := range cfg.Gateway.Spec.Routes {
+		if rt.Name != p.Route {
+			continue
+		}
+		for _, b := range rt.Backends {
+			if b.Name == p.Canary {
+				p.InitialWeight = *b.Weight
+			}
+		}
+	}
+	for _, at := range cfg.Templates {
+		p.Templates[at.Metadata.Name] = at
+	}
+	return p
+}
+
+// weightAt is the canary weight once the steps before step have run.
+func (p *Plan) weightAt(step int) int {
+	w := p.InitialWeight
+	for _, s := range p.Steps[:min(step, len(p.Steps))] {
+		if s.SetWeight != nil {
+			w = *s.SetWeight
+		}
+	}
+	return w
+}
+
+// headerRoutesAt are the header routes in place once the steps before step
+// have run, in the order they were set.
+func (p *Plan) headerRoutesAt(step int) []*spec.SetHeaderRoute {
+	var out []*spec.SetHeaderRoute
+	for _, s := range p.Steps[:min(step, len(p.Steps))] {
+		if h := s.SetHeaderRoute; h != nil {
+			out = slices.DeleteFunc(out, func(x *spec.SetHeaderRoute) bool { return x.Name == h.Name })
+			if len(h.Match) > 0 {
+				out = append(out, h)
+			}
+		}
+	}
+	return out
+}
+
+// metrics resolves an analysis block to metrics: templates' metrics with
+// their arguments filled in, then inline ones.
+func (p *Plan) metrics(a *spec.StepAnalysis) []spec.Metric {
+	args := map[string]string{}
+	var out []spec.Metric
+	for _, ref := range a.Templates {
+		at := p.Templates[ref.TemplateName]
+		for _, arg := range at.Spec.Args {
+			if arg.Value != nil {
+				args[arg.Name] = *arg.Value
+			}
+		}
+		out = append(out, at.Spec.Metrics...)
+	}
+	for _, arg := range a.Args {
+		if arg.Value != nil {
+			args[arg.Name] = *arg.Value
+		}
+	}
+	args["route"], args["stable"], args["canary"] = p.Route, p.Stable, p.Canary
+	out = append(out, a.Metrics...)
+	return analysis.Substitute(out, args)
+}
+
+// Engine runs one plan. Its methods are safe for concurrent use; commands
+// and ticks take turns.
+type Engine struct {
+	router    traffic.Router
+	providers analysis.Providers
+	store     *state.Store
+	log       *slog.Logger
+	// Now is the clock; tests may set it before Start.
+	Now func() time.Time
+
+	mu   sync.Mutex // guards plan and st
+	plan *Plan
+	st   State
+	// retryAt is when a Degraded plan tries its router again.
+	retryAt time.Time
+}
+
+// NewEngine loads the plan's state from store, or starts it at step 0.
+func NewEngine(plan *Plan, router traffic.Router, providers analysis.Providers, store *state.Store, log *slog.Logger) (*Engine, error) {
+	e := &Engine{plan: plan, router: router, providers: providers, store: store, log: log.With("rollout", plan.Name), Now: time.Now}
+	found := false
+	err := store.List(state.BucketRollouts, func(key string, data []byte) error {
+		if key != plan.Name {
+			return nil
+		}
+		found = true
+		return json.Unmarshal(data, &e.st)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rollout %s: reading state: %w", plan.Name, err)
+	}
+	if !found {
+		now := e.Now()
+		e.st = State{Name: plan.Name, Phase: Progressing, Weight: plan.InitialWeight, StepStarted: now, History: []StepTime{{0, now}}}
+		if err := e.persist("system", "started", fmt.Sprintf("plan with %d steps", len(plan.Steps)), State{}); err != nil {
+			return nil, err
+		}
+	}
+	e.attachRuns()
+	return e, nil
+}
+
+// SetPlan replaces the plan after a config reload; the position is kept.
+func (e *Engine) SetPlan(p *Plan) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.plan = p
+	if e.st.Step > len(p.Steps) {
+		e.st.Step = len(p.Steps)
+	}
+	e.attachRuns()
+}
+
+// attachRuns gives runs read back from the store their metric specs.
+func (e *Engine) attachRuns() {
+	if r := e.st.Analysis; r != nil && e.st.Step < len(e.plan.Steps) && e.plan.Steps[e.st.Step].Analysis != nil {
+		r.Attach(e.plan.metrics(e.plan.Steps[e.st.Step].Analysis))
+	} else {
+		e.st.Analysis = nil
+	}
+	if r := e.st.Background; r != nil && e.plan.Background != nil {
+		r.Attach(e.plan.metrics(&e.plan.Background.StepAnalysis))
+	} else {
+		e.st.Background = nil
+	}
+}
+
+// persist writes the state and its audit event in one synced transaction.
+// Called with e.mu held, before the state's action is carried out.
+func (e *Engine) persist(actor, action, reason string, before State) error {
+	e.st.Updated = e.Now()
+	ev := state.Event{Actor: actor, Action: "rollout." + action, Target: e.plan.Name, Reason: reason, After: mustJSON(e.st.summary())}
+	if before.Phase != "" {
+		ev.Before = mustJSON(before.summary())
+	}
+	if _, err := e.store.Put(state.BucketRollouts, e.plan.Name, &e.st, ev); err != nil {
+		return fmt.Errorf("rollout %s: persisting state: %w", e.plan.Name, err)
+	}
+	e.log.Info("rollout "+action, "phase", e.st.Phase, "step", e.st.Step, "weight", e.st.Weight, "reason", reason, "actor", actor)
+	return nil
+}
+
+// checkpoint writes progress that is not a transition.
+func (e *Engine) checkpoint() {
+	e.st.Updated = e.Now()
+	if err := e.store.Checkpoint(state.BucketRollouts, e.plan.Name, &e.st); err != nil {
+		e.log.Error("checkpoint failed", "err", err)
+	}
+}
+
+func mustJSON(v any) json.RawMessage {
+	data, _ := json.Marshal(v)
+	return data
+}
+
+// Reconcile makes the router match the persisted state, as after a restart:
+// the weight, and the header routes the steps so far have set.
+func (e *Engine) Reconcile(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.enforce(ctx)
+}
+
+func (e *Engine) enforce(ctx context.Context) error {
+	if err := e.router.RemoveManagedRoutes(ctx); err != nil {
+		return err
+	}
+	if e.st.Phase != Completed && e.st.Phase != Aborted && !(e.st.Phase == Degraded && e.st.Resume == Aborted) {
+		for _, h := range e.plan.headerRoutesAt(e.st.Step) {
+			if err := e.router.SetHeaderRoute(ctx, h); err != nil {
+				return err
+			}
+		}
+	}
+	return e.setWeight(ctx, e.st.Weight)
+}
+
+func (e *Engine) setWeight(ctx context.Context, w int) error {
+	if err := e.router.SetWeight(ctx, w); err != nil {
+		return err
+	}
+	ok, err := e.router.VerifyWeight(ctx, w)
+	if err != nil {
+		return err
+	}
+	if ok != nil && !*ok {
+		return fmt.Errorf("weight %d did not take effect", w)
+	}
+	return nil
+}
+
+// degrade records a router failure; the next tick after a pause retries.
+func (e *Engine) degrade(err error) {
+	before := e.st
+	if e.st.Phase != Degraded {
+		e.st.Resume = e.st.Phase
+		e.st.ResumeKind = e.st.PauseKind
+	}
+	e.st.Phase = Degraded
+	e.st.Reason = err.Error()
+	e.retryAt = e.Now().Add(2 * time.Second)
+	if perr := e.persist("system", "degraded", err.Error(), before); perr != nil {
+		e.log.Error("persist", "err", perr)
+	}
+}
+
+// Tick advances the plan as far as it can go at now.
+func (e *Engine) Tick(ctx context.Context) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := e.Now()
+	e.tickBackground(ctx, now)
+	for range len(e.plan.Steps) + 2 {
+		if !e.step(ctx, now) {
+			return
+		}
+	}
+}
+
+func (e *Engine) terminal() bool {
+	return e.st.Phase == Completed || e.st.Phase == Aborted || e.st.Phase == Degraded && e.st.Resume == Aborted
+}
+
+func (e *Engine) tickBackground(ctx context.Context, now time.Time) {
+	bg := e.plan.Background
+	if bg == nil || e.terminal() || e.st.Step < bg.StartingStep || e.st.Phase == Paused && e.st.PauseKind == PauseInconclusive {
+		return
+	}
+	if e.st.Background == nil {
+		e.st.Background = analysis.NewRun("background", e.plan.metrics(&bg.StepAnalysis), now, true)
+		e.checkpoint()
+	}
+	run := e.st.Background
+	if !run.Tick(ctx, now, e.providers, e.sides()) {
+		return
+	}
+	switch run.Phase {
+	case analysis.Failed:
+		e.abort(ctx, "system", "background analysis failed: "+runReason(run))
+	case analysis.Inconclusive:
+		e.pauseInconclusive("background analysis inconclusive: " + runReason(run))
+	default:
+		e.checkpoint()
+	}
+}
+
+func (e *Engine) sides() analysis.Sides {
+	return analysis.Sides{Route: e.plan.Route, Stable: e.plan.Stable, Canary: e.plan.Canary}
+}
+
+// runReason is the message of the metric that settled a run.
+func runReason(r *analysis.Run) string {
+	for _, m := range r.Metrics {
+		if m.Phase == analysis.Failed || m.Phase == analysis.Error || m.Phase == analysis.Inconclusive {
+			msg := m.Name + " " + string(m.Phase)
+			if n := len(m.Measurements); n > 0 {
+				last := m.Measurements[n-1]
+				if last.Value != "" {
+					msg += " (" + last.Value + ")"
+				}
+				if last.Message != "" {
+					msg += ": " + last.Message
+				}
+			}
+			return msg
+		}
+	}
+	return string(r.Phase)
+}
+
+// step carries out the current step if it can, and reports whether the
+// plan moved on so that the next step may run at once.
+func (e *Engine) step(ctx context.Context, now time.Time) bool {
+	st := &e.st
+	switch st.Phase {
+	case Completed, Aborted:
+		return false
+	case Degraded:
+		if now.Before(e.retryAt) {
+			return false
+		}
+		if err := e.enforce(ctx); err != nil {
+			e.degrade(err)
+			return false
+		}
+		before := *st
+		st.Phase, st.PauseKind, st.Reason = st.Resume, st.ResumeKind, ""
+		st.Resume, st.ResumeKind = "", ""
+		if st.Phase == Paused && st.PauseKind == PauseTimed {
+			st.PauseCheckpoint = now
+		}
+		e.persist("system", "recovered", "the traffic router answers again", before)
+		return true
+	case Paused:
+		if st.PauseKind != PauseTimed {
+			return false
+		}
+		if st.pauseLeft(now) > 0 {
+			if now.Sub(st.PauseCheckpoint) >= time.Second {
+				st.PauseLeft, st.PauseCheckpoint = st.pauseLeft(now), now
+				e.checkpoint()
+			}
+			return false
+		}
+		e.advance(now, "system", "pause ended")
+		return true
+	case Analyzing:
+		run := st.Analysis
+		if !run.Tick(ctx, now, e.providers, e.sides()) {
+			return false
+		}
+		switch run.Phase {
+		case analysis.Successful:
+			e.advance(now, "system", "analysis passed: "+runSummary(run))
+			return true
+		case analysis.Failed:
+			e.abort(ctx, "system", "analysis failed: "+runReason(run))
+		case analysis.Inconclusive:
+			e.pauseInconclusive("analysis inconclusive: " + runReason(run))
+		default:
+			e.checkpoint()
+		}
+		return false
+	}
+	// Progressing: carry out step st.Step.
+	if st.Step >= len(e.plan.Steps) {
+		e.complete(ctx, "system", "all steps done")
+		return false
+	}
+	s := e.plan.Steps[st.Step]
+	before := *st
+	switch {
+	case s.SetWeight != nil:
+		st.Weight = *s.SetWeight
+		if e.persist("system", "setWeight", fmt.Sprintf("step %d: setWeight %d", st.Step, st.Weight), before) != nil {
+			return false
+		}
+		if err := e.setWeight(ctx, st.Weight); err != nil {
+			e.degrade(err)
+			return false
+		}
+		e.advanceQuietly(now)
+		return true
+	case s.SetHeaderRoute != nil:
+		if e.persist("system", "setHeaderRoute", fmt.Sprintf("step %d: setHeaderRoute %s", st.Step, s.SetHeaderRoute.Name), before) != nil {
+			return false
+		}
+		if err := e.router.SetHeaderRoute(ctx, s.SetHeaderRoute); err != nil {
+			e.degrade(err)
+			return false
+		}
+		e.advanceQuietly(now)
+		return true
+	case s.SetMirrorRoute != nil:
+		if err := e.router.SetMirrorRoute(ctx, s.SetMirrorRoute); err != nil {
+			e.degrade(err)
+			return false
+		}
+		e.advance(now, "system", "setMirrorRoute "+s.SetMirrorRoute.Name)
+		return true
+	case s.Pause != nil:
+		st.Phase = Paused
+		if s.Pause.Duration == nil {
+			st.PauseKind, st.Reason = PauseStep, fmt.Sprintf("step %d: waiting for promote", st.Step)
+		} else {
+			st.PauseKind, st.Reason = PauseTimed, fmt.Sprintf("step %d: pause %s", st.Step, s.Pause.Duration.D())
+			st.PauseLeft, st.PauseCheckpoint = s.Pause.Duration.D(), now
+		}
+		e.persist("system", "paused", st.Reason, before)
+		return false
+	case s.Analysis != nil:
+		st.Phase = Analyzing
+		st.Analysis = analysis.NewRun(fmt.Sprintf("step-%d", st.Step), e.plan.metrics(s.Analysis), now, false)
+		st.Reason = fmt.Sprintf("step %d: analysis", st.Step)
+		e.persist("system", "analyzing", st.Reason, before)
+		return true
+	}
+	return false
+}
+
+func runSummary(r *analysis.Run) string {
+	var parts []string
+	for _, m := range r.Metrics {
+		s := m.Name + " " + string(m.Phase)
+		if n := len(m.Measurements); n > 0 && m.Measurements[n-1].Value != "" {
+			s += " (" + m.Measurements[n-1].Value + ")"
+		}
+		parts = append(parts, s)
+	}
+	return fmt.Sprint(parts)
+}
+
+// advance moves to the next step with an audit event.
+func (e *Engine) advance(now time.Time, actor, reason string) {
+	before := e.st
+	e.moveTo(e.st.Step+1, now)
+	e.persist(actor, "step", reason, before)
+}
+
+// advanceQuietly moves on after an action whose event was already written;
+// a restart before the checkpoint repeats the action, which is idempotent.
+func (e *Engine) advanceQuietly(now time.Time) {
+	e.moveTo(e.st.Step+1, now)
+	e.checkpoint()
+}
+
+func (e *Engine) moveTo(step int, now time.Time) {
+	st := &e.st
+	st.Step, st.Phase, st.Reason = step, Progressing, ""
+	st.PauseKind, st.PauseLeft, st.PauseCheckpoint = "", 0, time.Time{}
+	st.Resume, st.ResumeKind = "", ""
+	st.Analysis = nil
+	st.StepStarted = now
+	st.History = append(st.History, StepTime{step, now})
+}
+
+func (e *Engine) pauseInconclusive(reason string) {
+	before := e.st
+	e.st.Phase, e.st.PauseKind, e.st.Reason = Paused, PauseInconclusive, reason
+	e.persist("system", "paused", reason+"; resume runs the analysis again, promote skips it, abort rolls back", before)
+}
+
+func (e *Engine) complete(ctx context.Context, actor, reason string) {
+	before := e.st
+	e.st.Phase, e.st.Weight, e.st.Reason = Completed, 100, reason
+	e.st.Step = len(e.plan.Steps)
+	e.st.PauseKind, e.st.Analysis = "", nil
+	if e.persist(actor, "completed", reason, before) != nil {
+		return
+	}
+	if err := e.enforce(ctx); err != nil {
+		e.degrade(err)
+	}
+}
+
+func (e *Engine) abort(ctx context.Context, actor, reason string) {
+	before := e.st
+	e.st.Phase, e.st.Weight, e.st.Reason = Aborted, 0, reason
+	e.st.PauseKind, e.st.Resume, e.st.ResumeKind = "", "", ""
+	if e.persist(actor, "aborted", reason, before) != nil {
+		return
+	}
+	if err := e.enforce(ctx); err != nil {
+		e.degrade(err)
+	}
+}
+
+// ErrUnhealthyCanary and ErrFailingAnalysis are why promote --full refuses.
+var (
+	ErrUnhealthyCanary = errors.New("canary is not healthy")
+	ErrFailingAnalysis = errors.New("analysis is failing")
+)
+
+// Promote skips the current step, or with full goes straight to 100 %. Full
+// promotion is refused while the canary has unhealthy endpoints or an
+// analysis is failing, unless force is set.
+func (e *Engine) Promote(ctx context.Context, full, force bool, actor, reason string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := &e.st
+	cmd := "promote"
+	if full {
+		cmd = "promote --full"
+	}
+	switch st.Phase {
+	case Completed:
+		return &CommandError{cmd, st.Phase, "the plan is already complete"}
+	case Aborted:
+		return &CommandError{cmd, st.Phase, "the plan was aborted; retry starts it again"}
+	}
+	if full {
+		if !force {
+			if h, ok := e.router.(traffic.Health); ok {
+				if err := h.CanaryHealthy(ctx); err != nil {
+					return &CommandError{cmd, st.Phase, fmt.Sprintf("%v: %v (use --force to promote anyway)", ErrUnhealthyCanary, err)}
+				}
+			}
+			for _, r := range []*analysis.Run{st.Analysis, st.Background} {
+				if why := failing(r); why != "" {
+					return &CommandError{cmd, st.Phase, fmt.Sprintf("%v: %s (use --force to promote anyway)", ErrFailingAnalysis, why)}
+				}
+			}
+		}
+		e.complete(ctx, actor, orDefault(reason, "promoted fully"))
+		return nil
+	}
+	if st.Step >= len(e.plan.Steps) {
+		e.complete(ctx, actor, orDefault(reason, "promoted"))
+		return nil
+	}
+	e.advance(e.Now(), actor, orDefault(reason, fmt.Sprintf("promoted past step %d", st.Step)))
+	return nil
+}
+
+// failing says why a run counts as failing, or "".
+func failing(r *analysis.Run) string {
+	if r == nil {
+		return ""
+	}
+	for _, m := range r.Metrics {
+		if m.Phase == analysis.Failed || m.Phase == analysis.Error || m.Phase == analysis.Inconclusive {
+			return runReason(r)
+		}
+		if n := len(m.Measurements); n > 0 && m.Measurements[n-1].Phase == analysis.Failed {
+			return m.Name + " failed its last measurement"
+		}
+	}
+	return ""
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// Abort sends all traffic back to stable at once and removes the plan's
+// managed routes.
+func (e *Engine) Abort(ctx context.Context, actor, reason string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch e.st.Phase {
+	case Completed:
+		return &CommandError{"abort", e.st.Phase, "the plan is complete; rollback --to-step N moves traffic back"}
+	case Aborted:
+		return &CommandError{"abort", e.st.Phase, "the plan is already aborted"}
+	}
+	e.abort(ctx, actor, orDefault(reason, "aborted"))
+	return nil
+}
+
+// Retry starts an aborted plan again from step 0.
+func (e *Engine) Retry(ctx context.Context, actor, reason string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.st.Phase != Aborted {
+		return &CommandError{"retry", e.st.Phase, "only an aborted plan can be retried"}
+	}
+	before := e.st
+	now := e.Now()
+	e.moveTo(0, now)
+	e.st.History = []StepTime{{0, now}}
+	e.st.Weight = e.plan.InitialWeight
+	e.st.Background = nil
+	e.persist(actor, "retried", orDefault(reason, "retry from step 0"), before)
+	if err := e.enforce(ctx); err != nil {
+		e.degrade(err)
+	}
+	return nil
+}
+
+// Pause holds the plan where it is; Resume continues it. A timed pause
+// keeps the time it had left.
+func (e *Engine) Pause(ctx context.Context, actor, reason string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := &e.st
+	switch {
+	case st.Phase == Completed || st.Phase == Aborted:
+		return &CommandError{"pause", st.Phase, "the plan is over"}
+	case st.Phase == Paused && st.PauseKind == PauseManual:
+		return &CommandError{"pause", st.Phase, "already paused"}
+	case st.Phase == Paused && st.PauseKind != PauseTimed:
+		return &CommandError{"pause", st.Phase, "already paused: " + st.Reason}
+	case st.Phase == Degraded:
+		return &CommandError{"pause", st.Phase, "the traffic router is failing: " + st.Reason}
+	}
+	before := *st
+	now := e.Now()
+	if st.PauseKind == PauseTimed {
+		st.PauseLeft, st.PauseCheckpoint = st.pauseLeft(now), now
+	}
+	st.Resume, st.ResumeKind = st.Phase, st.PauseKind
+	st.Phase, st.PauseKind, st.Reason = Paused, PauseManual, orDefault(reason, "paused by "+actor)
+	return e.persist(actor, "paused", st.Reason, before)
+}
+
+// Resume continues a plan paused by the pause command, or runs an
+// inconclusive analysis again.
+func (e *Engine) Resume(ctx context.Context, actor, reason string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	st := &e.st
+	if st.Phase != Paused || (st.PauseKind != PauseManual && st.PauseKind != PauseInconclusive) {
+		msg := "only a plan paused by the pause command or by an inconclusive analysis can be resumed"
+		if st.Phase == Paused && st.PauseKind == PauseStep {
+			msg = "the plan waits for promote at this step"
+		}
+		return &CommandError{"resume", st.Phase, msg}
+	}
+	before := *st
+	now := e.Now()
+	if st.PauseKind == PauseInconclusive {
+		if st.Analysis != nil && st.Analysis.Phase == analysis.Inconclusive {
+			st.Phase, st.Analysis = Progressing, nil // the step starts its analysis again
+		} else {
+			st.Phase = Progressing
+			if st.Analysis != nil {
+				st.Phase = Analyzing
+			}
+		}
+		if st.Background != nil && st.Background.Phase == analysis.Inconclusive {
+			st.Background = nil
+		}
+		st.PauseKind = ""
+	} else {
+		st.Phase, st.PauseKind = st.Resume, st.ResumeKind
+		if st.PauseKind == PauseTimed {
+			st.PauseCheckpoint = now
+		}
+	}
+	st.Resume, st.ResumeKind, st.Reason = "", "", ""
+	return e.persist(actor, "resumed", orDefault(reason, "resumed"), before)
+}
+
+// Rollback goes back to step n: the weight and header routes return to what
+// they were when step n began, and the plan carries on from there.
+func (e *Engine) Rollback(ctx context.Context, n int, actor, reason string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n < 0 || n >= len(e.plan.Steps) {
+		return &CommandError{"rollback", e.st.Phase, fmt.Sprintf("step %d does not exist (0-%d)", n, len(e.plan.Steps)-1)}
+	}
+	before := e.st
+	e.moveTo(n, e.Now())
+	e.st.Weight = e.plan.weightAt(n)
+	e.st.Background = nil
+	e.persist(actor, "rolledBack", orDefault(reason, fmt.Sprintf("rolled back to step %d", n)), before)
+	if err := e.enforce(ctx); err != nil {
+		e.degrade(err)
+	}
+	return nil
+}

@@ -1,0 +1,216 @@
+package rollout
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cutover-dev/cutover/analysis"
+	"github.com/cutover-dev/cutover/spec"
+	"github.com/cutover-dev/cutover/state"
+	"github.com/cutover-dev/cutover/traffic"
+)
+
+// View is a plan as `status` and `get rollout` show it.
+type View struct {
+	Name   string `json:"name"`
+	Route  string `json:"route"`
+	Stable string `json:"stable"`
+	Canary string `json:"canary"`
+	Router string `json:"router"`
+	State  State  `json:"state"`
+	// PauseLeft is the time left in a timed pause, now.
+	PauseLeft    time.Duration `json:"pauseLeft"`
+	HeaderRoutes []string      `json:"headerRoutes"`
+	Steps        []StepView    `json:"steps"`
+}
+
+// StepView is one step in the plan's picture.
+type StepView struct {
+	Index  int    `json:"index"`
+	Text   string `json:"text"`
+	Status string `json:"status"` // done, current or pending
+}
+
+// View returns the plan's picture.
+func (e *Engine) View() View {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	v := View{
+		Name: e.plan.Name, Route: e.plan.Route, Stable: e.plan.Stable, Canary: e.plan.Canary,
+		Router: e.router.Type(), State: e.st, PauseLeft: e.st.pauseLeft(e.Now()),
+	}
+	if !e.terminal() {
+		for _, h := range e.plan.headerRoutesAt(e.st.Step) {
+			v.HeaderRoutes = append(v.HeaderRoutes, h.Name)
+		}
+	}
+	for i, s := range e.plan.Steps {
+		sv := StepView{Index: i, Text: DescribeStep(s), Status: "pending"}
+		switch {
+		case i < e.st.Step || e.st.Phase == Completed:
+			sv.Status = "done"
+		case i == e.st.Step:
+			sv.Status = "current"
+		}
+		v.Steps = append(v.Steps, sv)
+	}
+	return v
+}
+
+// DescribeStep is a step in one line, in the plan's own words.
+func DescribeStep(s spec.Step) string {
+	switch {
+	case s.SetWeight != nil:
+		return fmt.Sprintf("setWeight: %d", *s.SetWeight)
+	case s.Pause != nil && s.Pause.Duration == nil:
+		return "pause: until promoted"
+	case s.Pause != nil:
+		return "pause: " + s.Pause.Duration.D().String()
+	case s.SetHeaderRoute != nil:
+		h := s.SetHeaderRoute
+		if len(h.Match) == 0 {
+			return "setHeaderRoute: " + h.Name + " (remove)"
+		}
+		var parts []string
+		for _, m := range h.Match {
+			if m.HeaderName != "" {
+				parts = append(parts, m.HeaderName+describeMatch(m.HeaderValue))
+			} else {
+				parts = append(parts, "?"+m.QueryParamName+describeMatch(m.QueryParamValue))
+			}
+		}
+		return "setHeaderRoute: " + h.Name + " (" + strings.Join(parts, ", ") + ")"
+	case s.SetMirrorRoute != nil:
+		return "setMirrorRoute: " + s.SetMirrorRoute.Name
+	case s.Analysis != nil:
+		var names []string
+		for _, t := range s.Analysis.Templates {
+			names = append(names, t.TemplateName)
+		}
+		for _, m := range s.Analysis.Metrics {
+			names = append(names, m.Name)
+		}
+		return "analysis: " + strings.Join(names, ", ")
+	}
+	return "?"
+}
+
+func describeMatch(m *spec.StringMatch) string {
+	switch {
+	case m == nil:
+		return ""
+	case m.Exact != nil:
+		return "=" + *m.Exact
+	case m.Prefix != nil:
+		return "^=" + *m.Prefix
+	case m.Regex != nil:
+		return "~" + *m.Regex
+	}
+	return ""
+}
+
+// Manager runs the plans of a config.
+type Manager struct {
+	store     *state.Store
+	providers analysis.Providers
+	log       *slog.Logger
+	// TickInterval is how often plans advance. Default 250ms.
+	TickInterval time.Duration
+
+	mu      sync.Mutex // guards engines
+	engines map[string]*Engine
+}
+
+// NewManager returns a manager with no plans; Sync adds them.
+func NewManager(store *state.Store, providers analysis.Providers, log *slog.Logger) *Manager {
+	return &Manager{store: store, providers: providers, log: log, TickInterval: 250 * time.Millisecond, engines: map[string]*Engine{}}
+}
+
+// Sync makes the running plans those of cfg: new plans start (or resume
+// from their stored state), changed ones keep their position, removed ones
+// stop, leaving the traffic as it is.
+func (m *Manager) Sync(ctx context.Context, cfg *spec.Config, routerFor func(*Plan) traffic.Router) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	seen := map[string]bool{}
+	for _, r := range cfg.Rollouts {
+		p := NewPlan(cfg, r)
+		seen[p.Name] = true
+		if e, ok := m.engines[p.Name]; ok {
+			e.SetPlan(p)
+			continue
+		}
+		e, err := NewEngine(p, routerFor(p), m.providers, m.store, m.log)
+		if err != nil {
+			return err
+		}
+		if err := e.Reconcile(ctx); err != nil {
+			e.mu.Lock()
+			e.degrade(err)
+			e.mu.Unlock()
+		}
+		m.engines[p.Name] = e
+	}
+	for name := range m.engines {
+		if !seen[name] {
+			delete(m.engines, name)
+			m.log.Warn("rollout removed from the config; traffic stays as it is", "rollout", name)
+		}
+	}
+	return nil
+}
+
+// Get returns the named plan's engine, or nil.
+func (m *Manager) Get(name string) *Engine {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.engines[name]
+}
+
+// Views returns every plan's picture, by name.
+func (m *Manager) Views() []View {
+	m.mu.Lock()
+	engines := make([]*Engine, 0, len(m.engines))
+	for _, e := range m.engines {
+		engines = append(engines, e)
+	}
+	m.mu.Unlock()
+	out := make([]View, 0, len(engines))
+	for _, e := range engines {
+		out = append(out, e.View())
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// Run advances every plan until ctx ends.
+func (m *Manager) Run(ctx context.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.log.Error("rollout manager panicked", "panic", r)
+		}
+	}()
+	t := time.NewTicker(m.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		m.mu.Lock()
+		engines := make([]*Engine, 0, len(m.engines))
+		for _, e := range m.engines {
+			engines = append(engines, e)
+		}
+		m.mu.Unlock()
+		for _, e := range engines {
+			e.Tick(ctx)
+		}
+	}
+}
