@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
 )
@@ -30,16 +31,17 @@ const maxRequestBody = 1 << 20
 
 // API serves the admin endpoints.
 type API struct {
-	gw    *gateway.Gateway
-	token []byte
-	log   *slog.Logger
-	mux   *http.ServeMux
+	gw       *gateway.Gateway
+	rollouts *rollout.Manager
+	token    []byte
+	log      *slog.Logger
+	mux      *http.ServeMux
 }
 
 // New returns the admin handler. Every call but GET /healthz and GET /readyz
 // needs "Authorization: Bearer TOKEN".
-func New(gw *gateway.Gateway, token string, log *slog.Logger) *API {
-	a := &API{gw: gw, token: []byte(token), log: log, mux: http.NewServeMux()}
+func New(gw *gateway.Gateway, rollouts *rollout.Manager, token string, log *slog.Logger) *API {
+	a := &API{gw: gw, rollouts: rollouts, token: []byte(token), log: log, mux: http.NewServeMux()}
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.Handle("GET /metrics", a.auth(promhttp.HandlerFor(gw.Metrics().Registry, promhttp.HandlerOpts{})))
@@ -48,6 +50,9 @@ func New(gw *gateway.Gateway, token string, log *slog.Logger) *API {
 	a.mux.Handle("DELETE /api/v1/routes/{route}/weights", a.auth(http.HandlerFunc(a.resetWeights)))
 	a.mux.Handle("POST /api/v1/reload", a.auth(http.HandlerFunc(a.reload)))
 	a.mux.Handle("GET /api/v1/events", a.auth(http.HandlerFunc(a.events)))
+	a.mux.Handle("GET /api/v1/rollouts", a.auth(http.HandlerFunc(a.listRollouts)))
+	a.mux.Handle("GET /api/v1/rollouts/{name}", a.auth(http.HandlerFunc(a.getRollout)))
+	a.mux.Handle("POST /api/v1/rollouts/{name}/{command}", a.auth(http.HandlerFunc(a.rolloutCommand)))
 	// Profiles, as Caddy and Traefik offer them, behind the same token.
 	a.mux.Handle("GET /debug/pprof/", a.auth(http.HandlerFunc(pprof.Index)))
 	a.mux.Handle("GET /debug/pprof/profile", a.auth(http.HandlerFunc(pprof.Profile)))
@@ -76,8 +81,80 @@ func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "ready")
 }
 
+// Status is what GET /api/v1/status returns: the gateway and its plans.
+type Status struct {
+	gateway.Status
+	Rollouts []rollout.View `json:"rollouts"`
+}
+
 func (a *API) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, a.gw.Status())
+	writeJSON(w, http.StatusOK, Status{Status: a.gw.Status(), Rollouts: a.rollouts.Views()})
+}
+
+func (a *API) listRollouts(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{"rollouts": a.rollouts.Views()})
+}
+
+func (a *API) getRollout(w http.ResponseWriter, r *http.Request) {
+	e := a.rollouts.Get(r.PathValue("name"))
+	if e == nil {
+		writeError(w, http.StatusNotFound, "name", fmt.Sprintf("no rollout %q", r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, e.View())
+}
+
+// CommandRequest is the body of POST /api/v1/rollouts/{name}/{command}.
+type CommandRequest struct {
+	// Full and Force apply to promote; ToStep to rollback.
+	Full   bool   `json:"full,omitempty"`
+	Force  bool   `json:"force,omitempty"`
+	ToStep *int   `json:"toStep,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func (a *API) rolloutCommand(w http.ResponseWriter, r *http.Request) {
+	e := a.rollouts.Get(r.PathValue("name"))
+	if e == nil {
+		writeError(w, http.StatusNotFound, "name", fmt.Sprintf("no rollout %q", r.PathValue("name")))
+		return
+	}
+	var req CommandRequest
+	if r.ContentLength != 0 && !decode(w, r, &req) {
+		return
+	}
+	who, ctx := actor(r), r.Context()
+	var err error
+	switch cmd := r.PathValue("command"); cmd {
+	case "promote":
+		err = e.Promote(ctx, req.Full, req.Force, who, req.Reason)
+	case "abort":
+		err = e.Abort(ctx, who, req.Reason)
+	case "retry":
+		err = e.Retry(ctx, who, req.Reason)
+	case "pause":
+		err = e.Pause(ctx, who, req.Reason)
+	case "resume":
+		err = e.Resume(ctx, who, req.Reason)
+	case "rollback":
+		if req.ToStep == nil {
+			writeError(w, http.StatusBadRequest, "toStep", "required: the step to go back to")
+			return
+		}
+		err = e.Rollback(ctx, *req.ToStep, who, req.Reason)
+	default:
+		writeError(w, http.StatusNotFound, "command", fmt.Sprintf("unknown command %q (promote, abort, retry, pause, resume, rollback)", cmd))
+		return
+	}
+	var ce *rollout.CommandError
+	switch {
+	case errors.As(err, &ce):
+		writeError(w, http.StatusConflict, "command", err.Error())
+	case err != nil:
+		a.fail(w, err)
+	default:
+		writeJSON(w, http.StatusOK, e.View())
+	}
 }
 
 // WeightsRequest is the body of PUT /api/v1/routes/{route}/weights.

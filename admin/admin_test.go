@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/admin"
+	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/state"
 )
 
@@ -53,7 +55,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(admin.New(gw, token, log))
+	srv := httptest.NewServer(admin.New(gw, rollout.NewManager(store, analysis.ProviderSet{}, log), token, log))
 	t.Cleanup(srv.Close)
 	return srv, token, gw
 }

@@ -26,6 +26,9 @@ type Gateway struct {
 	// WatchInterval is how often Run checks the config file for changes;
 	// 0 turns watching off. Set it before Run.
 	WatchInterval time.Duration
+	// OnReload, if set, is called with each config a reload applied, after
+	// it serves. Set it before Run.
+	OnReload func(*spec.Config)
 
 	file    string
 	log     *slog.Logger
@@ -190,6 +193,9 @@ func (g *Gateway) Reload(actor string) error {
 	g.metrics.reloadOK.Set(1)
 	g.log.Info("config reloaded", "file", g.file, "generation", g.generation, "hash", cfg.Hash[:12])
 	g.store.Append(state.Event{Actor: actor, Action: "config.reloaded", Before: mustJSON(old.Hash), After: mustJSON(cfg.Hash)})
+	if g.OnReload != nil {
+		g.OnReload(cfg)
+	}
 	return nil
 }
 

@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/admin"
+	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/state"
 )
 
@@ -121,7 +123,9 @@ func (h *harness) start() {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx, admin.New(gw, token, log)) }()
+	go func() {
+		done <- gw.Run(ctx, admin.New(gw, rollout.NewManager(store, analysis.ProviderSet{}, log), token, log))
+	}()
 	select {
 	case <-gw.Started():
 	case err := <-done:

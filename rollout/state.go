@@ -52,7 +52,7 @@ type State struct {
 	Step   int    `json:"step"`
 	Reason string `json:"reason,omitempty"`
 	// Weight is the canary weight the plan has set.
-	Weight int `json:"weight"`
+	Weight    int       `json:"weight"`
 	PauseKind PauseKind `json:"pauseKind,omitempty"`
 	// PauseLeft is the time left in a timed pause as of PauseCheckpoint; a
 	// restart resumes it with that time left.

@@ -19,8 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cutover-dev/cutover/admin"
-	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/server"
 	"github.com/cutover-dev/cutover/state"
 )
 
@@ -116,13 +115,14 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, rps int, addr
 		return err
 	}
 	gwCtx, stopGateway := context.WithCancel(context.Background())
-	gw, err := gateway.New(gwCtx, file, store, log)
+	srv, err := server.New(gwCtx, file, store, token, log)
 	if err != nil {
 		stopGateway()
 		return err
 	}
+	gw := srv.Gateway
 	done := make(chan error, 1)
-	go func() { done <- gw.Run(gwCtx, admin.New(gw, token, log)) }()
+	go func() { done <- srv.Run(gwCtx) }()
 	select {
 	case <-gw.Started():
 	case err := <-done:

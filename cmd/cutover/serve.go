@@ -12,8 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cutover-dev/cutover/admin"
-	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/server"
 	"github.com/cutover-dev/cutover/state"
 )
 
@@ -65,12 +64,12 @@ func serve(ctx context.Context, file, stateDir string, watch time.Duration, log 
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	gw, err := gateway.New(ctx, file, store, log)
+	srv, err := server.New(ctx, file, store, token, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitError(1)
 	}
-	gw.WatchInterval = watch
+	srv.Gateway.WatchInterval = watch
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -80,9 +79,9 @@ func serve(ctx context.Context, file, stateDir string, watch time.Duration, log 
 			case <-ctx.Done():
 				return
 			case <-hup:
-				gw.Reload("sighup")
+				srv.Gateway.Reload("sighup")
 			}
 		}
 	}()
-	return gw.Run(ctx, admin.New(gw, token, log))
+	return srv.Run(ctx)
 }

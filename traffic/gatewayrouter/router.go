@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/cutover-dev/cutover/analysis"
+	"github.com/cutover-dev/cutover/analysis/stats"
 	"github.com/cutover-dev/cutover/gateway"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/traffic"
@@ -109,3 +112,20 @@ var (
 	_ traffic.Router = (*Router)(nil)
 	_ traffic.Health = (*Router)(nil)
 )
+
+// Source lets analysis read the gateway's per-backend counters and latency
+// samples.
+type Source struct{ GW *gateway.Gateway }
+
+// Counts implements analysis.Source.
+func (s Source) Counts(route, backend string) stats.Counts {
+	st := s.GW.Metrics().Stats(route, backend)
+	return stats.Counts{Requests: st.Requests, Errors: st.Errors}
+}
+
+// Latencies implements analysis.Source.
+func (s Source) Latencies(route, backend string, since time.Time) []float64 {
+	return s.GW.Metrics().Latencies(route, backend, since)
+}
+
+var _ analysis.Source = Source{}
