@@ -116,6 +116,9 @@ type Engine struct {
 	st   State
 	// retryAt is when a Degraded plan tries its router again.
 	retryAt time.Time
+	// ticked is false until the first Tick after loading: a timed pause
+	// counts down only while the gateway runs.
+	ticked bool
 }
 
 // NewEngine loads the plan's state from store, or starts it at step 0.
@@ -252,6 +255,12 @@ func (e *Engine) Tick(ctx context.Context) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	now := e.Now()
+	if !e.ticked {
+		e.ticked = true
+		if e.st.PauseKind == PauseTimed || e.st.ResumeKind == PauseTimed {
+			e.st.PauseCheckpoint = now
+		}
+	}
 	e.tickBackground(ctx, now)
 	for range len(e.plan.Steps) + 2 {
 		if !e.step(ctx, now) {

@@ -1,0 +1,413 @@
+package rollout_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/rollout"
+	"github.com/cutover-dev/cutover/server"
+	"github.com/cutover-dev/cutover/state"
+)
+
+// env is a real gateway with a plan, on loopback backends. The plan manager
+// does not tick by itself: tests call tick, with a clock they control.
+type env struct {
+	t     *testing.T
+	srv   *server.Server
+	store *state.Store
+	e     *rollout.Engine
+	url   string
+	now   time.Time
+	stop  func()
+}
+
+// backend answers with its name; while fail is set, every tenth answer is
+// a 500 (rarely five in a row, so passive ejection does not hide them).
+func backend(t *testing.T, name string, fail *atomic.Bool) string {
+	var n atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Backend", name)
+		if fail != nil && fail.Load() && n.Add(1)%10 == 0 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+		fmt.Fprint(w, name)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func planConfig(legacy, next, steps string) string {
+	return fmt.Sprintf(`apiVersion: cutover.dev/v1alpha1
+kind: Gateway
+metadata: {name: t}
+spec:
+  listeners: [{address: "127.0.0.1:0"}]
+  admin: {address: "127.0.0.1:0"}
+  drainDelay: 0s
+  backends:
+  - {name: legacy, endpoints: [%s]}
+  - {name: new, endpoints: [%s]}
+  routes:
+  - name: web
+    backends: [{name: legacy, weight: 100}, {name: new, weight: 0}]
+---
+apiVersion: cutover.dev/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  route: web
+  strategy:
+    canary:
+      stableService: legacy
+      canaryService: new
+      steps:
+%s`, legacy, next, steps)
+}
+
+const allSteps = `      - setHeaderRoute:
+          name: preview
+          match: [{headerName: x-preview, headerValue: {exact: new}}]
+      - pause: {}
+      - setWeight: 10
+      - pause: {duration: 60s}
+      - setWeight: 50
+      - analysis:
+          metrics:
+          - name: errors
+            interval: 1s
+            provider:
+              gateway:
+                judge: {minSamples: 50, errorRate: {maxIncrease: 0.05}}
+      - setWeight: 100
+`
+
+func newEnv(t *testing.T, cfg string) *env {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cutover.yaml")
+	os.WriteFile(file, []byte(cfg), 0o600)
+	store, err := state.Open(filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &env{t: t, store: store, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	v.start(file)
+	t.Cleanup(func() { v.stop(); store.Close() })
+	return v
+}
+
+func (v *env) start(file string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, file, v.store, "token", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Gateway.Run(ctx, srv.Admin) }() // no plan ticker: the test ticks
+	<-srv.Gateway.Started()
+	v.srv, v.url = srv, "http://"+srv.Gateway.Addr("listener-0")
+	v.e = srv.Rollouts.Get("web")
+	v.e.Now = func() time.Time { return v.now }
+	v.stop = func() { cancel(); <-done }
+}
+
+func (v *env) tick() { v.e.Tick(context.Background()) }
+
+func (v *env) state() rollout.State { return v.e.View().State }
+
+func (v *env) expect(phase rollout.Phase, step, weight int) {
+	v.t.Helper()
+	st := v.state()
+	if st.Phase != phase || st.Step != step || st.Weight != weight {
+		v.t.Fatalf("state %s step %d weight %d (%s), want %s step %d weight %d", st.Phase, st.Step, st.Weight, st.Reason, phase, step, weight)
+	}
+	if got := v.gatewayWeight(); got != weight {
+		v.t.Fatalf("the gateway sends %d%% to new, the plan says %d%%", got, weight)
+	}
+}
+
+func (v *env) gatewayWeight() int {
+	for _, r := range v.srv.Gateway.Status().Routes {
+		if r.Name == "web" {
+			return r.Backends[1].Weight
+		}
+	}
+	return -1
+}
+
+// get returns who answered a request, with optional headers.
+func (v *env) get(hdr ...string) (int, string) {
+	v.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, v.url+"/", nil)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get("X-Backend")
+}
+
+func TestPlanRunsStepByStep(t *testing.T) {
+	v := newEnv(t, planConfig(backend(t, "legacy", nil), backend(t, "new", nil), allSteps))
+	ctx := context.Background()
+	v.tick()
+	// Step 0 set the preview route; step 1 waits for promote.
+	v.expect(rollout.Paused, 1, 0)
+	if _, b := v.get("X-Preview", "new"); b != "new" {
+		t.Fatalf("the preview header reached %q", b)
+	}
+	if _, b := v.get(); b != "legacy" {
+		t.Fatalf("without the header: %q", b)
+	}
+	v.now = v.now.Add(time.Hour)
+	v.tick()
+	v.expect(rollout.Paused, 1, 0) // a step pause does not end by itself
+	if err := v.e.Promote(ctx, false, false, "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	v.tick()
+	v.expect(rollout.Paused, 3, 10)
+	if left := v.e.View().PauseLeft; left != 60*time.Second {
+		t.Fatalf("pause left %v", left)
+	}
+	v.now = v.now.Add(59 * time.Second)
+	v.tick()
+	v.expect(rollout.Paused, 3, 10)
+	v.now = v.now.Add(time.Second)
+	v.tick()
+	v.expect(rollout.Analyzing, 5, 50)
+	// Healthy traffic lets the judge pass.
+	for range 400 {
+		v.get()
+	}
+	for range 5 {
+		v.now = v.now.Add(time.Second)
+		v.tick()
+	}
+	v.expect(rollout.Completed, 7, 100)
+	if st := v.srv.Gateway.Status(); len(st.Routes) != 1 {
+		t.Fatalf("managed routes left after completion: %+v", st.Routes)
+	}
+	events, _ := v.store.Events(0, 0)
+	var actions []string
+	for _, ev := range events {
+		if strings.HasPrefix(ev.Action, "rollout.") {
+			actions = append(actions, strings.TrimPrefix(ev.Action, "rollout."))
+		}
+	}
+	want := "started setHeaderRoute paused step setWeight paused step setWeight analyzing step setWeight completed"
+	if strings.Join(actions, " ") != want {
+		t.Fatalf("audit log:\n%s\nwant\n%s", strings.Join(actions, " "), want)
+	}
+}
+
+func TestFailingAnalysisAborts(t *testing.T) {
+	var fail atomic.Bool
+	v := newEnv(t, planConfig(backend(t, "legacy", nil), backend(t, "new", &fail), `      - setWeight: 50
+      - analysis:
+          metrics:
+          - name: errors
+            interval: 1s
+            provider:
+              gateway:
+                judge: {minSamples: 50, errorRate: {maxIncrease: 0.05}}
+      - setWeight: 100
+`))
+	v.tick()
+	v.expect(rollout.Analyzing, 1, 50)
+	fail.Store(true)
+	for i := 0; i < 60 && v.state().Phase == rollout.Analyzing; i++ {
+		for range 100 {
+			v.get()
+		}
+		v.now = v.now.Add(time.Second)
+		v.tick()
+	}
+	v.expect(rollout.Aborted, 1, 0)
+	if r := v.state().Reason; !strings.Contains(r, "analysis failed: errors Failed") || !strings.Contains(r, "canary 10.") {
+		t.Fatalf("abort reason %q", r)
+	}
+	for range 20 {
+		if code, b := v.get(); code != 200 || b != "legacy" {
+			t.Fatalf("after the abort: %d from %q", code, b)
+		}
+	}
+}
+
+func TestTooLittleTrafficPausesInconclusive(t *testing.T) {
+	v := newEnv(t, planConfig(backend(t, "legacy", nil), backend(t, "new", nil), `      - setWeight: 10
+      - analysis:
+          metrics:
+          - name: errors
+            interval: 1s
+            count: 3
+            provider:
+              gateway:
+                judge: {minSamples: 1000, errorRate: {maxIncrease: 0.01}}
+      - setWeight: 100
+`))
+	v.tick()
+	for range 3 {
+		v.get()
+		v.now = v.now.Add(time.Second)
+		v.tick()
+	}
+	st := v.state()
+	if st.Phase != rollout.Paused || st.PauseKind != rollout.PauseInconclusive || !strings.Contains(st.Reason, "too little traffic") {
+		t.Fatalf("state %s/%s: %s", st.Phase, st.PauseKind, st.Reason)
+	}
+	if st.Weight != 10 {
+		t.Fatalf("an inconclusive analysis moved the weight to %d", st.Weight)
+	}
+}
+
+// Every command in every state: allowed ones change the state as they
+// should; refused ones say why and change nothing.
+func TestCommandsInEveryState(t *testing.T) {
+	ctx := context.Background()
+	type check struct {
+		cmd     string
+		allowed bool
+		phase   rollout.Phase // after, when allowed
+	}
+	setups := map[string]func(v *env){
+		"Paused(step)": func(v *env) { v.tick() },
+		"Paused(timed)": func(v *env) {
+			v.tick()
+			v.e.Promote(ctx, false, false, "t", "")
+			v.tick()
+		},
+		"Paused(manual)": func(v *env) {
+			v.tick()
+			v.e.Promote(ctx, false, false, "t", "")
+			v.tick()
+			v.e.Pause(ctx, "t", "")
+		},
+		"Analyzing": func(v *env) {
+			v.tick()
+			v.e.Rollback(ctx, 5, "t", "")
+			v.tick()
+		},
+		"Completed": func(v *env) {
+			v.tick()
+			v.e.Promote(ctx, true, false, "t", "")
+		},
+		"Aborted": func(v *env) {
+			v.tick()
+			v.e.Abort(ctx, "t", "")
+		},
+	}
+	table := map[string][]check{
+		"Paused(step)":   {{"promote", true, rollout.Progressing}, {"resume", false, ""}, {"pause", false, ""}, {"retry", false, ""}, {"abort", true, rollout.Aborted}, {"promote-full", true, rollout.Completed}, {"rollback", true, rollout.Progressing}},
+		"Paused(timed)":  {{"promote", true, rollout.Progressing}, {"pause", true, rollout.Paused}, {"resume", false, ""}, {"retry", false, ""}, {"abort", true, rollout.Aborted}},
+		"Paused(manual)": {{"resume", true, rollout.Paused}, {"pause", false, ""}, {"retry", false, ""}, {"promote", true, rollout.Progressing}, {"abort", true, rollout.Aborted}},
+		"Analyzing":      {{"pause", true, rollout.Paused}, {"resume", false, ""}, {"retry", false, ""}, {"promote", true, rollout.Progressing}, {"abort", true, rollout.Aborted}},
+		"Completed":      {{"promote", false, ""}, {"promote-full", false, ""}, {"abort", false, ""}, {"retry", false, ""}, {"pause", false, ""}, {"resume", false, ""}, {"rollback", true, rollout.Progressing}},
+		"Aborted":        {{"promote", false, ""}, {"abort", false, ""}, {"pause", false, ""}, {"resume", false, ""}, {"retry", true, rollout.Progressing}, {"rollback", true, rollout.Progressing}},
+	}
+	legacy, next := backend(t, "legacy", nil), backend(t, "new", nil)
+	for name, checks := range table {
+		for _, c := range checks {
+			t.Run(name+"/"+c.cmd, func(t *testing.T) {
+				v := newEnv(t, planConfig(legacy, next, allSteps))
+				setups[name](v)
+				before := v.state()
+				var err error
+				switch c.cmd {
+				case "promote":
+					err = v.e.Promote(ctx, false, false, "t", "")
+				case "promote-full":
+					err = v.e.Promote(ctx, true, false, "t", "")
+				case "abort":
+					err = v.e.Abort(ctx, "t", "")
+				case "retry":
+					err = v.e.Retry(ctx, "t", "")
+				case "pause":
+					err = v.e.Pause(ctx, "t", "")
+				case "resume":
+					err = v.e.Resume(ctx, "t", "")
+				case "rollback":
+					err = v.e.Rollback(ctx, 2, "t", "")
+				}
+				after := v.state()
+				var ce *rollout.CommandError
+				if !c.allowed {
+					if !errors.As(err, &ce) || ce.Msg == "" {
+						t.Fatalf("%s in %s: %v, want a refusal", c.cmd, name, err)
+					}
+					if after.Phase != before.Phase || after.Step != before.Step || after.Weight != before.Weight || !after.Updated.Equal(before.Updated) {
+						t.Fatalf("a refused %s changed the state: %+v -> %+v", c.cmd, before, after)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("%s in %s: %v", c.cmd, name, err)
+				}
+				if after.Phase != c.phase {
+					t.Fatalf("%s in %s: phase %s, want %s", c.cmd, name, after.Phase, c.phase)
+				}
+				if got := v.gatewayWeight(); got != after.Weight {
+					t.Fatalf("after %s the gateway sends %d%%, the plan says %d%%", c.cmd, got, after.Weight)
+				}
+			})
+		}
+	}
+}
+
+func TestPromoteFullRefusesUnhealthyCanary(t *testing.T) {
+	legacy := backend(t, "legacy", nil)
+	v := newEnv(t, strings.Replace(planConfig(legacy, "http://127.0.0.1:1", allSteps),
+		"{name: new, endpoints: [http://127.0.0.1:1]}", "{name: new, endpoints: [http://127.0.0.1:1], passive: {consecutiveFailures: 1, ejectionTime: 1m}}", 1))
+	v.tick()
+	v.get("X-Preview", "new") // the canary fails and is ejected
+	err := v.e.Promote(context.Background(), true, false, "t", "")
+	if err == nil || !strings.Contains(err.Error(), "canary is not healthy") || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("promote --full with a dead canary: %v", err)
+	}
+	v.expect(rollout.Paused, 1, 0)
+	if err := v.e.Promote(context.Background(), true, true, "t", "forced"); err != nil {
+		t.Fatal(err)
+	}
+	v.expect(rollout.Completed, 7, 100)
+}
+
+// A restart resumes where the plan was, and a timed pause keeps the time
+// it had left, not the wall-clock time.
+func TestRestartResumesPlan(t *testing.T) {
+	v := newEnv(t, planConfig(backend(t, "legacy", nil), backend(t, "new", nil), allSteps))
+	ctx := context.Background()
+	v.tick()
+	v.e.Promote(ctx, false, false, "t", "")
+	v.tick()
+	v.now = v.now.Add(20 * time.Second)
+	v.tick() // checkpoints 40 s left
+	v.expect(rollout.Paused, 3, 10)
+	v.stop()
+
+	file := v.srv.Gateway.Config().File
+	v.now = v.now.Add(2 * time.Hour) // down for two hours
+	v.start(file)
+	v.tick()
+	v.expect(rollout.Paused, 3, 10)
+	if left := v.e.View().PauseLeft; left != 40*time.Second {
+		t.Fatalf("after restart %v left in the pause, want 40s", left)
+	}
+	if _, b := v.get("X-Preview", "new"); b != "new" {
+		t.Fatalf("the preview route did not survive the restart: %q", b)
+	}
+}
