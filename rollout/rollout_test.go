@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -409,5 +410,106 @@ func TestRestartResumesPlan(t *testing.T) {
 	}
 	if _, b := v.get("X-Preview", "new"); b != "new" {
 		t.Fatalf("the preview route did not survive the restart: %q", b)
+	}
+}
+
+// Under steady load through a whole plan, aborted in the middle and retried
+// to the end, the client sees no error the backends did not send.
+func TestNoFailedRequestThroughAPlanWithAnAbort(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cutover.yaml")
+	os.WriteFile(file, []byte(planConfig(backend(t, "legacy", nil), backend(t, "new", nil), `      - setHeaderRoute: {name: preview, match: [{headerName: x-preview, headerValue: {exact: new}}]}
+      - setWeight: 10
+      - pause: {duration: 300ms}
+      - setWeight: 34
+      - pause: {duration: 300ms}
+      - setWeight: 67
+      - pause: {duration: 300ms}
+      - setWeight: 100
+`)), 0o600)
+	store, err := state.Open(filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, file, store, "token", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Rollouts.TickInterval = 20 * time.Millisecond
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-srv.Gateway.Started()
+	url := "http://" + srv.Gateway.Addr("listener-0") + "/"
+
+	loadCtx, stopLoad := context.WithTimeout(context.Background(), 20*time.Second)
+	defer stopLoad()
+	var ok, bad atomic.Int64
+	var firstBad atomic.Value
+	loadDone := make(chan struct{})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	go func() {
+		defer close(loadDone)
+		var wg sync.WaitGroup
+		for i := range 32 {
+			wg.Go(func() {
+				for loadCtx.Err() == nil {
+					req, _ := http.NewRequest(http.MethodGet, url, nil)
+					if i%4 == 0 {
+						req.Header.Set("X-Preview", "new")
+					}
+					resp, err := client.Do(req)
+					if err != nil {
+						if loadCtx.Err() == nil {
+							bad.Add(1)
+							firstBad.CompareAndSwap(nil, err.Error())
+						}
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						bad.Add(1)
+						firstBad.CompareAndSwap(nil, resp.Status+" "+resp.Header.Get("X-Cutover-Reason"))
+						continue
+					}
+					ok.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+	}()
+
+	e := srv.Rollouts.Get("web")
+	waitPhase := func(cond func(rollout.State) bool, what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond(e.View().State) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s: %+v", what, e.View().State)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitPhase(func(s rollout.State) bool { return s.Weight == 34 }, "weight 34")
+	if err := e.Abort(context.Background(), "test", "mid-plan abort"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := e.Retry(context.Background(), "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitPhase(func(s rollout.State) bool { return s.Phase == rollout.Completed }, "completion")
+	time.Sleep(300 * time.Millisecond)
+	stopLoad()
+	<-loadDone
+	t.Logf("%d requests answered 200 through the plan, the abort and the retry", ok.Load())
+	if bad.Load() != 0 {
+		t.Fatalf("%d requests failed (first: %v)", bad.Load(), firstBad.Load())
+	}
+	if ok.Load() < 1000 {
+		t.Fatalf("only %d requests ran", ok.Load())
 	}
 }

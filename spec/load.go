@@ -230,7 +230,10 @@ type decoder struct {
 	errs ErrorList
 }
 
-var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+var (
+	unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
+	nodeType        = reflect.TypeFor[yaml.Node]()
+)
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
 	d.errs = append(d.errs, &FieldError{File: d.file, Pos: nodePos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
@@ -245,6 +248,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	}
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
 		return // leave the zero value; defaults fill it in
+	}
+	if v.Type() == nodeType {
+		v.Set(reflect.ValueOf(*n)) // kept as written, checked later
+		return
 	}
 	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
 		if err := n.Decode(v.Addr().Interface()); err != nil {

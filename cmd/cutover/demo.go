@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,6 +20,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cutover-dev/cutover/analysis"
+	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/server"
 	"github.com/cutover-dev/cutover/state"
 )
@@ -26,24 +29,41 @@ import (
 //go:embed demo.yaml
 var demoConfig string
 
+// demoOptions are the demo's flags.
+type demoOptions struct {
+	rps             int
+	addr, adminAddr string
+	fault           string
+	faultFromStep   int
+	keepRunning     bool
+	stepPause       time.Duration
+}
+
 func newDemoCmd(g *globals) *cobra.Command {
-	var rps int
+	var o demoOptions
 	var duration time.Duration
-	var addr, adminAddr string
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Run the gateway in front of two demo backends with synthetic traffic; no config needed",
+		Short: "Run a whole migration plan on one machine, with synthetic traffic; no config needed",
 		Long: `Starts two demo backends on loopback (legacy v1 and new v2, each answering
-with its own name), the gateway in front of them with 10 % going to new, and
-a little synthetic traffic. Every second it prints the requests each backend
-answered and the errors. Change the split from another terminal with the
-command it prints. Ctrl-C stops it and prints a summary.`,
+with its own name), the gateway in front of them at 10 % to new, synthetic
+traffic, and a plan: a header preview (x-preview: new), then 10 %, 34 %,
+67 % and 100 %, with the new side compared against the old one between
+steps. It draws the plan as it goes and ends with a summary.
+
+--fault errors=5% or --fault latency=200ms makes the new side misbehave from
+step --fault-from-step on: the analysis aborts the plan and all traffic goes
+back to legacy at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("log-level") {
-				g.logLevel = "warn" // keep the per-second lines readable
+				g.logLevel = "warn" // keep the demo's own lines readable
 			}
 			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			f, err := parseFault(o.fault)
 			if err != nil {
 				return err
 			}
@@ -54,41 +74,91 @@ command it prints. Ctrl-C stops it and prints a summary.`,
 				ctx, cancel = context.WithTimeout(ctx, duration)
 				defer cancel()
 			}
-			return runDemo(ctx, cmd.OutOrStdout(), log, rps, addr, adminAddr)
+			return runDemo(ctx, cmd.OutOrStdout(), log, o, f)
 		},
 	}
-	cmd.Flags().IntVar(&rps, "rps", 50, "synthetic requests per second")
-	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0: run until Ctrl-C)")
-	cmd.Flags().StringVar(&addr, "listen", "127.0.0.1:0", "gateway address (port 0 picks a free one)")
-	cmd.Flags().StringVar(&adminAddr, "admin-listen", "127.0.0.1:0", "admin API address")
+	cmd.Flags().IntVar(&o.rps, "rps", 200, "synthetic requests per second")
+	cmd.Flags().DurationVar(&duration, "duration", 0, "stop after this long (0: when the plan ends, or Ctrl-C)")
+	cmd.Flags().StringVar(&o.addr, "listen", "127.0.0.1:0", "gateway address (port 0 picks a free one)")
+	cmd.Flags().StringVar(&o.adminAddr, "admin-listen", "127.0.0.1:0", "admin API address")
+	cmd.Flags().StringVar(&o.fault, "fault", "", "make the new side misbehave: errors=5% or latency=200ms")
+	cmd.Flags().IntVar(&o.faultFromStep, "fault-from-step", 2, "the plan step from which the fault starts")
+	cmd.Flags().BoolVar(&o.keepRunning, "keep-running", false, "keep serving after the plan ends, until Ctrl-C")
+	cmd.Flags().DurationVar(&o.stepPause, "step-pause", 10*time.Second, "how long the plan watches each weight before its analysis")
 	return cmd
 }
 
-// demoBackend answers every request with its name and version.
-func demoBackend(name, version string) (*http.Server, string, error) {
+// fault is a misbehaviour of the demo's new side.
+type fault struct {
+	errorRate float64
+	latency   time.Duration
+}
+
+func parseFault(s string) (fault, error) {
+	if s == "" {
+		return fault{}, nil
+	}
+	kind, val, _ := strings.Cut(s, "=")
+	switch kind {
+	case "errors":
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(val, "%"), 64)
+		if err != nil || pct <= 0 || pct > 100 {
+			return fault{}, fmt.Errorf("--fault errors=%s: want a percentage such as 5%%", val)
+		}
+		return fault{errorRate: pct / 100}, nil
+	case "latency":
+		d, err := time.ParseDuration(val)
+		if err != nil || d <= 0 {
+			return fault{}, fmt.Errorf("--fault latency=%s: want a duration such as 200ms", val)
+		}
+		return fault{latency: d}, nil
+	}
+	return fault{}, fmt.Errorf("--fault %q: want errors=PCT or latency=DURATION", s)
+}
+
+// demoBackend answers every request with its name and version; while its
+// fault is on, it fails or slows down some answers.
+type demoBackend struct {
+	name, version string
+	fault         fault
+	on            atomic.Bool
+	n             atomic.Int64
+}
+
+func (b *demoBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Backend", b.name)
+	w.Header().Set("X-Version", b.version)
+	if r.URL.Path != "/healthz" && b.on.Load() {
+		if b.fault.latency > 0 {
+			time.Sleep(b.fault.latency)
+		}
+		// Every n-th answer fails, so the rate is exact and never random.
+		if b.fault.errorRate > 0 && b.n.Add(1)%int64(1/b.fault.errorRate) == 0 {
+			w.WriteHeader(http.StatusInternalServerError)
+		}
+	}
+	fmt.Fprintf(w, "%s %s\n", b.name, b.version)
+}
+
+func (b *demoBackend) start() (*http.Server, string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, "", err
 	}
-	srv := &http.Server{
-		ReadHeaderTimeout: 5 * time.Second,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("X-Backend", name)
-			w.Header().Set("X-Version", version)
-			fmt.Fprintf(w, "%s %s\n", name, version)
-		}),
-	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: b}
 	go srv.Serve(ln)
 	return srv, "http://" + ln.Addr().String(), nil
 }
 
-func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, rps int, addr, adminAddr string) error {
-	legacySrv, legacyURL, err := demoBackend("legacy", "v1")
+func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions, f fault) error {
+	legacy := &demoBackend{name: "legacy", version: "v1"}
+	next := &demoBackend{name: "new", version: "v2", fault: f}
+	legacySrv, legacyURL, err := legacy.start()
 	if err != nil {
 		return err
 	}
 	defer legacySrv.Close()
-	newSrv, newURL, err := demoBackend("new", "v2")
+	newSrv, newURL, err := next.start()
 	if err != nil {
 		return err
 	}
@@ -100,7 +170,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, rps int, addr
 	}
 	defer os.RemoveAll(dir)
 	file := filepath.Join(dir, "cutover.yaml")
-	cfg := strings.NewReplacer("{{LEGACY}}", legacyURL, "{{NEW}}", newURL, "{{ADDR}}", addr, "{{ADMIN}}", adminAddr).Replace(demoConfig)
+	cfg := strings.NewReplacer("{{LEGACY}}", legacyURL, "{{NEW}}", newURL, "{{ADDR}}", o.addr, "{{ADMIN}}", o.adminAddr, "{{PAUSE}}", o.stepPause.String()).Replace(demoConfig)
 	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
 		return err
 	}
@@ -114,102 +184,206 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, rps int, addr
 	if err != nil {
 		return err
 	}
-	gwCtx, stopGateway := context.WithCancel(context.Background())
-	srv, err := server.New(gwCtx, file, store, token, log)
+	srvCtx, stopServer := context.WithCancel(context.Background())
+	defer stopServer()
+	srv, err := server.New(srvCtx, file, store, token, log)
 	if err != nil {
-		stopGateway()
 		return err
 	}
-	gw := srv.Gateway
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(gwCtx) }()
+	go func() { done <- srv.Run(srvCtx) }()
 	select {
-	case <-gw.Started():
+	case <-srv.Gateway.Started():
 	case err := <-done:
-		stopGateway()
 		return err
 	}
-	target := "http://" + gw.Addr("http")
-	fmt.Fprintf(out, "cutover demo: gateway %s  →  legacy (v1) %s 90%%, new (v2) %s 10%%\n", target, legacyURL, newURL)
-	fmt.Fprintf(out, "change the split from another terminal:\n  go run ./cmd/cutover --admin %s --state %s weight web new=50 legacy=50\n\n", gw.Addr("admin"), stateDir)
-
-	counts := runTraffic(ctx, out, target, rps)
-	stopGateway()
-	if err := <-done; err != nil {
-		return err
+	target := "http://" + srv.Gateway.Addr("http")
+	fmt.Fprintf(out, "cutover demo: gateway %s  ->  legacy (v1) %s, new (v2) %s\n", target, legacyURL, newURL)
+	fmt.Fprintf(out, "watch or steer it from another terminal:\n  go run ./cmd/cutover --admin %s --state %s get rollout web --watch\n", srv.Gateway.Addr("admin"), stateDir)
+	if f != (fault{}) {
+		fmt.Fprintf(out, "fault: new misbehaves (%s) from step %d on\n", o.fault, o.faultFromStep)
 	}
-	counts.summary(out)
-	return nil
-}
+	fmt.Fprintln(out)
 
-// demoCounts are what the synthetic client saw.
-type demoCounts struct {
-	mu       sync.Mutex
-	backends map[string]int
-	errors   int
-	total    int
-}
+	trafficCtx, stopTraffic := context.WithCancel(ctx)
+	defer stopTraffic()
+	counts := &demoCounts{backends: map[string]int{}}
+	trafficDone := make(chan struct{})
+	go func() { runTraffic(trafficCtx, target, o.rps, counts); close(trafficDone) }()
 
-func runTraffic(ctx context.Context, out io.Writer, target string, rps int) *demoCounts {
-	all := &demoCounts{backends: map[string]int{}}
-	second := &demoCounts{backends: map[string]int{}}
-	client := &http.Client{Timeout: 5 * time.Second}
-	interval := time.Second / time.Duration(max(rps, 1))
-	tick := time.NewTicker(interval)
+	engine := srv.Rollouts.Get("web")
+	start := time.Now()
+	lastFrame, lastKey := "", ""
+	var endedAt time.Time
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	report := time.NewTicker(time.Second)
 	defer report.Stop()
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case <-report.C:
+			fmt.Fprintln(out, counts.second(time.Since(start)))
+		case <-tick.C:
+		}
+		v := engine.View()
+		if v.State.Step >= o.faultFromStep && f != (fault{}) && !next.on.Load() {
+			next.on.Store(true)
+			fmt.Fprintf(out, "\n*** fault on: new now misbehaves (%s) ***\n", o.fault)
+		}
+		key := fmt.Sprintf("%s/%d/%s", v.State.Phase, v.State.Step, v.State.Reason)
+		if frame := renderRollout(&v); key != lastKey {
+			fmt.Fprintf(out, "\n%s\n", frame)
+			lastFrame, lastKey = frame, key
+		}
+		if (v.State.Phase == rollout.Completed || v.State.Phase == rollout.Aborted) && !o.keepRunning {
+			if endedAt.IsZero() {
+				endedAt = time.Now()
+			} else if time.Since(endedAt) > 2*time.Second {
+				break loop
+			}
+		}
+	}
+	stopTraffic()
+	<-trafficDone
+	stopServer()
+	if err := <-done; err != nil {
+		return err
+	}
+	_ = lastFrame
+	printDemoSummary(out, engine.View(), counts, time.Since(start))
+	return nil
+}
+
+// demoCounts are what the synthetic client saw. Backend errors are 5xx
+// answers a backend sent itself; switch errors are everything else that
+// failed: the gateway's own answers and transport errors.
+type demoCounts struct {
+	mu             sync.Mutex
+	backends       map[string]int
+	total          int
+	backendErrors  int
+	switchErrors   int
+	preview        int
+	previewOnNew   int
+	secBackends    [2]int
+	secErrors      int
+	firstSwitchErr string
+}
+
+func (c *demoCounts) second(elapsed time.Duration) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	line := fmt.Sprintf("%5.0fs  legacy %4d  new %4d  errors %d", elapsed.Seconds(), c.secBackends[0], c.secBackends[1], c.secErrors)
+	c.secBackends, c.secErrors = [2]int{}, 0
+	return line
+}
+
+func runTraffic(ctx context.Context, target string, rps int, c *demoCounts) {
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	interval := time.Second / time.Duration(max(rps, 1))
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
 	var wg sync.WaitGroup
 	var inflight atomic.Int64
-	start := time.Now()
+	var n atomic.Int64
 	for {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
-			return all
-		case <-report.C:
-			second.mu.Lock()
-			fmt.Fprintf(out, "%4.0fs  legacy %4d  new %4d  errors %d\n", time.Since(start).Seconds(), second.backends["legacy"], second.backends["new"], second.errors)
-			second.backends, second.errors, second.total = map[string]int{}, 0, 0
-			second.mu.Unlock()
+			return
 		case <-tick.C:
-			if inflight.Load() > 64 {
-				continue // the demo never piles up requests
-			}
-			inflight.Add(1)
-			wg.Go(func() {
-				defer inflight.Add(-1)
-				backend := ""
-				resp, err := client.Get(target + "/")
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						backend = resp.Header.Get("X-Backend")
-					}
-				}
-				for _, c := range []*demoCounts{all, second} {
-					c.mu.Lock()
-					c.total++
-					if backend == "" {
-						c.errors++
-					} else {
-						c.backends[backend]++
-					}
-					c.mu.Unlock()
-				}
-			})
 		}
+		if inflight.Load() > 128 {
+			continue // the demo never piles up requests
+		}
+		inflight.Add(1)
+		preview := n.Add(1)%20 == 0 // one request in 20 asks for the preview
+		wg.Go(func() {
+			defer inflight.Add(-1)
+			req, _ := http.NewRequest(http.MethodGet, target+"/", nil)
+			if preview {
+				req.Header.Set("X-Preview", "new")
+			}
+			resp, err := client.Do(req)
+			backend, status, reason := "", 0, ""
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				backend, status, reason = resp.Header.Get("X-Backend"), resp.StatusCode, resp.Header.Get("X-Cutover-Reason")
+			}
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.total++
+			switch {
+			case err != nil || reason != "" || backend == "":
+				c.switchErrors++
+				c.secErrors++
+				if c.firstSwitchErr == "" {
+					c.firstSwitchErr = fmt.Sprintf("%v %d %s", err, status, reason)
+				}
+				return
+			case status >= 500:
+				c.backendErrors++
+				c.secErrors++
+			}
+			c.backends[backend]++
+			if backend == "legacy" {
+				c.secBackends[0]++
+			} else {
+				c.secBackends[1]++
+			}
+			if preview {
+				c.preview++
+				if backend == "new" {
+					c.previewOnNew++
+				}
+			}
+		})
 	}
 }
 
-func (c *demoCounts) summary(out io.Writer) {
+func printDemoSummary(out io.Writer, v rollout.View, c *demoCounts, elapsed time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(out, "\n=== summary after %s: plan %s", elapsed.Round(time.Second), v.State.Phase)
+	if v.State.Reason != "" {
+		fmt.Fprintf(out, " (%s)", v.State.Reason)
+	}
+	fmt.Fprintln(out)
+	hist := v.State.History
+	for i, h := range hist {
+		if h.Step >= len(v.Steps) {
+			continue
+		}
+		took := ""
+		if i+1 < len(hist) {
+			took = hist[i+1].At.Sub(h.At).Round(100 * time.Millisecond).String()
+		}
+		fmt.Fprintf(out, "  step %d  %-40s %s\n", h.Step, v.Steps[h.Step].Text, took)
+	}
 	pct := func(n int) float64 {
 		if c.total == 0 {
 			return 0
 		}
 		return 100 * float64(n) / float64(c.total)
 	}
-	fmt.Fprintf(out, "\nsummary: %d requests  legacy %d (%.1f%%)  new %d (%.1f%%)  errors %d\n",
-		c.total, c.backends["legacy"], pct(c.backends["legacy"]), c.backends["new"], pct(c.backends["new"]), c.errors)
+	fmt.Fprintf(out, "requests: %d  legacy %d (%.1f%%)  new %d (%.1f%%)\n", c.total, c.backends["legacy"], pct(c.backends["legacy"]), c.backends["new"], pct(c.backends["new"]))
+	fmt.Fprintf(out, "preview requests (x-preview: new): %d, answered by new: %d\n", c.preview, c.previewOnNew)
+	fmt.Fprintf(out, "errors sent by the backends: %d\n", c.backendErrors)
+	fmt.Fprintf(out, "errors caused by the switch: %d\n", c.switchErrors)
+	if c.firstSwitchErr != "" {
+		fmt.Fprintf(out, "  first: %s\n", c.firstSwitchErr)
+	}
+	for _, run := range []*analysis.Run{v.State.Analysis, v.State.Background} {
+		if run != nil {
+			for _, m := range run.Metrics {
+				if n := len(m.Measurements); n > 0 {
+					fmt.Fprintf(out, "last verdict: %s %s: %s\n", m.Name, m.Phase, m.Measurements[n-1].Value)
+				}
+			}
+		}
+	}
 }

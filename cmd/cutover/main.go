@@ -61,6 +61,7 @@ func newRootCmd() *cobra.Command {
 		newReloadCmd(g),
 		newEventsCmd(g),
 	)
+	root.AddCommand(rolloutCommands(g)...)
 	return root
 }
 

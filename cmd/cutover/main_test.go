@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,7 +77,7 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func startServe(t *testing.T, backends map[string]string, drain string) *server {
+func startServe(t *testing.T, backends map[string]string, drain string, docs ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
 	s := &server{addr: freeAddr(t), admin: freeAddr(t), stateDir: filepath.Join(dir, "state"), file: filepath.Join(dir, "cutover.yaml"), stderr: &lockedBuffer{}, exited: make(chan error, 1)}
@@ -94,29 +96,39 @@ spec:
   routes:
   - name: web
     backends: [{name: legacy, weight: 90}, {name: new, weight: 10}]
-`, s.addr, s.admin, drain, backends["legacy"], backends["new"])
+`, s.addr, s.admin, drain, backends["legacy"], backends["new"]) + strings.Join(docs, "")
 	if err := os.WriteFile(s.file, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(binary, "serve", "-f", s.file, "--state", s.stateDir, "--watch-interval", "0")
-	s.cmd.Stderr = s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.exited <- s.cmd.Wait() }()
+	s.launch(t)
 	t.Cleanup(func() {
 		s.cmd.Process.Kill()
 		if t.Failed() {
 			t.Logf("serve stderr:\n%s", s.stderr)
 		}
 	})
+	s.waitReady(t)
+	return s
+}
+
+func (s *server) launch(t *testing.T) {
+	s.cmd = exec.Command(binary, "serve", "-f", s.file, "--state", s.stateDir, "--watch-interval", "0")
+	s.cmd.Stderr = s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.exited = make(chan error, 1)
+	go func() { s.exited <- s.cmd.Wait() }()
+}
+
+func (s *server) waitReady(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		resp, err := http.Get("http://" + s.admin + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return s
+				return
 			}
 		}
 		if time.Now().After(deadline) {
@@ -343,13 +355,147 @@ spec:
 	}
 }
 
-func TestDemoRunsWithoutConfig(t *testing.T) {
-	out, err := exec.Command(binary, "demo", "--duration", "2500ms", "--rps", "100").CombinedOutput()
+func TestDemoRunsThePlan(t *testing.T) {
+	out, err := exec.Command(binary, "demo", "--step-pause", "1s", "--duration", "80s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
-	if !regexpMatch(`(?m)^\s+1s\s+legacy\s+\d+\s+new\s+\d+\s+errors 0$`, string(out)) ||
-		!regexpMatch(`summary: \d+ requests  legacy \d+ \(9\d\.\d%\)  new \d+ \(\d+\.\d%\)  errors 0`, string(out)) {
-		t.Fatalf("demo output:\n%s", out)
+	for _, want := range []string{
+		`(?m)^\s+1s\s+legacy\s+\d+\s+new\s+\d+\s+errors 0$`,
+		`=== summary after \d+s: plan Completed \(all steps done\)`,
+		`step 2  setWeight: 10`,
+		`step 11  setWeight: 100`,
+		`preview requests \(x-preview: new\): \d+, answered by new: \d+`,
+		`errors sent by the backends: 0`,
+		`errors caused by the switch: 0`,
+	} {
+		if !regexpMatch(want, string(out)) {
+			t.Fatalf("demo output lacks %s:\n%s", want, out)
+		}
 	}
+}
+
+// With a fault from step 2, the analysis aborts the plan, all traffic
+// returns to legacy, and no request fails because of the switch.
+func TestDemoFaultAborts(t *testing.T) {
+	out, err := exec.Command(binary, "demo", "--step-pause", "1s", "--duration", "80s", "--fault", "errors=5%").CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	s := string(out)
+	for _, want := range []string{
+		`plan Aborted \(analysis failed: compare Failed \(errors Fail: canary \d+\.\d+% \(n=\d+\) vs stable 0\.00% \(n=\d+\)`,
+		`errors caused by the switch: 0`,
+		`(?m)^\s+\d+s\s+legacy\s+\d+\s+new\s+0\s+errors 0$`, // after the abort, all on legacy
+	} {
+		if !regexpMatch(want, s) {
+			t.Fatalf("demo output lacks %s:\n%s", want, s)
+		}
+	}
+	if regexpMatch(`step 5  setWeight: 34`, s) {
+		t.Fatalf("the plan went past the failing analysis:\n%s", s)
+	}
+}
+
+const killPlan = `---
+apiVersion: cutover.dev/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  route: web
+  strategy:
+    canary:
+      stableService: legacy
+      canaryService: new
+      steps:
+      - setHeaderRoute: {name: preview, match: [{headerName: x-preview, headerValue: {exact: new}}]}
+      - setWeight: 34
+      - pause: {}
+      - setWeight: 67
+      - pause: {duration: 1h}
+      - setWeight: 100
+`
+
+// kill -9 mid-plan, then a restart: the plan is where it was, with the same
+// weights and header route, and the audit log has no gap.
+func TestKill9MidPlanResumes(t *testing.T) {
+	legacy, next := namedBackend(t, "legacy", 0), namedBackend(t, "new", 0)
+	s := startServe(t, map[string]string{"legacy": legacy.URL, "new": next.URL}, "0s", killPlan)
+	waitOutput := func(want string) string {
+		t.Helper()
+		var out string
+		for range 200 {
+			out, _ = s.cli(t, "get", "rollout", "web")
+			if regexpMatch(want, out) {
+				return out
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		t.Fatalf("get rollout never showed %s:\n%s", want, out)
+		return ""
+	}
+	waitOutput(`=>\s+2  pause: until promoted`)
+	if out, err := s.cli(t, "promote", "web"); err != nil {
+		t.Fatalf("promote: %v\n%s", err, out)
+	}
+	before := waitOutput(`=>\s+4  pause: 1h0m0s`)
+	if !strings.Contains(before, "Weights:   canary 67%  stable 33%") || !strings.Contains(before, "Header routes to canary: preview") {
+		t.Fatalf("before the kill:\n%s", before)
+	}
+	lastSeq := s.lastEventSeq(t)
+	s.cmd.Process.Signal(syscall.SIGKILL)
+	<-s.exited
+
+	s.launch(t)
+	s.waitReady(t)
+	after := waitOutput(`=>\s+4  pause: 1h0m0s`)
+	if !strings.Contains(after, "Weights:   canary 67%  stable 33%") || !strings.Contains(after, "Header routes to canary: preview") {
+		t.Fatalf("after kill -9 and restart:\n%s", after)
+	}
+	counts := map[string]int{}
+	for range 100 {
+		resp, err := http.Get("http://" + s.addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		counts[resp.Header.Get("X-Backend")]++
+	}
+	if counts["new"] != 67 {
+		t.Fatalf("after restart 100 requests split %v", counts)
+	}
+	out, err := exec.Command(binary, "--admin", s.admin, "--state", s.stateDir, "events", "--limit", "1000").CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := regexp.MustCompile(`#(\d+) `).FindAllStringSubmatch(string(out), -1)
+	for i, m := range seqs {
+		if m[1] != strconv.Itoa(i+1) {
+			t.Fatalf("the audit log has a gap at #%d:\n%s", i+1, out)
+		}
+	}
+	if len(seqs) <= lastSeq {
+		t.Fatalf("events after restart: %d, before the kill %d", len(seqs), lastSeq)
+	}
+	// Commands the state does not allow are refused with a reason.
+	out2, err := s.cli(t, "retry", "web")
+	if err == nil || !strings.Contains(out2, "retry refused in phase Paused: only an aborted plan can be retried") {
+		t.Fatalf("retry while paused: %v\n%s", err, out2)
+	}
+	if out, err := s.cli(t, "abort", "web", "--reason", "test"); err != nil || !strings.Contains(out, "Aborted at step 4, canary 0%") {
+		t.Fatalf("abort: %v\n%s", err, out)
+	}
+}
+
+func (s *server) lastEventSeq(t *testing.T) int {
+	out, err := exec.Command(binary, "--admin", s.admin, "--state", s.stateDir, "events", "--limit", "1").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`#(\d+) `).FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("no event: %s", out)
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
 }

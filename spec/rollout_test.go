@@ -1,0 +1,101 @@
+package spec_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/cutover-dev/cutover/spec"
+)
+
+const plan = valid + `---
+apiVersion: cutover.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: success-rate}
+spec:
+  args: [{name: threshold}]
+  metrics:
+  - name: success
+    interval: 10s
+    count: 3
+    successCondition: result[0] >= 0.99
+    provider:
+      prometheus:
+        address: http://127.0.0.1:9090
+        query: sum(rate(cutover_requests_total{route="api",code!~"5.."}[1m])) / sum(rate(cutover_requests_total{route="api"}[1m]))
+---
+apiVersion: cutover.dev/v1alpha1
+kind: Rollout
+metadata: {name: api}
+spec:
+  route: api
+  strategy:
+    canary:
+      stableService: legacy
+      canaryService: new
+      analysis:
+        templates: [{templateName: success-rate}]
+        args: [{name: threshold, value: "0.99"}]
+        startingStep: 2
+      steps:
+      - setHeaderRoute:
+          name: preview
+          match: [{headerName: x-preview, headerValue: {exact: new}}]
+      - setWeight: 34
+      - pause: {duration: 60}
+      - analysis:
+          templates: [{templateName: success-rate}]
+          args: [{name: threshold, value: "0.99"}]
+      - setWeight: 100
+`
+
+func TestPlanParses(t *testing.T) {
+	cfg, err := spec.Parse("plan.yaml", []byte(plan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Rollouts) != 1 || len(cfg.Templates) != 1 {
+		t.Fatalf("%d rollouts, %d templates", len(cfg.Rollouts), len(cfg.Templates))
+	}
+	steps := cfg.Rollouts[0].Spec.Strategy.Canary.Steps
+	if d := steps[2].Pause.Duration.D().String(); d != "1m0s" {
+		t.Fatalf("pause of 60 (Argo's seconds) read as %s", d)
+	}
+	if m := cfg.Templates[0].Spec.Metrics[0]; *m.ConsecutiveErrorLimit != 4 {
+		t.Fatalf("consecutiveErrorLimit default %d, Argo's is 4", *m.ConsecutiveErrorLimit)
+	}
+}
+
+func TestPlanValidation(t *testing.T) {
+	tests := []struct {
+		desc, old, new, want string
+	}{
+		{"unknown route", "  route: api\n", "  route: apii\n", `spec.route: unknown route "apii"`},
+		{"backend not in the route", "canaryService: new", "canaryService: other", `spec.strategy.canary.canaryService: "other" is not a backend of route "api"`},
+		{"weight out of range", "      - setWeight: 34\n", "      - setWeight: 340\n", "steps[1].setWeight: 340 must be between 0 and 100"},
+		{"a step that changes nothing", "      - setWeight: 100\n", "      - setWeight: 100\n      - setWeight: 100\n", "steps[5].setWeight: changes nothing: the weight is already 100"},
+		{"managed route named like a gateway route", "          name: preview\n", "          name: rest\n", `steps[0].setHeaderRoute.name: "rest" is already the name of a gateway route`},
+		{"mirror not available", "      - setWeight: 34\n", "      - setMirrorRoute: {name: m, percentage: 10}\n", "steps[1].setMirrorRoute: needs the gateway's request mirroring"},
+		{"two kinds in one step", "      - setWeight: 34\n", "      - setWeight: 34\n        pause: {}\n", "steps[1]: set exactly one of setWeight, pause, setHeaderRoute, setMirrorRoute or analysis"},
+		{"trafficRouting", "      stableService: legacy\n", "      stableService: legacy\n      trafficRouting: {istio: {}}\n", "spec.strategy.canary.trafficRouting: remove it: the gateway routes the traffic itself"},
+		{"unknown template", "      - analysis:\n          templates: [{templateName: success-rate}]", "      - analysis:\n          templates: [{templateName: nope}]", `steps[3].analysis.templates[0].templateName: unknown AnalysisTemplate "nope"`},
+		{"missing argument", "        args: [{name: threshold, value: \"0.99\"}]\n        startingStep", "        startingStep", `spec.strategy.canary.analysis.args: template "success-rate" needs argument "threshold"`},
+		{"bad condition", "successCondition: result[0] >= 0.99", "successCondition: result[0] >=", "spec.metrics[0].successCondition: unexpected token EOF"},
+		{"bad judge", "      - setWeight: 100\n", "      - analysis:\n          metrics:\n          - name: j\n            provider: {gateway: {judge: {errorRate: {maxIncrease: 2}}}}\n      - setWeight: 100\n", "steps[4].analysis.metrics[0].provider.gateway.judge.errorRate.maxIncrease: must be between 0 and 1"},
+		{"starting step out of range", "startingStep: 2", "startingStep: 9", "spec.strategy.canary.analysis.startingStep: 9 is not a step index (0-4)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			src := strings.Replace(plan, tc.old, tc.new, 1)
+			if src == plan {
+				t.Fatal("the test did not change the plan")
+			}
+			_, err := spec.Parse("plan.yaml", []byte(src))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("errors:\n%v\nwant one containing\n%s", err, tc.want)
+			}
+			if !strings.Contains(err.Error(), "plan.yaml:") {
+				t.Fatalf("no position: %v", err)
+			}
+		})
+	}
+}
