@@ -111,8 +111,8 @@ func (r *Run) Attach(metrics []spec.Metric) { r.specs = metrics }
 func (r *Run) Done() bool { return r.Phase != Running }
 
 // Tick takes the measurements that are due at now and returns whether the
-// run changed.
-func (r *Run) Tick(ctx context.Context, now time.Time, providers Providers, sides Sides) bool {
+// run changed. observe, if not nil, sees each new measurement.
+func (r *Run) Tick(ctx context.Context, now time.Time, providers Providers, sides Sides, observe func(metric string, m Measurement)) bool {
 	if r.Done() {
 		return false
 	}
@@ -131,6 +131,9 @@ func (r *Run) Tick(ctx context.Context, now time.Time, providers Providers, side
 			ms.Measurements = ms.Measurements[len(ms.Measurements)-10:]
 		}
 		record(ms, m, meas, r.Background)
+		if observe != nil {
+			observe(m.Name, meas)
+		}
 		if r.Background && isJudge(m) && meas.Phase == Successful {
 			ms.Since = now // keep watching: a fresh comparison from here
 		}

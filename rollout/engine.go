@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
@@ -119,6 +121,14 @@ type Engine struct {
 	// ticked is false until the first Tick after loading: a timed pause
 	// counts down only while the gateway runs.
 	ticked bool
+	// verdicts counts measurements by verdict; nil in tests that need none.
+	verdicts *prometheus.CounterVec
+}
+
+func (e *Engine) observe(metric string, m analysis.Measurement) {
+	if e.verdicts != nil {
+		e.verdicts.WithLabelValues(e.plan.Name, metric, string(m.Phase)).Inc()
+	}
 }
 
 // NewEngine loads the plan's state from store, or starts it at step 0.
@@ -283,7 +293,7 @@ func (e *Engine) tickBackground(ctx context.Context, now time.Time) {
 		e.checkpoint()
 	}
 	run := e.st.Background
-	if !run.Tick(ctx, now, e.providers, e.sides()) {
+	if !run.Tick(ctx, now, e.providers, e.sides(), e.observe) {
 		return
 	}
 	switch run.Phase {
@@ -358,7 +368,7 @@ func (e *Engine) step(ctx context.Context, now time.Time) bool {
 		return true
 	case Analyzing:
 		run := st.Analysis
-		if !run.Tick(ctx, now, e.providers, e.sides()) {
+		if !run.Tick(ctx, now, e.providers, e.sides(), e.observe) {
 			return false
 		}
 		switch run.Phase {

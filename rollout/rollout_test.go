@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -240,6 +241,11 @@ func TestFailingAnalysisAborts(t *testing.T) {
 		v.tick()
 	}
 	v.expect(rollout.Aborted, 1, 0)
+	metrics := scrape(t, v.srv)
+	if !regexp.MustCompile(`cutover_analysis_verdict_total\{metric="errors",rollout="web",verdict="Failed"\} 1`).MatchString(metrics) ||
+		!regexp.MustCompile(`cutover_analysis_verdict_total\{metric="errors",rollout="web",verdict="Pending"\} \d+`).MatchString(metrics) {
+		t.Fatalf("verdict metrics:\n%s", metrics)
+	}
 	if r := v.state().Reason; !strings.Contains(r, "analysis failed: errors Failed") || !strings.Contains(r, "canary 10.") {
 		t.Fatalf("abort reason %q", r)
 	}
@@ -512,4 +518,17 @@ func TestNoFailedRequestThroughAPlanWithAnAbort(t *testing.T) {
 	if ok.Load() < 1000 {
 		t.Fatalf("only %d requests ran", ok.Load())
 	}
+}
+
+func scrape(t *testing.T, srv *server.Server) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+srv.Gateway.Addr("admin")+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer token")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return string(data)
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
@@ -121,14 +123,24 @@ type Manager struct {
 	log       *slog.Logger
 	// TickInterval is how often plans advance. Default 250ms.
 	TickInterval time.Duration
+	verdicts     *prometheus.CounterVec
 
 	mu      sync.Mutex // guards engines
 	engines map[string]*Engine
 }
 
-// NewManager returns a manager with no plans; Sync adds them.
-func NewManager(store *state.Store, providers analysis.Providers, log *slog.Logger) *Manager {
-	return &Manager{store: store, providers: providers, log: log, TickInterval: 250 * time.Millisecond, engines: map[string]*Engine{}}
+// NewManager returns a manager with no plans; Sync adds them. Its metric,
+// cutover_analysis_verdict_total, goes to reg when reg is not nil.
+func NewManager(store *state.Store, providers analysis.Providers, log *slog.Logger, reg prometheus.Registerer) *Manager {
+	m := &Manager{store: store, providers: providers, log: log, TickInterval: 250 * time.Millisecond, engines: map[string]*Engine{}}
+	m.verdicts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cutover_analysis_verdict_total",
+		Help: "Analysis measurements by plan, metric and verdict (Successful, Failed, Inconclusive, Pending, Error).",
+	}, []string{"rollout", "metric", "verdict"})
+	if reg != nil {
+		reg.MustRegister(m.verdicts)
+	}
+	return m
 }
 
 // Sync makes the running plans those of cfg: new plans start (or resume
@@ -149,6 +161,7 @@ func (m *Manager) Sync(ctx context.Context, cfg *spec.Config, routerFor func(*Pl
 		if err != nil {
 			return err
 		}
+		e.verdicts = m.verdicts
 		if err := e.Reconcile(ctx); err != nil {
 			e.mu.Lock()
 			e.degrade(err)

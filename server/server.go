@@ -35,7 +35,7 @@ func New(ctx context.Context, file string, store *state.Store, token string, log
 		Gateway:    analysis.NewGatewayProvider(gatewayrouter.Source{GW: gw}),
 		Prometheus: prometheus.Provider{},
 	}
-	m := rollout.NewManager(store, providers, log)
+	m := rollout.NewManager(store, providers, log, gw.Metrics().Registry)
 	routerFor := func(p *rollout.Plan) traffic.Router {
 		return gatewayrouter.New(gw, p.Route, p.Stable, p.Canary, "rollout/"+p.Name)
 	}
