@@ -49,6 +49,9 @@ func New(gw *gateway.Gateway, rollouts *rollout.Manager, token string, log *slog
 	a.mux.Handle("PUT /api/v1/routes/{route}/weights", a.auth(http.HandlerFunc(a.setWeights)))
 	a.mux.Handle("DELETE /api/v1/routes/{route}/weights", a.auth(http.HandlerFunc(a.resetWeights)))
 	a.mux.Handle("POST /api/v1/reload", a.auth(http.HandlerFunc(a.reload)))
+	a.mux.Handle("GET /api/v1/routes/{route}/managed", a.auth(http.HandlerFunc(a.listManaged)))
+	a.mux.Handle("PUT /api/v1/routes/{route}/managed/{name}", a.auth(http.HandlerFunc(a.setManaged)))
+	a.mux.Handle("DELETE /api/v1/routes/{route}/managed", a.auth(http.HandlerFunc(a.removeManaged)))
 	a.mux.Handle("GET /api/v1/events", a.auth(http.HandlerFunc(a.events)))
 	a.mux.Handle("GET /api/v1/rollouts", a.auth(http.HandlerFunc(a.listRollouts)))
 	a.mux.Handle("GET /api/v1/rollouts/{name}", a.auth(http.HandlerFunc(a.getRollout)))
@@ -198,6 +201,48 @@ func (a *API) resetWeights(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.status(w, r)
+}
+
+// ManagedRouteRequest is the body of PUT /api/v1/routes/{route}/managed/{name}:
+// a route in front of {route} that sends what matches to Backend. No match
+// removes it.
+type ManagedRouteRequest struct {
+	Match   []spec.Match `json:"match"`
+	Backend string       `json:"backend"`
+	Reason  string       `json:"reason,omitempty"`
+}
+
+func (a *API) listManaged(w http.ResponseWriter, r *http.Request) {
+	mrs, err := a.gw.ManagedRoutes(r.PathValue("route"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if mrs == nil {
+		mrs = []gateway.ManagedRoute{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"managed": mrs})
+}
+
+func (a *API) setManaged(w http.ResponseWriter, r *http.Request) {
+	var req ManagedRouteRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	mr := gateway.ManagedRoute{Name: r.PathValue("name"), Match: req.Match, Backend: req.Backend}
+	if err := a.gw.SetManagedRoute(r.PathValue("route"), mr, actor(r), req.Reason); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.listManaged(w, r)
+}
+
+func (a *API) removeManaged(w http.ResponseWriter, r *http.Request) {
+	if err := a.gw.RemoveManagedRoutes(r.PathValue("route"), actor(r), r.URL.Query().Get("reason")); err != nil {
+		a.fail(w, err)
+		return
+	}
+	a.listManaged(w, r)
 }
 
 func (a *API) reload(w http.ResponseWriter, r *http.Request) {

@@ -82,6 +82,11 @@ func (g *Gateway) SetManagedRoute(parent string, mr ManagedRoute, actor, reason 
 	if sr == nil {
 		return &InputError{Field: "route", Msg: fmt.Sprintf("unknown route %q", parent)}
 	}
+	for i := range mr.Match {
+		if errs := spec.CheckMatch(fmt.Sprintf("match[%d]", i), &mr.Match[i]); len(errs) > 0 {
+			return &InputError{Field: errs[0].Path, Msg: errs[0].Msg}
+		}
+	}
 	if len(mr.Match) > 0 && !managedFits(sr, []ManagedRoute{mr}) {
 		return &InputError{Field: "backend", Msg: fmt.Sprintf("route %q has no backend %q", parent, mr.Backend)}
 	}
@@ -112,6 +117,9 @@ func (g *Gateway) SetManagedRoute(parent string, mr ManagedRoute, actor, reason 
 func (g *Gateway) RemoveManagedRoutes(parent, actor, reason string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if g.table.Load().routeByName(parent) == nil {
+		return &InputError{Field: "route", Msg: fmt.Sprintf("unknown route %q", parent)}
+	}
 	all, err := g.loadManagedRoutes()
 	if err != nil || len(all[parent]) == 0 {
 		return err

@@ -26,6 +26,8 @@ type Plan struct {
 	// InitialWeight is the canary's weight in the config, before any step.
 	InitialWeight int
 	Templates     map[string]*spec.AnalysisTemplate
+	// Remotes are other gateways the plan moves in step.
+	Remotes []spec.RemoteGateway
 }
 
 // NewPlan takes a Rollout from a validated config.
@@ -36,6 +38,7 @@ func NewPlan(cfg *spec.Config, r *spec.Rollout) *Plan {
 		Stable: c.StableService, Canary: c.CanaryService,
 		Steps: c.Steps, Background: c.Analysis,
 		Templates: map[string]*spec.AnalysisTemplate{},
+		Remotes:   r.Spec.RemoteGateways,
 	}
 	for _, rt := range cfg.Gateway.Spec.Routes {
 		if rt.Name != p.Route {

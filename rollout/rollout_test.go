@@ -532,3 +532,79 @@ func scrape(t *testing.T, srv *server.Server) string {
 	data, _ := io.ReadAll(resp.Body)
 	return string(data)
 }
+
+// replica is a gateway without a plan, driven by another one's plan.
+func replica(t *testing.T, legacy, next string) (admin, tokenFile, url string) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cutover.yaml")
+	cfg := planConfig(legacy, next, "")
+	cfg = cfg[:strings.Index(cfg, "---")]
+	os.WriteFile(file, []byte(cfg), 0o600)
+	store, err := state.Open(filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, _ := state.LoadOrCreateToken(filepath.Join(dir, "state"))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, file, store, token, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	<-srv.Gateway.Started()
+	t.Cleanup(func() { cancel(); <-done; store.Close() })
+	return "http://" + srv.Gateway.Addr("admin"), filepath.Join(dir, "state", state.TokenFile), "http://" + srv.Gateway.Addr("listener-0")
+}
+
+// A plan with remote gateways moves them in step with its own, and an
+// abort brings all of them back.
+func TestPlanDrivesRemoteReplicas(t *testing.T) {
+	legacy, next := backend(t, "legacy", nil), backend(t, "new", nil)
+	adminB, tokenB, urlB := replica(t, legacy, next)
+	adminC, tokenC, urlC := replica(t, legacy, next)
+	cfg := planConfig(legacy, next, `      - setHeaderRoute: {name: preview, match: [{headerName: x-preview, headerValue: {exact: new}}]}
+      - setWeight: 34
+      - pause: {}
+      - setWeight: 100
+`)
+	cfg = strings.Replace(cfg, "  route: web\n", fmt.Sprintf("  route: web\n  remoteGateways:\n  - {admin: %q, tokenFile: %q}\n  - {admin: %q, tokenFile: %q}\n", adminB, tokenB, adminC, tokenC), 1)
+	v := newEnv(t, cfg)
+	if typ := v.e.View().Router; typ != "Gateway+RemoteGateway+RemoteGateway" {
+		t.Fatalf("router %q", typ)
+	}
+	v.tick()
+	v.expect(rollout.Paused, 2, 34)
+	split := func(url string, hdr ...string) map[string]int {
+		counts := map[string]int{}
+		for range 100 {
+			req, _ := http.NewRequest(http.MethodGet, url+"/", nil)
+			for i := 0; i+1 < len(hdr); i += 2 {
+				req.Header.Set(hdr[i], hdr[i+1])
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			counts[resp.Header.Get("X-Backend")]++
+		}
+		return counts
+	}
+	for _, url := range []string{v.url, urlB, urlC} {
+		if c := split(url); c["new"] != 34 {
+			t.Fatalf("%s splits %v at step 2", url, c)
+		}
+		if c := split(url, "X-Preview", "new"); c["new"] != 100 {
+			t.Fatalf("%s: the preview header reached %v", url, c)
+		}
+	}
+	if err := v.e.Abort(context.Background(), "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{v.url, urlB, urlC} {
+		if c := split(url, "X-Preview", "new"); c["legacy"] != 100 {
+			t.Fatalf("%s after the abort: %v", url, c)
+		}
+	}
+}

@@ -5,6 +5,8 @@ package server
 import (
 	"context"
 	"log/slog"
+	"os"
+	"strings"
 
 	"github.com/cutover-dev/cutover/admin"
 	"github.com/cutover-dev/cutover/analysis"
@@ -15,6 +17,7 @@ import (
 	"github.com/cutover-dev/cutover/state"
 	"github.com/cutover-dev/cutover/traffic"
 	"github.com/cutover-dev/cutover/traffic/gatewayrouter"
+	"github.com/cutover-dev/cutover/traffic/remote"
 )
 
 // Server is a gateway with its plans and admin API.
@@ -37,7 +40,20 @@ func New(ctx context.Context, file string, store *state.Store, token string, log
 	}
 	m := rollout.NewManager(store, providers, log, gw.Metrics().Registry)
 	routerFor := func(p *rollout.Plan) traffic.Router {
-		return gatewayrouter.New(gw, p.Route, p.Stable, p.Canary, "rollout/"+p.Name)
+		actor := "rollout/" + p.Name
+		local := gatewayrouter.New(gw, p.Route, p.Stable, p.Canary, actor)
+		if len(p.Remotes) == 0 {
+			return local
+		}
+		routers := traffic.Multi{local}
+		for _, rg := range p.Remotes {
+			token, err := os.ReadFile(rg.TokenFile)
+			if err != nil {
+				log.Error("reading a remote gateway's token", "rollout", p.Name, "err", err)
+			}
+			routers = append(routers, remote.New(rg.Admin, strings.TrimSpace(string(token)), p.Route, p.Stable, p.Canary, actor))
+		}
+		return routers
 	}
 	if err := m.Sync(ctx, gw.Config(), routerFor); err != nil {
 		return nil, err

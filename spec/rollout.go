@@ -30,6 +30,15 @@ type Rollout struct {
 type RolloutSpec struct {
 	Route    string   `yaml:"route"`
 	Strategy Strategy `yaml:"strategy"`
+	// RemoteGateways are other `cutover serve` replicas, behind the same
+	// layer-4 load balancer, that the plan moves in step with this one.
+	RemoteGateways []RemoteGateway `yaml:"remoteGateways"`
+}
+
+// RemoteGateway is another gateway's admin API and the file holding its token.
+type RemoteGateway struct {
+	Admin     string `yaml:"admin"`
+	TokenFile string `yaml:"tokenFile"`
 }
 
 // Strategy holds the canary strategy, as in Argo Rollouts.

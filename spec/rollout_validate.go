@@ -257,6 +257,13 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		p.add("spec.route", "route %q is already driven by rollout %q", r.Spec.Route, routes[r.Spec.Route])
 	}
 	routes[r.Spec.Route] = r.Metadata.Name
+	for i, rg := range r.Spec.RemoteGateways {
+		rp := fmt.Sprintf("spec.remoteGateways[%d]", i)
+		if u, err := url.Parse(rg.Admin); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add(rp+".admin", "%q is not an http(s) URL of an admin API", rg.Admin)
+		}
+		validateFile(p, rp+".tokenFile", rg.TokenFile)
+	}
 	c := r.Spec.Strategy.Canary
 	if c == nil {
 		p.add("spec.strategy.canary", "required")

@@ -388,3 +388,11 @@ func HostMatches(pattern, host string) bool {
 	}
 	return pattern == host
 }
+
+// CheckMatch validates a match built outside a config file, such as one
+// sent to the admin API. path prefixes the field names in the errors.
+func CheckMatch(path string, m *Match) ErrorList {
+	var p problems
+	validateMatch(&p, path, m)
+	return ErrorList(p)
+}

@@ -63,7 +63,14 @@ func (r *Router) VerifyWeight(ctx context.Context, weight int) (*bool, error) {
 
 // SetHeaderRoute implements traffic.Router.
 func (r *Router) SetHeaderRoute(ctx context.Context, hr *spec.SetHeaderRoute) error {
-	mr := gateway.ManagedRoute{Name: hr.Name, Backend: r.canary}
+	return r.gw.SetManagedRoute(r.route, ManagedRoute(hr, r.canary), r.Actor, "setHeaderRoute "+hr.Name)
+}
+
+// ManagedRoute is the gateway route that serves a setHeaderRoute step: what
+// matches goes to backend. A step without matches gives a route without
+// matches, which removes it.
+func ManagedRoute(hr *spec.SetHeaderRoute, backend string) gateway.ManagedRoute {
+	mr := gateway.ManagedRoute{Name: hr.Name, Backend: backend}
 	if len(hr.Match) > 0 {
 		var m spec.Match
 		for _, hm := range hr.Match {
@@ -76,7 +83,7 @@ func (r *Router) SetHeaderRoute(ctx context.Context, hr *spec.SetHeaderRoute) er
 		// Argo ANDs the matches of one header route.
 		mr.Match = []spec.Match{m}
 	}
-	return r.gw.SetManagedRoute(r.route, mr, r.Actor, "setHeaderRoute "+hr.Name)
+	return mr
 }
 
 // SetMirrorRoute implements traffic.Router.

@@ -1,0 +1,145 @@
+// Package remote is the traffic.Router that drives other `cutover serve`
+// replicas through their admin APIs, so that a plan can move several
+// gateways behind a layer-4 load balancer in step.
+package remote
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/cutover-dev/cutover/admin"
+	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/spec"
+	"github.com/cutover-dev/cutover/traffic"
+	"github.com/cutover-dev/cutover/traffic/gatewayrouter"
+)
+
+// Type is the router's name.
+const Type = "RemoteGateway"
+
+// Router drives one route of a remote gateway.
+type Router struct {
+	admin, token          string
+	route, stable, canary string
+	actor                 string
+	client                *http.Client
+}
+
+// New returns a router for the gateway whose admin API is at adminURL.
+func New(adminURL, token, route, stable, canary, actor string) *Router {
+	return &Router{
+		admin: strings.TrimSuffix(adminURL, "/"), token: token,
+		route: route, stable: stable, canary: canary, actor: actor,
+		client: &http.Client{Timeout: 5 * time.Second},
+	}
+}
+
+// Type implements traffic.Router.
+func (r *Router) Type() string { return Type }
+
+func (r *Router) call(ctx context.Context, method, path string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		data, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, r.admin+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.token)
+	req.Header.Set(admin.HeaderActor, r.actor)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("gateway %s: %w", r.admin, err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("gateway %s: %s %s: %s: %s", r.admin, method, path, resp.Status, bytes.TrimSpace(data))
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// SetWeight implements traffic.Router.
+func (r *Router) SetWeight(ctx context.Context, weight int) error {
+	body := map[string]any{
+		"weights": map[string]int{r.stable: 100 - weight, r.canary: weight},
+		"reason":  fmt.Sprintf("setWeight %d", weight),
+	}
+	return r.call(ctx, http.MethodPut, "/api/v1/routes/"+url.PathEscape(r.route)+"/weights", body, nil)
+}
+
+// VerifyWeight implements traffic.Router by reading the remote status.
+func (r *Router) VerifyWeight(ctx context.Context, weight int) (*bool, error) {
+	var st gateway.Status
+	if err := r.call(ctx, http.MethodGet, "/api/v1/status", nil, &st); err != nil {
+		return nil, err
+	}
+	for _, rs := range st.Routes {
+		if rs.Name != r.route {
+			continue
+		}
+		for _, b := range rs.Backends {
+			if b.Name == r.canary {
+				ok := b.Weight == weight
+				return &ok, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("gateway %s has no route %q with backend %q", r.admin, r.route, r.canary)
+}
+
+// SetHeaderRoute implements traffic.Router.
+func (r *Router) SetHeaderRoute(ctx context.Context, hr *spec.SetHeaderRoute) error {
+	mr := gatewayrouter.ManagedRoute(hr, r.canary)
+	body := admin.ManagedRouteRequest{Match: mr.Match, Backend: mr.Backend, Reason: "setHeaderRoute " + hr.Name}
+	return r.call(ctx, http.MethodPut, "/api/v1/routes/"+url.PathEscape(r.route)+"/managed/"+url.PathEscape(hr.Name), body, nil)
+}
+
+// SetMirrorRoute implements traffic.Router.
+func (r *Router) SetMirrorRoute(ctx context.Context, mr *spec.SetMirrorRoute) error {
+	return fmt.Errorf("setMirrorRoute %s: %w", mr.Name, gatewayrouter.ErrUnsupported)
+}
+
+// RemoveManagedRoutes implements traffic.Router.
+func (r *Router) RemoveManagedRoutes(ctx context.Context) error {
+	return r.call(ctx, http.MethodDelete, "/api/v1/routes/"+url.PathEscape(r.route)+"/managed", nil, nil)
+}
+
+// CanaryHealthy implements traffic.Health.
+func (r *Router) CanaryHealthy(ctx context.Context) error {
+	var st gateway.Status
+	if err := r.call(ctx, http.MethodGet, "/api/v1/status", nil, &st); err != nil {
+		return err
+	}
+	for _, b := range st.Backends {
+		if b.Name != r.canary {
+			continue
+		}
+		for _, e := range b.Endpoints {
+			if !e.Healthy {
+				return fmt.Errorf("gateway %s: canary endpoint %s is unhealthy", r.admin, e.Address)
+			}
+		}
+	}
+	return nil
+}
+
+var (
+	_ traffic.Router = (*Router)(nil)
+	_ traffic.Health = (*Router)(nil)
+)
