@@ -608,3 +608,25 @@ func TestPlanDrivesRemoteReplicas(t *testing.T) {
 		}
 	}
 }
+
+func TestPromoteFullRefusesFailingAnalysis(t *testing.T) {
+	v := newEnv(t, planConfig(backend(t, "legacy", nil), backend(t, "new", nil), `      - setWeight: 20
+      - analysis:
+          metrics:
+          - name: rate
+            interval: 1s
+            count: 10
+            failureLimit: 5
+            successCondition: result[0] > 1000
+            provider: {gateway: {value: requests}}
+      - setWeight: 100
+`))
+	v.tick()
+	v.now = v.now.Add(time.Second)
+	v.tick()
+	err := v.e.Promote(context.Background(), true, false, "t", "")
+	if err == nil || !strings.Contains(err.Error(), "analysis is failing: rate failed its last measurement") {
+		t.Fatalf("promote --full during a failing analysis: %v", err)
+	}
+	v.expect(rollout.Analyzing, 1, 20)
+}

@@ -117,7 +117,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var st gateway.Status
+			var st admin.Status
 			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/status", nil, &st); err != nil {
 				return err
 			}
@@ -134,7 +134,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func printStatus(out io.Writer, st *gateway.Status) {
+func printStatus(out io.Writer, st *admin.Status) {
 	fmt.Fprintf(out, "gateway %s  generation %d  config %s (%.12s)  ready %v\n", st.Gateway, st.Generation, st.ConfigFile, st.ConfigHash, st.Ready)
 	if lr := st.LastReload; !lr.OK {
 		fmt.Fprintf(out, "last reload REFUSED at %s by %s:\n  %s\n", lr.Time.Format(time.RFC3339), lr.Actor, strings.ReplaceAll(lr.Error, "\n", "\n  "))
@@ -150,6 +150,12 @@ func printStatus(out io.Writer, st *gateway.Status) {
 	for _, b := range st.Backends {
 		for _, e := range b.Endpoints {
 			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%v\t%.0f%%\n", b.Name, e.Address, e.Healthy, e.ActiveCheck, e.Ejected, e.SlowStart)
+		}
+	}
+	if len(st.Rollouts) > 0 {
+		fmt.Fprintln(tw, "\nROLLOUT\tROUTE\tPHASE\tSTEP\tCANARY\tREASON")
+		for _, r := range st.Rollouts {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d/%d\t%s %d%%\t%s\n", r.Name, r.Route, r.State.Phase, r.State.Step, len(r.Steps), r.Canary, r.State.Weight, r.State.Reason)
 		}
 	}
 	tw.Flush()

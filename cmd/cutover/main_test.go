@@ -435,10 +435,30 @@ func TestKill9MidPlanResumes(t *testing.T) {
 		return ""
 	}
 	waitOutput(`=>\s+2  pause: until promoted`)
+	if out, _ := s.cli(t, "status"); !regexpMatch(`web\s+web\s+Paused\s+2/6\s+new 34%\s+step 2: waiting for promote`, out) {
+		t.Fatalf("status does not show the plan:\n%s", out)
+	}
+	// get --watch redraws when the plan moves.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	watch := exec.CommandContext(ctx, binary, "--admin", s.admin, "--state", s.stateDir, "get", "rollout", "web", "--watch", "--interval", "50ms")
+	watchOut := &lockedBuffer{}
+	watch.Stdout = watchOut
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer watch.Process.Kill()
 	if out, err := s.cli(t, "promote", "web"); err != nil {
 		t.Fatalf("promote: %v\n%s", err, out)
 	}
 	before := waitOutput(`=>\s+4  pause: 1h0m0s`)
+	for !regexpMatch(`(?s)=>\s+2  pause: until promoted.*-{60}.*=>\s+4  pause: 1h0m0s\s+\((1h0m0s|59m5\ds) left\)`, watchOut.String()) {
+		if ctx.Err() != nil {
+			t.Fatalf("get --watch did not redraw:\n%s", watchOut)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	watch.Process.Kill()
 	if !strings.Contains(before, "Weights:   canary 67%  stable 33%") || !strings.Contains(before, "Header routes to canary: preview") {
 		t.Fatalf("before the kill:\n%s", before)
 	}

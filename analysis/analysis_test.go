@@ -1,0 +1,127 @@
+package analysis
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/analysis/stats"
+	"github.com/cutover-dev/cutover/spec"
+)
+
+// scripted is a provider that returns the results it is given, one per
+// measurement: the boundary that the real providers' own tests cover.
+type scripted struct {
+	results []float64
+	errs    []error
+	i       int
+}
+
+func (s *scripted) Measure(ctx context.Context, m *spec.Metric, since time.Time, sides Sides) (Measurement, []float64, error) {
+	i := s.i
+	s.i++
+	if i < len(s.errs) && s.errs[i] != nil {
+		return Measurement{}, nil, s.errs[i]
+	}
+	return Measurement{Phase: Running}, []float64{s.results[i%len(s.results)]}, nil
+}
+
+type oneProvider struct{ p Provider }
+
+func (o oneProvider) For(*spec.Metric) (Provider, error) { return o.p, nil }
+
+func metric(mod func(*spec.Metric)) spec.Metric {
+	four := 4
+	m := spec.Metric{
+		Name: "m", Interval: spec.Duration(time.Second), Count: 5,
+		SuccessCondition:      "result[0] >= 0.99",
+		ConsecutiveErrorLimit: &four,
+		Provider:              spec.Provider{Prometheus: &spec.PrometheusProvider{}},
+	}
+	if mod != nil {
+		mod(&m)
+	}
+	return m
+}
+
+// run measures a metric once a second until it settles or 20 looks pass.
+func run(t *testing.T, m spec.Metric, p Provider) *Run {
+	t.Helper()
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := NewRun("t", []spec.Metric{m}, start, false)
+	for i := 0; i < 20 && !r.Done(); i++ {
+		r.Tick(context.Background(), start.Add(time.Duration(i)*time.Second), oneProvider{p}, Sides{}, nil)
+	}
+	return r
+}
+
+// Argo's metric semantics, one limit at a time.
+func TestMetricLimits(t *testing.T) {
+	errBoom := errors.New("boom")
+	tests := []struct {
+		desc  string
+		m     spec.Metric
+		p     *scripted
+		phase Phase
+		looks int
+	}{
+		{"count successes", metric(nil), &scripted{results: []float64{1}}, Successful, 5},
+		{"one failure fails with failureLimit 0", metric(nil), &scripted{results: []float64{1, 0.5}}, Failed, 2},
+		{"failureLimit 2 tolerates two", metric(func(m *spec.Metric) { m.FailureLimit = 2 }), &scripted{results: []float64{0.5, 1, 0.5, 1, 1}}, Successful, 5},
+		{"failureLimit 2 fails on the third", metric(func(m *spec.Metric) { m.FailureLimit = 2 }), &scripted{results: []float64{0.5, 0.5, 0.5}}, Failed, 3},
+		{"failureCondition", metric(func(m *spec.Metric) { m.SuccessCondition = ""; m.FailureCondition = "result[0] > 0.05" }), &scripted{results: []float64{0.01, 0.2}}, Failed, 2},
+		{"neither condition: inconclusive", metric(func(m *spec.Metric) { m.FailureCondition = "result[0] < 0.9" }), &scripted{results: []float64{0.95}}, Inconclusive, 1},
+		{"inconclusiveLimit 1 tolerates one", metric(func(m *spec.Metric) { m.FailureCondition = "result[0] < 0.9"; m.InconclusiveLimit = 1 }), &scripted{results: []float64{0.95, 1, 1, 1, 1}}, Successful, 5},
+		{"errors over consecutiveErrorLimit", metric(nil), &scripted{results: []float64{1}, errs: []error{errBoom, errBoom, errBoom, errBoom, errBoom}}, Error, 5},
+		{"errors not in a row count as looks", metric(nil), &scripted{results: []float64{1}, errs: []error{errBoom, errBoom, nil, errBoom, errBoom}}, Successful, 5},
+		{"consecutiveSuccessLimit ends early", metric(func(m *spec.Metric) { m.Count = 10; m.ConsecutiveSuccessLimit = 2 }), &scripted{results: []float64{1}}, Successful, 2},
+		{"no count, no interval: once", metric(func(m *spec.Metric) { m.Count = 0; m.Interval = 0 }), &scripted{results: []float64{1}}, Successful, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			r := run(t, tc.m, tc.p)
+			ms := r.Metrics[0]
+			if ms.Phase != tc.phase || ms.Looks != tc.looks || r.Phase != runPhase(r.Metrics) {
+				t.Fatalf("metric %s after %d looks, want %s after %d (%+v)", ms.Phase, ms.Looks, tc.phase, tc.looks, ms.Measurements)
+			}
+		})
+	}
+}
+
+func TestInitialDelayAndInterval(t *testing.T) {
+	m := metric(func(m *spec.Metric) {
+		m.InitialDelay = spec.Duration(3 * time.Second)
+		m.Interval = spec.Duration(2 * time.Second)
+		m.Count = 2
+	})
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := NewRun("t", []spec.Metric{m}, start, false)
+	var at []int
+	for s := 0; s < 10; s++ {
+		if r.Tick(context.Background(), start.Add(time.Duration(s)*time.Second), oneProvider{&scripted{results: []float64{1}}}, Sides{}, nil) {
+			at = append(at, s)
+		}
+	}
+	if len(at) != 2 || at[0] != 3 || at[1] != 5 {
+		t.Fatalf("measured at %v s, want 3 and 5", at)
+	}
+}
+
+func TestJudgeWaitsThenInconclusive(t *testing.T) {
+	m := metric(func(m *spec.Metric) {
+		m.SuccessCondition, m.Count = "", 3
+		m.Provider = spec.Provider{Gateway: &spec.GatewayProvider{Judge: &spec.Judge{MinSamples: 100, ErrorRate: &spec.ErrorRateJudge{MaxIncrease: 0.01, Alpha: 0.05, Beta: 0.2}}}}
+	})
+	p := judgeProvider{}
+	r := run(t, m, p)
+	if ms := r.Metrics[0]; ms.Phase != Inconclusive || ms.Looks != 3 || r.Phase != Inconclusive {
+		t.Fatalf("a judge with too little traffic: %s after %d looks", ms.Phase, ms.Looks)
+	}
+}
+
+type judgeProvider struct{}
+
+func (judgeProvider) Measure(ctx context.Context, m *spec.Metric, since time.Time, s Sides) (Measurement, []float64, error) {
+	return Judge(m.Provider.Gateway.Judge, 3, stats.Counts{Requests: 5}, stats.Counts{Requests: 5}, nil), nil, nil
+}
