@@ -51,7 +51,7 @@ spec:
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	gw, err := gateway.New(ctx, file, store, log)
+	gw, err := gateway.New(ctx, []string{file}, store, log)
 	if err != nil {
 		t.Fatal(err)
 	}

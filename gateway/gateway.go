@@ -30,7 +30,7 @@ type Gateway struct {
 	// it serves. Set it before Run.
 	OnReload func(*spec.Config)
 
-	file    string
+	files   []string
 	log     *slog.Logger
 	store   *state.Store
 	metrics *Metrics
@@ -70,14 +70,14 @@ func (e *InputError) Error() string { return e.Field + ": " + e.Msg }
 
 // New loads the config file and builds the first table. Runtime weights in
 // store override the file's. The gateway's health checkers run until ctx ends.
-func New(ctx context.Context, file string, store *state.Store, log *slog.Logger) (*Gateway, error) {
-	cfg, err := spec.Load(file)
+func New(ctx context.Context, files []string, store *state.Store, log *slog.Logger) (*Gateway, error) {
+	cfg, err := spec.Load(files...)
 	if err != nil {
 		return nil, err
 	}
 	g := &Gateway{
 		WatchInterval: time.Second,
-		file:          file, log: log, store: store, metrics: newMetrics(), ctx: ctx, started: make(chan struct{}),
+		files:         files, log: log, store: store, metrics: newMetrics(), ctx: ctx, started: make(chan struct{}),
 	}
 	g.pool = newPool(log, g.healthChanged)
 	g.proxy = newProxyHandler(g.table.Load, g.pool, g.metrics, cfg.Gateway.Spec.Limits.MaxBodyBytes, log)
@@ -166,7 +166,7 @@ func (g *Gateway) Reload(actor string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	old := g.table.Load().Config
-	cfg, err := spec.Load(g.file)
+	cfg, err := spec.Load(g.files...)
 	if err == nil {
 		err = restartOnlyChanges(old, cfg)
 	}
@@ -184,14 +184,14 @@ func (g *Gateway) Reload(actor string) error {
 		g.lastReload.Error = err.Error()
 		g.metrics.reloads.WithLabelValues("failure").Inc()
 		g.metrics.reloadOK.Set(0)
-		g.log.Error("config reload refused; the running config keeps serving", "file", g.file, "err", err)
+		g.log.Error("config reload refused; the running config keeps serving", "files", g.files, "err", err)
 		g.store.Append(state.Event{Actor: actor, Action: "config.refused", Reason: err.Error()})
 		return err
 	}
 	g.lastReload.Hash = cfg.Hash
 	g.metrics.reloads.WithLabelValues("success").Inc()
 	g.metrics.reloadOK.Set(1)
-	g.log.Info("config reloaded", "file", g.file, "generation", g.generation, "hash", cfg.Hash[:12])
+	g.log.Info("config reloaded", "files", g.files, "generation", g.generation, "hash", cfg.Hash[:12])
 	g.store.Append(state.Event{Actor: actor, Action: "config.reloaded", Before: mustJSON(old.Hash), After: mustJSON(cfg.Hash)})
 	if g.OnReload != nil {
 		g.OnReload(cfg)
@@ -420,11 +420,18 @@ func (g *Gateway) watchFile(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		data, err := os.ReadFile(g.file)
-		if err != nil {
+		srcs := make([]spec.Source, 0, len(g.files))
+		for _, f := range g.files {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				break
+			}
+			srcs = append(srcs, spec.Source{File: f, Data: data})
+		}
+		if len(srcs) != len(g.files) {
 			continue
 		}
-		hash := spec.HashBytes(data)
+		hash := spec.HashSources(srcs)
 		if hash == last {
 			continue
 		}

@@ -116,7 +116,7 @@ func (h *harness) start() {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	gw, err := gateway.New(ctx, h.file, store, log)
+	gw, err := gateway.New(ctx, []string{h.file}, store, log)
 	if err != nil {
 		cancel()
 		store.Close()

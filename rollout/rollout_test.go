@@ -111,7 +111,7 @@ func newEnv(t *testing.T, cfg string) *env {
 
 func (v *env) start(file string) {
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, file, v.store, "token", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := server.New(ctx, []string{file}, v.store, "token", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		v.t.Fatal(err)
 	}
@@ -439,7 +439,7 @@ func TestNoFailedRequestThroughAPlanWithAnAbort(t *testing.T) {
 	}
 	defer store.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, file, store, "token", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := server.New(ctx, []string{file}, store, "token", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -546,7 +546,7 @@ func replica(t *testing.T, legacy, next string) (admin, tokenFile, url string) {
 	}
 	token, _ := state.LoadOrCreateToken(filepath.Join(dir, "state"))
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, file, store, token, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := server.New(ctx, []string{file}, store, token, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

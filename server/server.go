@@ -29,8 +29,8 @@ type Server struct {
 
 // New loads the config, starts its plans (resuming them from store) and
 // returns the server; Run serves it. ctx bounds the background work.
-func New(ctx context.Context, file string, store *state.Store, token string, log *slog.Logger) (*Server, error) {
-	gw, err := gateway.New(ctx, file, store, log)
+func New(ctx context.Context, files []string, store *state.Store, token string, log *slog.Logger) (*Server, error) {
+	gw, err := gateway.New(ctx, files, store, log)
 	if err != nil {
 		return nil, err
 	}

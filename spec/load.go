@@ -15,38 +15,86 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// Config is a loaded, defaulted and validated cutover.yaml.
+// Config is a loaded, defaulted and validated cutover.yaml, possibly spread
+// over several files (a plan in a file of its own, say).
 type Config struct {
-	// File is the path the config was read from.
-	File string
-	// Hash is the SHA-256 of the file's bytes, hex encoded.
+	// File is the first file the config was read from; Files all of them.
+	File  string
+	Files []string
+	// Hash is the SHA-256 of the file's bytes (of their hashes, for several
+	// files), hex encoded.
 	Hash      string
 	Gateway   *Gateway
 	Rollouts  []*Rollout
 	Templates []*AnalysisTemplate
 }
 
-// Load reads, parses, defaults and validates a config file. On any problem
-// it returns an ErrorList and no Config.
-func Load(file string) (*Config, error) {
-	data, err := os.ReadFile(file)
-	if err != nil {
-		return nil, err
+// Load reads, parses, defaults and validates the config files as one
+// config. On any problem it returns an ErrorList and no Config.
+func Load(files ...string) (*Config, error) {
+	srcs := make([]Source, len(files))
+	for i, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		srcs[i] = Source{File: f, Data: data}
 	}
-	return Parse(file, data)
+	return ParseSources(srcs)
+}
+
+// Source is one file's name and bytes.
+type Source struct {
+	File string
+	Data []byte
+}
+
+// HashSources is the Hash of a Config read from srcs.
+func HashSources(srcs []Source) string {
+	if len(srcs) == 1 {
+		return HashBytes(srcs[0].Data)
+	}
+	var all []byte
+	for _, s := range srcs {
+		all = append(all, HashBytes(s.Data)...)
+	}
+	return HashBytes(all)
 }
 
 const wantKinds = "Gateway, Rollout or AnalysisTemplate"
 
-// Parse is Load for bytes already read; file names them in errors.
+// Parse is Load for one file's bytes already read; file names them in errors.
 func Parse(file string, data []byte) (*Config, error) {
-	cfg := &Config{File: file, Hash: HashBytes(data)}
+	return ParseSources([]Source{{File: file, Data: data}})
+}
 
+// ParseSources is Load for bytes already read.
+func ParseSources(srcs []Source) (*Config, error) {
+	cfg := &Config{File: srcs[0].File, Hash: HashSources(srcs)}
 	var errs ErrorList
 	// Each document keeps its decoder: validation that spans documents
 	// still points into the right one.
 	var gatewayDoc *decoder
 	var rolloutDocs, templateDocs []*decoder
+	for _, src := range srcs {
+		cfg.Files = append(cfg.Files, src.File)
+		errs = append(errs, parseDocuments(cfg, src.File, src.Data, &gatewayDoc, &rolloutDocs, &templateDocs)...)
+	}
+	if len(errs) == 0 && cfg.Gateway == nil {
+		errs = append(errs, &FieldError{File: cfg.File, Msg: "no Gateway document found"})
+	}
+	if len(errs) > 0 {
+		sortErrors(errs)
+		return nil, errs
+	}
+	if err := finish(cfg, gatewayDoc, rolloutDocs, templateDocs); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+func parseDocuments(cfg *Config, file string, data []byte, gatewayDoc **decoder, rolloutDocs, templateDocs *[]*decoder) ErrorList {
+	var errs ErrorList
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var root yaml.Node
@@ -72,17 +120,17 @@ func Parse(file string, data []byte) (*Config, error) {
 			}
 			cfg.Gateway = &Gateway{}
 			d.decode(node, reflect.ValueOf(cfg.Gateway).Elem(), "")
-			gatewayDoc = d
+			*gatewayDoc = d
 		case KindRollout:
 			r := &Rollout{}
 			d.decode(node, reflect.ValueOf(r).Elem(), "")
 			cfg.Rollouts = append(cfg.Rollouts, r)
-			rolloutDocs = append(rolloutDocs, d)
+			*rolloutDocs = append(*rolloutDocs, d)
 		case KindAnalysisTemplate:
 			at := &AnalysisTemplate{}
 			d.decode(node, reflect.ValueOf(at).Elem(), "")
 			cfg.Templates = append(cfg.Templates, at)
-			templateDocs = append(templateDocs, d)
+			*templateDocs = append(*templateDocs, d)
 		case "":
 			errs = append(errs, &FieldError{File: file, Pos: nodePos(node), Path: "kind", Msg: "required (want " + wantKinds + ")"})
 		default:
@@ -90,14 +138,12 @@ func Parse(file string, data []byte) (*Config, error) {
 		}
 		errs = append(errs, d.errs...)
 	}
-	if len(errs) == 0 && cfg.Gateway == nil {
-		errs = append(errs, &FieldError{File: file, Msg: "no Gateway document found"})
-	}
-	if len(errs) > 0 {
-		sortErrors(errs)
-		return nil, errs
-	}
+	return errs
+}
 
+// finish defaults and validates the parsed documents, across documents.
+func finish(cfg *Config, gatewayDoc *decoder, rolloutDocs, templateDocs []*decoder) error {
+	var errs ErrorList
 	SetDefaults(cfg.Gateway)
 	var p problems
 	validateGateway(cfg.Gateway, &p)
@@ -119,9 +165,9 @@ func Parse(file string, data []byte) (*Config, error) {
 	}
 	if len(errs) > 0 {
 		sortErrors(errs)
-		return nil, errs
+		return errs
 	}
-	return cfg, nil
+	return nil
 }
 
 // place gives validation problems the file and position of their field.
@@ -198,6 +244,9 @@ func isParserProblem(msg string) bool {
 
 func sortErrors(errs ErrorList) {
 	sort.SliceStable(errs, func(i, j int) bool {
+		if errs[i].File != errs[j].File {
+			return errs[i].File < errs[j].File
+		}
 		a, b := errs[i].Pos, errs[j].Pos
 		if a.Line != b.Line {
 			return a.Line < b.Line

@@ -99,3 +99,20 @@ func TestPlanValidation(t *testing.T) {
 		})
 	}
 }
+
+// A plan may live in a file of its own; its errors name that file.
+func TestPlanInItsOwnFile(t *testing.T) {
+	i := strings.Index(plan, "---\napiVersion: cutover.dev/v1alpha1\nkind: AnalysisTemplate")
+	gw, pl := plan[:i], plan[i+4:]
+	cfg, err := spec.ParseSources([]spec.Source{{File: "gw.yaml", Data: []byte(gw)}, {File: "plan.yaml", Data: []byte(pl)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Rollouts) != 1 || len(cfg.Files) != 2 {
+		t.Fatalf("%d rollouts from %v", len(cfg.Rollouts), cfg.Files)
+	}
+	_, err = spec.ParseSources([]spec.Source{{File: "gw.yaml", Data: []byte(gw)}, {File: "plan.yaml", Data: []byte(strings.Replace(pl, "route: api", "route: nope", 1))}})
+	if err == nil || !strings.Contains(err.Error(), `plan.yaml:20:3: spec.route: unknown route "nope"`) {
+		t.Fatalf("error in the plan file: %v", err)
+	}
+}

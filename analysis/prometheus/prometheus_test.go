@@ -59,7 +59,7 @@ spec:
 	defer store.Close()
 	token, _ := state.LoadOrCreateToken(stateDir)
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, file, store, token, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := server.New(ctx, []string{file}, store, token, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

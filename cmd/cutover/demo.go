@@ -186,7 +186,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	}
 	srvCtx, stopServer := context.WithCancel(context.Background())
 	defer stopServer()
-	srv, err := server.New(srvCtx, file, store, token, log)
+	srv, err := server.New(srvCtx, []string{file}, store, token, log)
 	if err != nil {
 		return err
 	}

@@ -344,13 +344,16 @@ spec:
 			t.Errorf("validate output lacks\n%s\n---\n%s", want, out)
 		}
 	}
-	examples, _ := filepath.Glob("../../examples/*.yaml")
-	if len(examples) == 0 {
-		t.Fatal("no examples")
-	}
-	for _, ex := range examples {
-		if out, err := exec.Command(binary, "validate", "-f", ex).CombinedOutput(); err != nil {
-			t.Errorf("%s: %v\n%s", ex, err, out)
+	for _, files := range [][]string{
+		{"../../examples/two-backend-migration.yaml"},
+		{"../../examples/two-backend-migration.yaml", "../../examples/two-backend-migration.plan.yaml"},
+	} {
+		args := []string{"validate"}
+		for _, f := range files {
+			args = append(args, "-f", f)
+		}
+		if out, err := exec.Command(binary, args...).CombinedOutput(); err != nil {
+			t.Errorf("%v: %v\n%s", files, err, out)
 		}
 	}
 }
@@ -448,6 +451,12 @@ func TestKill9MidPlanResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer watch.Process.Kill()
+	for !regexpMatch(`=>\s+2  pause: until promoted`, watchOut.String()) {
+		if ctx.Err() != nil {
+			t.Fatalf("get --watch drew nothing:\n%s", watchOut)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if out, err := s.cli(t, "promote", "web"); err != nil {
 		t.Fatalf("promote: %v\n%s", err, out)
 	}

@@ -17,10 +17,10 @@ import (
 )
 
 func newServeCmd(g *globals) *cobra.Command {
-	var file string
+	var files []string
 	var watch time.Duration
 	cmd := &cobra.Command{
-		Use:   "serve -f cutover.yaml [--state DIR]",
+		Use:   "serve -f cutover.yaml [-f plan.yaml] [--state DIR]",
 		Short: "Run the gateway from a config file",
 		Long: `Run the gateway. Runtime state (weights set through the admin API, the
 audit log) and the admin token live in the state directory and survive a
@@ -33,10 +33,10 @@ serving. SIGTERM drains and exits 0.`,
 			if err != nil {
 				return err
 			}
-			return serve(cmd.Context(), file, g.stateDir, watch, log)
+			return serve(cmd.Context(), files, g.stateDir, watch, log)
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "cutover.yaml", "config file")
+	cmd.Flags().StringSliceVarP(&files, "file", "f", []string{"cutover.yaml"}, "config file; repeat it (or separate with commas) for a plan in a file of its own")
 	cmd.Flags().DurationVar(&watch, "watch-interval", time.Second, "how often to check the config file for changes (0: only SIGHUP and the API reload)")
 	return cmd
 }
@@ -46,7 +46,7 @@ serving. SIGTERM drains and exits 0.`,
 // often bought 13 % more requests/s in bench/run.sh for a few MB of memory.
 const gcPercent = 400
 
-func serve(ctx context.Context, file, stateDir string, watch time.Duration, log *slog.Logger) error {
+func serve(ctx context.Context, files []string, stateDir string, watch time.Duration, log *slog.Logger) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -64,7 +64,7 @@ func serve(ctx context.Context, file, stateDir string, watch time.Duration, log 
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	srv, err := server.New(ctx, file, store, token, log)
+	srv, err := server.New(ctx, files, store, token, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitError(1)

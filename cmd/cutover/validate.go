@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -10,13 +11,14 @@ import (
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
-	var file string
+	var files []string
 	cmd := &cobra.Command{
 		Use:   "validate -f cutover.yaml",
 		Short: "Check a config file; print each problem as file:line:col: field: message",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := spec.Load(file)
+			cfg, err := spec.Load(files...)
+			file := strings.Join(files, ", ")
 			var list spec.ErrorList
 			if errors.As(err, &list) {
 				for _, e := range list {
@@ -29,11 +31,11 @@ func newValidateCmd(g *globals) *cobra.Command {
 				return err
 			}
 			s := cfg.Gateway.Spec
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (gateway %q: %d listener(s), %d backend(s), %d route(s))\n",
-				file, cfg.Gateway.Metadata.Name, len(s.Listeners), len(s.Backends), len(s.Routes))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (gateway %q: %d listener(s), %d backend(s), %d route(s); %d plan(s), %d analysis template(s))\n",
+				file, cfg.Gateway.Metadata.Name, len(s.Listeners), len(s.Backends), len(s.Routes), len(cfg.Rollouts), len(cfg.Templates))
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&file, "file", "f", "cutover.yaml", "config file")
+	cmd.Flags().StringSliceVarP(&files, "file", "f", []string{"cutover.yaml"}, "config file; repeat it for a config spread over several files")
 	return cmd
 }
