@@ -28,6 +28,7 @@ fi
 
 go build -o "$WORK/cutover" ./cmd/cutover
 go build -o "$WORK/backend" ./bench/backend
+go build -o "$WORK/reverseproxy" ./bench/reverseproxy
 "$WORK/backend" -addr 127.0.0.1:19001 -name legacy & 
 "$WORK/backend" -addr 127.0.0.1:19002 -name new &
 
@@ -35,9 +36,10 @@ sed "s#@WORK@#$WORK#g" bench/nginx.conf > "$WORK/nginx.conf"
 nginx -c "$WORK/nginx.conf" -g "pid $WORK/nginx.pid; error_log $WORK/nginx.err warn;" &
 haproxy -f bench/haproxy.cfg -db >"$WORK/haproxy.log" 2>&1 &
 XDG_DATA_HOME=$WORK XDG_CONFIG_HOME=$WORK caddy run --config bench/Caddyfile --adapter caddyfile >"$WORK/caddy.log" 2>&1 &
+"$WORK/reverseproxy" -addr 127.0.0.1:18084 &
 "$WORK/cutover" serve -f bench/cutover.yaml --state "$WORK/state" --log-level warn >"$WORK/cutover.log" 2>&1 &
 
-for port in 19001 19002 18080 18081 18082 18083; do
+for port in 19001 19002 18080 18081 18082 18083 18084; do
   for _ in $(seq 100); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
     sleep 0.1
@@ -63,6 +65,7 @@ results+=("$(run nginx 18080)")
 results+=("$(run haproxy 18081)")
 results+=("$(run caddy 18082)")
 results+=("$(run cutover 18083)")
+results+=("$(run go-reverseproxy 18084)")
 results+=("$(run backend-direct 19001)")
 
 nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
@@ -75,7 +78,8 @@ nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
   echo
   echo "Setup for every proxy: one catch-all route, two backends (the Go server in bench/backend) weighted 90/10"
   echo "(Caddy $(caddy version | cut -d' ' -f1) has no weighted policy: round robin), keep-alive upstream connections,"
-  echo "metrics on, access logs off. Versions: $(nginx -v 2>&1 | cut -d' ' -f3), $(haproxy -v | head -1 | cut -d' ' -f1-3), cutover $(git rev-parse --short HEAD)."
+  echo "metrics on, access logs off. go-reverseproxy is Go's plain httputil.ReverseProxy (bench/reverseproxy), the baseline"
+  echo "a Go gateway starts from, without metrics. Versions: $(nginx -v 2>&1 | cut -d' ' -f3), $(haproxy -v | head -1 | cut -d' ' -f1-3), cutover $(git rev-parse --short HEAD)."
   echo
   echo "| proxy | requests/s | p50 | p99 | × nginx | errors |"
   echo "| --- | ---: | ---: | ---: | ---: | --- |"
