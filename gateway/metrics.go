@@ -15,13 +15,14 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-	healthy  *prometheus.GaugeVec
-	weight   *prometheus.GaugeVec
-	reloads  *prometheus.CounterVec
-	reloadOK prometheus.Gauge
-	unrouted prometheus.Counter
+	requests   *prometheus.CounterVec
+	duration   *prometheus.HistogramVec
+	healthy    *prometheus.GaugeVec
+	weight     *prometheus.GaugeVec
+	reloads    *prometheus.CounterVec
+	reloadOK   prometheus.Gauge
+	unrouted   prometheus.Counter
+	ratelimits *prometheus.CounterVec
 
 	mu     sync.Mutex // guards series
 	series map[[3]string]*routeMetrics
@@ -60,8 +61,12 @@ func newMetrics() *Metrics {
 			Name: "cutover_unrouted_requests_total",
 			Help: "Requests that matched no route and got 404.",
 		}),
+		ratelimits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_ratelimit_total",
+			Help: "Local rate-limit decisions by route, limiter and result (allowed, delayed, limited, dry_run).",
+		}, []string{"route", "limiter", "result"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.healthy, m.weight, m.reloads, m.reloadOK, m.unrouted,
+	m.Registry.MustRegister(m.requests, m.duration, m.healthy, m.weight, m.reloads, m.reloadOK, m.unrouted, m.ratelimits,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")

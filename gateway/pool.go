@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cutover-dev/cutover/ratelimit"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
 )
@@ -27,6 +28,10 @@ type Pool struct {
 	endpoints  map[string]*Endpoint
 	transports map[string]*transportEntry // by backend name
 	checkers   map[string]*checker        // by endpoint address
+	// limiters keep rate-limit state across reloads, by route, name and
+	// settings; limitersUsed marks those the last compile used.
+	limiters     map[string]*ratelimit.Limiter
+	limitersUsed map[string]bool
 }
 
 type transportEntry struct {
@@ -41,6 +46,8 @@ func newPool(log *slog.Logger, onHealthChange func()) *Pool {
 		endpoints:      map[string]*Endpoint{},
 		transports:     map[string]*transportEntry{},
 		checkers:       map[string]*checker{},
+		limiters:       map[string]*ratelimit.Limiter{},
+		limitersUsed:   map[string]bool{},
 	}
 }
 
@@ -56,6 +63,12 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 	initial := len(p.endpoints) == 0
 	t = &Table{Generation: gen, Config: cfg, LoadedAt: now}
 	byName := map[string]*backend{}
+	var trusted trustedProxies
+	for _, s := range cfg.Gateway.Spec.TrustedProxies {
+		pfx, _ := spec.ParsePrefix(s) // validated
+		trusted = append(trusted, pfx.Masked())
+	}
+	p.limitersUsed = map[string]bool{}
 	for i := range cfg.Gateway.Spec.Backends {
 		sb := &cfg.Gateway.Spec.Backends[i]
 		b := &backend{
@@ -82,15 +95,6 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 	}
 	for i := range cfg.Gateway.Spec.Routes {
 		sr := &cfg.Gateway.Spec.Routes[i]
-		if mrs := managed[sr.Name]; len(mrs) > 0 {
-			if !managedFits(sr, mrs) {
-				droppedManaged = append(droppedManaged, sr.Name)
-			} else {
-				for _, mr := range mrs {
-					t.routes = append(t.routes, newRoute(managedRouteConfig(sr, mr, byName[mr.Backend], m), now.UnixNano()))
-				}
-			}
-		}
 		c := routeConfig{
 			name:    sr.Name,
 			hosts:   sr.Hosts,
@@ -99,6 +103,11 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 			timeout: sr.Timeout.D(),
 
 			localMetrics: m.forRoute(sr.Name, "", ""),
+			trusted:      trusted,
+		}
+		for j := range sr.RateLimits {
+			rl := &sr.RateLimits[j]
+			c.limits = append(c.limits, compileRateLimit(sr.Name, rl, p.limiterFor(sr.Name, rl), trusted, m))
 		}
 		if sr.Sticky != nil && sr.Sticky.Cookie != nil {
 			c.cookieMaxAge = int(sr.Sticky.Cookie.MaxAge.D() / time.Second)
@@ -119,7 +128,24 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 				dropped = append(dropped, sr.Name)
 			}
 		}
+		// A plan's routes go in front of their parent and share its limits.
+		if mrs := managed[sr.Name]; len(mrs) > 0 {
+			if !managedFits(sr, mrs) {
+				droppedManaged = append(droppedManaged, sr.Name)
+			} else {
+				for _, mr := range mrs {
+					mc := managedRouteConfig(sr, mr, byName[mr.Backend], m)
+					mc.limits, mc.trusted = c.limits, c.trusted
+					t.routes = append(t.routes, newRoute(mc, now.UnixNano()))
+				}
+			}
+		}
 		t.routes = append(t.routes, newRoute(c, now.UnixNano()))
+	}
+	for key := range p.limiters {
+		if !p.limitersUsed[key] {
+			delete(p.limiters, key)
+		}
 	}
 	return t, dropped, droppedManaged
 }

@@ -25,6 +25,7 @@ const (
 	ReasonTimeout           = "upstream-timeout"
 	ReasonReset             = "upstream-reset"
 	ReasonBodyTooLarge      = "request-body-too-large"
+	ReasonRateLimited       = "rate-limited"
 )
 
 // HeaderReason names why the gateway, not an upstream, answered.
@@ -79,6 +80,9 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt == nil {
 		h.metrics.unrouted.Inc()
 		answer(w, http.StatusNotFound, ReasonNoRoute)
+		return
+	}
+	if len(rt.limits) > 0 && !rt.applyLimits(w, r, start) {
 		return
 	}
 	plan := rt.plan.Load()
@@ -263,11 +267,7 @@ func (rt *route) choose(r *http.Request, p *routePlan, x *exchange) int {
 				x.bucket = int(fnv32a(v) % Buckets)
 			}
 		case st.ClientIP:
-			host, _, err := net.SplitHostPort(r.RemoteAddr)
-			if err != nil {
-				host = r.RemoteAddr
-			}
-			x.bucket = int(fnv32a(host) % Buckets)
+			x.bucket = int(fnv32a(rt.trusted.clientIP(r)) % Buckets)
 		}
 	}
 	if x.bucket >= 0 {

@@ -123,6 +123,8 @@ type routeConfig struct {
 	// localMetrics count answers the gateway gives itself (no healthy
 	// upstream, body too large) before a backend is chosen.
 	localMetrics *routeMetrics
+	limits       []*routeLimiter
+	trusted      trustedProxies
 }
 
 type route struct {

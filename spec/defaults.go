@@ -36,6 +36,9 @@ const (
 	DefaultMaxIdleConnsPerHost = 256
 
 	DefaultCookieMaxAge = 24 * time.Hour
+
+	// DefaultRateLimitKeys is about what nginx keeps in a 1 MB zone.
+	DefaultRateLimitKeys = 16000
 )
 
 func setDuration(d *Duration, v time.Duration) {
@@ -112,6 +115,11 @@ func SetDefaults(g *Gateway) {
 		if len(r.Backends) == 1 && r.Backends[0].Weight == nil {
 			w := 100
 			r.Backends[0].Weight = &w
+		}
+		for j := range r.RateLimits {
+			rl := &r.RateLimits[j]
+			setInt(&rl.Status, 429)
+			setInt(&rl.MaxKeys, DefaultRateLimitKeys)
 		}
 		if st := r.Sticky; st != nil && st.Cookie != nil {
 			if st.Cookie.Name == "" {

@@ -42,6 +42,10 @@ type GatewaySpec struct {
 	ShutdownTimeout Duration  `yaml:"shutdownTimeout"`
 	Backends        []Backend `yaml:"backends"`
 	Routes          []Route   `yaml:"routes"`
+	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For
+	// is believed when finding a client's IP for rate limits, stickiness and
+	// logs. Without any, the peer address is the client.
+	TrustedProxies []string `yaml:"trustedProxies"`
 }
 
 // Listener is one address the gateway accepts traffic on. HTTP/2 is served
@@ -130,6 +134,50 @@ type Route struct {
 	// stuck to it. Only cookie stickiness remembers the backend.
 	Drain   bool     `yaml:"drain"`
 	Timeout Duration `yaml:"timeout"`
+	// RateLimits are local limits, checked in order before a backend is chosen.
+	RateLimits []RateLimit `yaml:"rateLimits"`
+}
+
+// RateLimit is one local limiter of a route, keyed by a descriptor.
+type RateLimit struct {
+	Name string       `yaml:"name"`
+	Key  RateLimitKey `yaml:"key"`
+	// Exactly one algorithm is set.
+	TokenBucket *TokenBucket `yaml:"tokenBucket"`
+	LeakyBucket *LeakyBucket `yaml:"leakyBucket"`
+	// Status answers refused requests; default 429.
+	Status int `yaml:"status"`
+	// DryRun counts what would be limited without limiting, as nginx's
+	// limit_req_dry_run.
+	DryRun bool `yaml:"dryRun"`
+	// MaxKeys bounds the keys remembered; the least recently used go first.
+	MaxKeys int `yaml:"maxKeys"`
+}
+
+// RateLimitKey says what a limiter counts by; exactly one is set. A request
+// without the header, or whose path does not match, is not limited.
+type RateLimitKey struct {
+	Route    bool   `yaml:"route"`
+	ClientIP bool   `yaml:"clientIP"`
+	Header   string `yaml:"header"`
+	// PathRegex keys by its first capture group, e.g. '^/users/([^/]+)'.
+	PathRegex string `yaml:"pathRegex"`
+}
+
+// TokenBucket is Envoy's local rate limit.
+type TokenBucket struct {
+	MaxTokens     int      `yaml:"maxTokens"`
+	TokensPerFill int      `yaml:"tokensPerFill"`
+	FillInterval  Duration `yaml:"fillInterval"`
+}
+
+// LeakyBucket is nginx's limit_req: Rate as "10r/s" or "600r/m"; Burst;
+// Delay, or NoDelay for Delay = Burst.
+type LeakyBucket struct {
+	Rate    string `yaml:"rate"`
+	Burst   int    `yaml:"burst"`
+	Delay   int    `yaml:"delay"`
+	NoDelay bool   `yaml:"nodelay"`
 }
 
 // Match is one way a request can match a route. The fields of one Match are

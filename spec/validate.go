@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
@@ -62,6 +63,11 @@ func validateGateway(g *Gateway, p *problems) {
 
 	addrs := map[string]string{}
 	names := map[string]bool{}
+	for i, tp := range s.TrustedProxies {
+		if _, err := ParsePrefix(tp); err != nil {
+			p.add(fmt.Sprintf("spec.trustedProxies[%d]", i), "%q is not an IP address or CIDR", tp)
+		}
+	}
 	for i, l := range s.Listeners {
 		path := fmt.Sprintf("spec.listeners[%d]", i)
 		if names[l.Name] {
@@ -291,6 +297,92 @@ func validateRoute(p *problems, path string, r *Route, backends map[string]bool)
 	if r.Timeout < 0 {
 		p.add(path+".timeout", "must not be negative")
 	}
+	names := map[string]bool{}
+	for i := range r.RateLimits {
+		validateRateLimit(p, fmt.Sprintf("%s.rateLimits[%d]", path, i), &r.RateLimits[i], names)
+	}
+}
+
+func validateRateLimit(p *problems, path string, rl *RateLimit, names map[string]bool) {
+	validateName(p, path+".name", rl.Name)
+	if names[rl.Name] {
+		p.add(path+".name", "duplicate rate limit name %q", rl.Name)
+	}
+	names[rl.Name] = true
+	k := rl.Key
+	n := 0
+	for _, set := range []bool{k.Route, k.ClientIP, k.Header != "", k.PathRegex != ""} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		p.add(path+".key", "set exactly one of route, clientIP, header or pathRegex")
+	}
+	if k.Header != "" && !isToken(k.Header) {
+		p.add(path+".key.header", "%q is not a valid header name", k.Header)
+	}
+	if k.PathRegex != "" {
+		if re, err := regexp.Compile(k.PathRegex); err != nil {
+			p.add(path+".key.pathRegex", "%v", err)
+		} else if re.NumSubexp() < 1 {
+			p.add(path+".key.pathRegex", "needs a capture group: the key is what it captures")
+		}
+	}
+	if (rl.TokenBucket == nil) == (rl.LeakyBucket == nil) {
+		p.add(path, "set exactly one of tokenBucket or leakyBucket")
+	}
+	if tb := rl.TokenBucket; tb != nil {
+		if tb.MaxTokens < 1 {
+			p.add(path+".tokenBucket.maxTokens", "must be at least 1")
+		}
+		if tb.TokensPerFill < 1 {
+			p.add(path+".tokenBucket.tokensPerFill", "must be at least 1")
+		}
+		if tb.FillInterval <= 0 {
+			p.add(path+".tokenBucket.fillInterval", "must be positive")
+		}
+	}
+	if lb := rl.LeakyBucket; lb != nil {
+		if _, err := parseRate(lb.Rate); err != nil {
+			p.add(path+".leakyBucket.rate", "%v", err)
+		}
+		if lb.Burst < 0 {
+			p.add(path+".leakyBucket.burst", "must not be negative")
+		}
+		if lb.Delay < 0 || lb.Delay > lb.Burst {
+			p.add(path+".leakyBucket.delay", "%d must be between 0 and burst (%d)", lb.Delay, lb.Burst)
+		}
+		if lb.NoDelay && lb.Delay != 0 {
+			p.add(path+".leakyBucket.nodelay", "set nodelay or delay, not both")
+		}
+	}
+	if rl.Status < 400 || rl.Status > 599 {
+		p.add(path+".status", "%d is not a 4xx or 5xx status", rl.Status)
+	}
+	if rl.MaxKeys < 1 {
+		p.add(path+".maxKeys", "must be at least 1")
+	}
+}
+
+// parseRate reads nginx's "10r/s" or "600r/m" into requests per second.
+func parseRate(s string) (float64, error) {
+	num, unit, ok := strings.Cut(s, "r/")
+	n, err := strconv.ParseFloat(num, 64)
+	if !ok || err != nil || n <= 0 || (unit != "s" && unit != "m") {
+		return 0, fmt.Errorf("%q is not a rate such as 10r/s or 600r/m", s)
+	}
+	if unit == "m" {
+		return n / 60, nil
+	}
+	return n, nil
+}
+
+// RatePerSecond is the leaky bucket's rate in requests per second; the config has
+// been validated.
+func (lb *LeakyBucket) RatePerSecond() float64 {
+	r, _ := parseRate(lb.Rate)
+	return r
 }
 
 func validateMatch(p *problems, path string, m *Match) {
@@ -395,4 +487,16 @@ func CheckMatch(path string, m *Match) ErrorList {
 	var p problems
 	validateMatch(&p, path, m)
 	return ErrorList(p)
+}
+
+// ParsePrefix reads an IP address or a CIDR as a prefix.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		return netip.ParsePrefix(s)
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }

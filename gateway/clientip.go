@@ -1,0 +1,48 @@
+package gateway
+
+import (
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// trustedProxies decides whose X-Forwarded-For to believe.
+type trustedProxies []netip.Prefix
+
+func (tp trustedProxies) trusts(a netip.Addr) bool {
+	for _, p := range tp {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// clientIP is the client's address: the peer, unless the peer is a trusted
+// proxy, in which case X-Forwarded-For is walked from the right past every
+// trusted hop. An untrusted peer's X-Forwarded-For is never believed.
+func (tp trustedProxies) clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	if err != nil || len(tp) == 0 || !tp.trusts(peer.Unmap()) {
+		return host
+	}
+	hops := r.Header.Values("X-Forwarded-For")
+	for i := len(hops) - 1; i >= 0; i-- {
+		parts := strings.Split(hops[i], ",")
+		for j := len(parts) - 1; j >= 0; j-- {
+			a, err := netip.ParseAddr(strings.TrimSpace(parts[j]))
+			if err != nil {
+				return host // a malformed hop: stop believing the header
+			}
+			if !tp.trusts(a.Unmap()) {
+				return a.String()
+			}
+		}
+	}
+	return host
+}

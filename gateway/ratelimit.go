@@ -1,0 +1,124 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+	"regexp"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cutover-dev/cutover/ratelimit"
+	"github.com/cutover-dev/cutover/spec"
+)
+
+// HeaderRateLimited marks an answer refused by a rate limit.
+const HeaderRateLimited = "X-Cutover-Ratelimited"
+
+// routeLimiter is one compiled rate limit of a route.
+type routeLimiter struct {
+	name    string
+	key     func(*http.Request) (string, bool)
+	limiter *ratelimit.Limiter
+	status  int
+	dryRun  bool
+	results [4]prometheus.Counter // by limitResult
+}
+
+type limitResult int
+
+const (
+	resultAllowed limitResult = iota
+	resultDelayed
+	resultLimited
+	resultDryRun
+)
+
+var limitResultNames = [...]string{"allowed", "delayed", "limited", "dry_run"}
+
+// limiterFor returns the limiter of a route's rate limit, keeping its state
+// across reloads while the settings stay. Called with p.mu held.
+func (p *Pool) limiterFor(route string, rl *spec.RateLimit) *ratelimit.Limiter {
+	key := fmt.Sprintf("%s/%s/%+v/%+v/%+v/%d", route, rl.Name, rl.Key, rl.TokenBucket, rl.LeakyBucket, rl.MaxKeys)
+	if l, ok := p.limiters[key]; ok {
+		p.limitersUsed[key] = true
+		return l
+	}
+	var l *ratelimit.Limiter
+	if tb := rl.TokenBucket; tb != nil {
+		l = ratelimit.NewTokenBucket(ratelimit.TokenBucket{MaxTokens: tb.MaxTokens, TokensPerFill: tb.TokensPerFill, FillInterval: tb.FillInterval.D()}, rl.MaxKeys)
+	} else {
+		lb := rl.LeakyBucket
+		delay := lb.Delay
+		if lb.NoDelay {
+			delay = lb.Burst
+		}
+		l = ratelimit.NewLeakyBucket(ratelimit.LeakyBucket{Rate: lb.RatePerSecond(), Burst: lb.Burst, Delay: delay}, rl.MaxKeys)
+	}
+	p.limiters[key] = l
+	p.limitersUsed[key] = true
+	return l
+}
+
+func compileRateLimit(route string, rl *spec.RateLimit, l *ratelimit.Limiter, tp trustedProxies, m *Metrics) *routeLimiter {
+	rlim := &routeLimiter{name: rl.Name, limiter: l, status: rl.Status, dryRun: rl.DryRun}
+	for i, name := range limitResultNames {
+		rlim.results[i] = m.ratelimits.WithLabelValues(route, rl.Name, name)
+	}
+	switch k := rl.Key; {
+	case k.Route:
+		rlim.key = func(*http.Request) (string, bool) { return "", true }
+	case k.ClientIP:
+		rlim.key = func(r *http.Request) (string, bool) { return tp.clientIP(r), true }
+	case k.Header != "":
+		name := http.CanonicalHeaderKey(k.Header)
+		rlim.key = func(r *http.Request) (string, bool) {
+			v := r.Header.Get(name)
+			return v, v != ""
+		}
+	default:
+		re := regexp.MustCompile(k.PathRegex)
+		rlim.key = func(r *http.Request) (string, bool) {
+			m := re.FindStringSubmatch(r.URL.Path)
+			if m == nil {
+				return "", false
+			}
+			return m[1], true
+		}
+	}
+	return rlim
+}
+
+// applyLimits runs a route's limiters in order. It returns false when the
+// request was refused (and answered), after waiting out any delay.
+func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, start time.Time) bool {
+	for _, lim := range rt.limits {
+		key, ok := lim.key(r)
+		if !ok {
+			continue
+		}
+		d := lim.limiter.Take(key)
+		switch {
+		case !d.Allowed && lim.dryRun, d.Wait > 0 && lim.dryRun:
+			lim.results[resultDryRun].Inc()
+		case !d.Allowed:
+			lim.results[resultLimited].Inc()
+			w.Header().Set(HeaderRateLimited, "local")
+			rt.localMetrics.observe(lim.status, start, true)
+			answer(w, lim.status, ReasonRateLimited)
+			return false
+		case d.Wait > 0:
+			lim.results[resultDelayed].Inc()
+			t := time.NewTimer(d.Wait)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return false // the client gave up while queued
+			}
+		default:
+			lim.results[resultAllowed].Inc()
+		}
+	}
+	return true
+}
