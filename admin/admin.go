@@ -50,6 +50,7 @@ func New(gw *gateway.Gateway, rollouts *rollout.Manager, token string, log *slog
 	a.mux.Handle("DELETE /api/v1/routes/{route}/weights", a.auth(http.HandlerFunc(a.resetWeights)))
 	a.mux.Handle("POST /api/v1/reload", a.auth(http.HandlerFunc(a.reload)))
 	a.mux.Handle("GET /api/v1/routes/{route}/managed", a.auth(http.HandlerFunc(a.listManaged)))
+	a.mux.Handle("GET /api/v1/routes/{route}/diffs", a.auth(http.HandlerFunc(a.diffs)))
 	a.mux.Handle("PUT /api/v1/routes/{route}/managed/{name}", a.auth(http.HandlerFunc(a.setManaged)))
 	a.mux.Handle("DELETE /api/v1/routes/{route}/managed", a.auth(http.HandlerFunc(a.removeManaged)))
 	a.mux.Handle("GET /api/v1/events", a.auth(http.HandlerFunc(a.events)))
@@ -209,7 +210,19 @@ func (a *API) resetWeights(w http.ResponseWriter, r *http.Request) {
 type ManagedRouteRequest struct {
 	Match   []spec.Match `json:"match"`
 	Backend string       `json:"backend"`
-	Reason  string       `json:"reason,omitempty"`
+	// MirrorPercent makes it a mirror route (see gateway.ManagedRoute).
+	MirrorPercent int    `json:"mirrorPercent,omitempty"`
+	Reason        string `json:"reason,omitempty"`
+}
+
+func (a *API) diffs(w http.ResponseWriter, r *http.Request) {
+	route := r.PathValue("route")
+	diffs, err := a.gw.Diffs(route)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"route": route, "diffs": diffs})
 }
 
 func (a *API) listManaged(w http.ResponseWriter, r *http.Request) {
@@ -229,7 +242,7 @@ func (a *API) setManaged(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &req) {
 		return
 	}
-	mr := gateway.ManagedRoute{Name: r.PathValue("name"), Match: req.Match, Backend: req.Backend}
+	mr := gateway.ManagedRoute{Name: r.PathValue("name"), Match: req.Match, Backend: req.Backend, MirrorPercent: req.MirrorPercent}
 	if err := a.gw.SetManagedRoute(r.PathValue("route"), mr, actor(r), req.Reason); err != nil {
 		a.fail(w, err)
 		return

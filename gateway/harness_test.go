@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -223,3 +224,5 @@ func deadAddr(t *testing.T) string {
 	ln.Close()
 	return "http://" + addr
 }
+
+func regexpFind(expr, s string) bool { return regexp.MustCompile(expr).MatchString(s) }

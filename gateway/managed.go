@@ -16,6 +16,9 @@ type ManagedRoute struct {
 	Name    string       `json:"name"`
 	Match   []spec.Match `json:"match"`
 	Backend string       `json:"backend"`
+	// MirrorPercent, when set, makes it a mirror route: what matches is
+	// served as by the parent, and that share of it is copied to Backend.
+	MirrorPercent int `json:"mirrorPercent,omitempty"`
 }
 
 func managedFits(sr *spec.Route, mrs []ManagedRoute) bool {
@@ -41,6 +44,33 @@ func managedRouteConfig(parent *spec.Route, mr ManagedRoute, b *backend, m *Metr
 	for _, match := range mr.Match {
 		c.matches = append(c.matches, compileMatch(match))
 	}
+	return c
+}
+
+// mirrorRouteConfig is a plan's mirror route: the parent's routing for the
+// requests that match, plus a copy of a share of them to backend.
+func mirrorRouteConfig(parent routeConfig, mr ManagedRoute, b *backend, diffs *diffLog, m *Metrics) routeConfig {
+	c := parent
+	c.name, c.parent = mr.Name, parent.name
+	c.matches = nil
+	for _, match := range mr.Match {
+		c.matches = append(c.matches, compileMatch(match))
+	}
+	if len(c.matches) == 0 {
+		c.matches = parent.matches
+	}
+	c.metrics = nil
+	for _, pb := range parent.backends {
+		c.metrics = append(c.metrics, m.forRoute(mr.Name, pb.name, pb.version))
+	}
+	c.localMetrics = m.forRoute(mr.Name, "", "")
+	pct := mr.MirrorPercent
+	c.mirror = newMirror(mr.Name, &spec.Mirror{
+		Backend: b.name, Percent: &pct, Methods: []string{"GET", "HEAD"},
+		MaxBodyBytes: spec.DefaultMirrorMaxBody, Timeout: spec.Duration(spec.DefaultMirrorTimeout),
+		MaxInFlight: spec.DefaultMirrorMaxInFlight,
+		Compare:     &spec.Compare{Status: true, Body: true, Keep: spec.DefaultMirrorKeep},
+	}, b, diffs, m)
 	return c
 }
 
@@ -86,6 +116,9 @@ func (g *Gateway) SetManagedRoute(parent string, mr ManagedRoute, actor, reason 
 		if errs := spec.CheckMatch(fmt.Sprintf("match[%d]", i), &mr.Match[i]); len(errs) > 0 {
 			return &InputError{Field: errs[0].Path, Msg: errs[0].Msg}
 		}
+	}
+	if mr.MirrorPercent < 0 || mr.MirrorPercent > 100 {
+		return &InputError{Field: "mirrorPercent", Msg: fmt.Sprintf("%d must be between 0 and 100", mr.MirrorPercent)}
 	}
 	if len(mr.Match) > 0 && !managedFits(sr, []ManagedRoute{mr}) {
 		return &InputError{Field: "backend", Msg: fmt.Sprintf("route %q has no backend %q", parent, mr.Backend)}
@@ -136,4 +169,29 @@ func (g *Gateway) RemoveManagedRoutes(parent, actor, reason string) error {
 // runtime state. Called with g.mu held.
 func (g *Gateway) recompile() error {
 	return g.apply(g.table.Load().Config, "runtime")
+}
+
+// Diffs returns the last mirrored requests of a route whose answers
+// differed, oldest first.
+func (g *Gateway) Diffs(route string) ([]Diff, error) {
+	known := g.table.Load().routeByName(route) != nil
+	if !known {
+		mrs, err := g.loadManagedRoutes()
+		if err != nil {
+			return nil, err
+		}
+		for _, list := range mrs {
+			for _, mr := range list {
+				known = known || mr.Name == route
+			}
+		}
+	}
+	if !known {
+		return nil, &InputError{Field: "route", Msg: fmt.Sprintf("unknown route %q", route)}
+	}
+	diffs := g.pool.Diffs(route)
+	if diffs == nil {
+		diffs = []Diff{}
+	}
+	return diffs, nil
 }

@@ -24,6 +24,10 @@ type Metrics struct {
 	unrouted   prometheus.Counter
 	ratelimits *prometheus.CounterVec
 
+	mirrorRequests *prometheus.CounterVec
+	mirrorDropped  *prometheus.CounterVec
+	mirrorDiffs    *prometheus.CounterVec
+
 	mu     sync.Mutex // guards series
 	series map[[3]string]*routeMetrics
 }
@@ -65,8 +69,20 @@ func newMetrics() *Metrics {
 			Name: "cutover_ratelimit_total",
 			Help: "Local rate-limit decisions by route, limiter and result (allowed, delayed, limited, dry_run).",
 		}, []string{"route", "limiter", "result"}),
+		mirrorRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_mirror_requests_total",
+			Help: "Mirrored copies answered by the shadow backend, by route, backend and status code (error: no answer). Never counted in cutover_requests_total.",
+		}, []string{"route", "backend", "code"}),
+		mirrorDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_mirror_dropped_total",
+			Help: "Copies not sent, by route and reason (pool_full, body_too_large, no_healthy_upstream).",
+		}, []string{"route", "reason"}),
+		mirrorDiffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_mirror_diff_total",
+			Help: "Comparisons of primary and shadow answers, by route and kind (same, status, headers, body, error).",
+		}, []string{"route", "kind"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.healthy, m.weight, m.reloads, m.reloadOK, m.unrouted, m.ratelimits,
+	m.Registry.MustRegister(m.requests, m.duration, m.healthy, m.weight, m.reloads, m.reloadOK, m.unrouted, m.ratelimits, m.mirrorRequests, m.mirrorDropped, m.mirrorDiffs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
@@ -223,4 +239,22 @@ func (m *Metrics) setTable(t *Table, now int64) {
 			m.healthy.WithLabelValues(b.name, e.Addr).Set(v)
 		}
 	}
+}
+
+// statusLabel is a status code as a label value, without allocating for
+// the common ones.
+func statusLabel(code int) string {
+	switch code {
+	case 200:
+		return "200"
+	case 404:
+		return "404"
+	case 500:
+		return "500"
+	case 502:
+		return "502"
+	case 503:
+		return "503"
+	}
+	return strconv.Itoa(code)
 }

@@ -28,6 +28,7 @@ type Pool struct {
 	endpoints  map[string]*Endpoint
 	transports map[string]*transportEntry // by backend name
 	checkers   map[string]*checker        // by endpoint address
+	diffs      map[string]*diffLog        // by route
 	// limiters keep rate-limit state across reloads, by route, name and
 	// settings; limitersUsed marks those the last compile used.
 	limiters     map[string]*ratelimit.Limiter
@@ -46,6 +47,7 @@ func newPool(log *slog.Logger, onHealthChange func()) *Pool {
 		endpoints:      map[string]*Endpoint{},
 		transports:     map[string]*transportEntry{},
 		checkers:       map[string]*checker{},
+		diffs:          map[string]*diffLog{},
 		limiters:       map[string]*ratelimit.Limiter{},
 		limitersUsed:   map[string]bool{},
 	}
@@ -109,6 +111,9 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 			rl := &sr.RateLimits[j]
 			c.limits = append(c.limits, compileRateLimit(sr.Name, rl, p.limiterFor(sr.Name, rl), trusted, m))
 		}
+		if sm := sr.Mirror; sm != nil {
+			c.mirror = newMirror(sr.Name, sm, byName[sm.Backend], p.diffLogFor(sr.Name, sm.Compare), m)
+		}
 		if sr.Sticky != nil && sr.Sticky.Cookie != nil {
 			c.cookieMaxAge = int(sr.Sticky.Cookie.MaxAge.D() / time.Second)
 		}
@@ -134,8 +139,13 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 				droppedManaged = append(droppedManaged, sr.Name)
 			} else {
 				for _, mr := range mrs {
-					mc := managedRouteConfig(sr, mr, byName[mr.Backend], m)
-					mc.limits, mc.trusted = c.limits, c.trusted
+					var mc routeConfig
+					if mr.MirrorPercent > 0 {
+						mc = mirrorRouteConfig(c, mr, byName[mr.Backend], p.diffLogFor(mr.Name, nil), m)
+					} else {
+						mc = managedRouteConfig(sr, mr, byName[mr.Backend], m)
+						mc.limits, mc.trusted = c.limits, c.trusted
+					}
 					t.routes = append(t.routes, newRoute(mc, now.UnixNano()))
 				}
 			}
@@ -287,4 +297,33 @@ func (p *Pool) reportResult(b *backend, e *Endpoint, failed bool) {
 			p.onHealthChange()
 		}
 	})
+}
+
+// diffLogFor returns a route's log of differing mirrored answers, kept
+// across reloads. Called with p.mu held.
+func (p *Pool) diffLogFor(route string, c *spec.Compare) *diffLog {
+	keep := spec.DefaultMirrorKeep
+	if c != nil {
+		keep = c.Keep
+	}
+	l, ok := p.diffs[route]
+	if !ok {
+		l = &diffLog{}
+		p.diffs[route] = l
+	}
+	l.mu.Lock()
+	l.keep = keep
+	l.mu.Unlock()
+	return l
+}
+
+// Diffs returns the last differing mirrored answers of a route.
+func (p *Pool) Diffs(route string) []Diff {
+	p.mu.Lock()
+	l := p.diffs[route]
+	p.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	return l.list()
 }

@@ -44,6 +44,10 @@ type exchange struct {
 	bucket    int    // sticky bucket, or -1
 	setSticky bool   // the sticky cookie must be (re)written
 	status    int
+	// pair receives the primary's answer when the request was mirrored
+	// with a comparison; maxBody bounds what is compared.
+	pair    *pair
+	maxBody int64
 }
 
 type exchangeKey struct{}
@@ -100,6 +104,9 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
 	}
 	x := &exchange{route: rt, plan: plan}
+	if m := rt.mirror; m != nil && m.selects(r) {
+		x.pair, x.maxBody = m.start(r, rt.trusted.clientIP(r)), m.maxBody
+	}
 	x.backend = rt.choose(r, plan, x)
 	x.tried = 1 << x.backend
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
@@ -145,6 +152,9 @@ func newRequestID() string {
 func modifyResponse(resp *http.Response) error {
 	x := resp.Request.Context().Value(exchangeKey{}).(*exchange)
 	x.status = resp.StatusCode
+	if x.pair != nil {
+		resp.Body = newCaptureBody(resp, x.pair, x.maxBody)
+	}
 	if x.setSticky || (x.bucket >= 0 && x.route.drain && x.backend != x.cookieBackend(resp.Request)) {
 		c := x.route.sticky.Cookie
 		cookie := &http.Cookie{
@@ -162,6 +172,7 @@ func modifyResponse(resp *http.Response) error {
 
 func (h *proxyHandler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	x := r.Context().Value(exchangeKey{}).(*exchange)
+	x.pair.set(true, &shadowAnswer{failed: true})
 	var ne net.Error
 	var oe *net.OpError
 	switch {

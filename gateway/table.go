@@ -125,6 +125,10 @@ type routeConfig struct {
 	localMetrics *routeMetrics
 	limits       []*routeLimiter
 	trusted      trustedProxies
+	mirror       *mirror
+	// parent is the config route a plan's mirror route copies; weight
+	// changes to the parent apply to it too.
+	parent string
 }
 
 type route struct {
@@ -258,7 +262,7 @@ func (t *Table) withWeights(name string, weights []int, runtime bool, now int64)
 	nt := *t
 	nt.routes = slices.Clone(t.routes)
 	for i, rt := range nt.routes {
-		if rt.name == name {
+		if rt.name == name || rt.parent == name {
 			c := rt.routeConfig
 			c.weights = weights
 			c.runtime = runtime

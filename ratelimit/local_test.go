@@ -102,4 +102,3 @@ func TestKeysAreBounded(t *testing.T) {
 		t.Fatal("a remembered key kept its empty bucket")
 	}
 }
-

@@ -82,6 +82,21 @@ func (p *Plan) headerRoutesAt(step int) []*spec.SetHeaderRoute {
 	return out
 }
 
+// mirrorRoutesAt are the mirror routes in place once the steps before step
+// have run.
+func (p *Plan) mirrorRoutesAt(step int) []*spec.SetMirrorRoute {
+	var out []*spec.SetMirrorRoute
+	for _, s := range p.Steps[:min(step, len(p.Steps))] {
+		if m := s.SetMirrorRoute; m != nil {
+			out = slices.DeleteFunc(out, func(x *spec.SetMirrorRoute) bool { return x.Name == m.Name })
+			if len(m.Match) > 0 {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
 // metrics resolves an analysis block to metrics: templates' metrics with
 // their arguments filled in, then inline ones.
 func (p *Plan) metrics(a *spec.StepAnalysis) []spec.Metric {
@@ -227,6 +242,11 @@ func (e *Engine) enforce(ctx context.Context) error {
 	if e.st.Phase != Completed && e.st.Phase != Aborted && !(e.st.Phase == Degraded && e.st.Resume == Aborted) {
 		for _, h := range e.plan.headerRoutesAt(e.st.Step) {
 			if err := e.router.SetHeaderRoute(ctx, h); err != nil {
+				return err
+			}
+		}
+		for _, m := range e.plan.mirrorRoutesAt(e.st.Step) {
+			if err := e.router.SetMirrorRoute(ctx, m); err != nil {
 				return err
 			}
 		}
@@ -417,11 +437,14 @@ func (e *Engine) step(ctx context.Context, now time.Time) bool {
 		e.advanceQuietly(now)
 		return true
 	case s.SetMirrorRoute != nil:
+		if e.persist("system", "setMirrorRoute", fmt.Sprintf("step %d: setMirrorRoute %s", st.Step, s.SetMirrorRoute.Name), before) != nil {
+			return false
+		}
 		if err := e.router.SetMirrorRoute(ctx, s.SetMirrorRoute); err != nil {
 			e.degrade(err)
 			return false
 		}
-		e.advance(now, "system", "setMirrorRoute "+s.SetMirrorRoute.Name)
+		e.advanceQuietly(now)
 		return true
 	case s.Pause != nil:
 		st.Phase = Paused

@@ -28,6 +28,7 @@ type View struct {
 	// PauseLeft is the time left in a timed pause, now.
 	PauseLeft    time.Duration `json:"pauseLeft"`
 	HeaderRoutes []string      `json:"headerRoutes"`
+	MirrorRoutes []string      `json:"mirrorRoutes"`
 	Steps        []StepView    `json:"steps"`
 }
 
@@ -49,6 +50,9 @@ func (e *Engine) View() View {
 	if !e.terminal() {
 		for _, h := range e.plan.headerRoutesAt(e.st.Step) {
 			v.HeaderRoutes = append(v.HeaderRoutes, h.Name)
+		}
+		for _, m := range e.plan.mirrorRoutesAt(e.st.Step) {
+			v.MirrorRoutes = append(v.MirrorRoutes, m.Name)
 		}
 	}
 	for i, s := range e.plan.Steps {
@@ -88,7 +92,15 @@ func DescribeStep(s spec.Step) string {
 		}
 		return "setHeaderRoute: " + h.Name + " (" + strings.Join(parts, ", ") + ")"
 	case s.SetMirrorRoute != nil:
-		return "setMirrorRoute: " + s.SetMirrorRoute.Name
+		m := s.SetMirrorRoute
+		if len(m.Match) == 0 {
+			return "setMirrorRoute: " + m.Name + " (remove)"
+		}
+		pct := 100
+		if m.Percentage != nil {
+			pct = *m.Percentage
+		}
+		return fmt.Sprintf("setMirrorRoute: %s (%d%% copied to the canary)", m.Name, pct)
 	case s.Analysis != nil:
 		var names []string
 		for _, t := range s.Analysis.Templates {

@@ -37,6 +37,11 @@ const (
 
 	DefaultCookieMaxAge = 24 * time.Hour
 
+	DefaultMirrorMaxBody     = 64 << 10
+	DefaultMirrorTimeout     = 5 * time.Second
+	DefaultMirrorMaxInFlight = 100
+	DefaultMirrorKeep        = 50
+
 	// DefaultRateLimitKeys is about what nginx keeps in a 1 MB zone.
 	DefaultRateLimitKeys = 16000
 )
@@ -115,6 +120,23 @@ func SetDefaults(g *Gateway) {
 		if len(r.Backends) == 1 && r.Backends[0].Weight == nil {
 			w := 100
 			r.Backends[0].Weight = &w
+		}
+		if m := r.Mirror; m != nil {
+			if m.Percent == nil {
+				pct := 100
+				m.Percent = &pct
+			}
+			if len(m.Methods) == 0 {
+				m.Methods = []string{"GET", "HEAD"}
+			}
+			if m.MaxBodyBytes == 0 {
+				m.MaxBodyBytes = DefaultMirrorMaxBody
+			}
+			setDuration(&m.Timeout, DefaultMirrorTimeout)
+			setInt(&m.MaxInFlight, DefaultMirrorMaxInFlight)
+			if m.Compare != nil {
+				setInt(&m.Compare.Keep, DefaultMirrorKeep)
+			}
 		}
 		for j := range r.RateLimits {
 			rl := &r.RateLimits[j]

@@ -362,9 +362,36 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 				}
 			}
 		}
-		if s.SetMirrorRoute != nil {
+		if m := s.SetMirrorRoute; m != nil {
 			n++
-			p.add(sp+".setMirrorRoute", "needs the gateway's request mirroring, which this version does not have yet")
+			validateName(p, sp+".setMirrorRoute.name", m.Name)
+			if headerRoutes[m.Name] {
+				p.add(sp+".setMirrorRoute.name", "%q is already the name of a header route", m.Name)
+			}
+			for _, gr := range g.Spec.Routes {
+				if gr.Name == m.Name {
+					p.add(sp+".setMirrorRoute.name", "%q is already the name of a gateway route", m.Name)
+				}
+			}
+			mirrorRoutes[m.Name] = true
+			if m.Percentage != nil && (*m.Percentage < 0 || *m.Percentage > 100) {
+				p.add(sp+".setMirrorRoute.percentage", "%d must be between 0 and 100", *m.Percentage)
+			}
+			for j, mm := range m.Match {
+				mp := fmt.Sprintf("%s.setMirrorRoute.match[%d]", sp, j)
+				if mm.Path != nil {
+					validateStringMatch(p, mp+".path", mm.Path, false)
+				}
+				if mm.Method != nil && (mm.Method.Exact == nil || mm.Method.Prefix != nil || mm.Method.Regex != nil) {
+					p.add(mp+".method", "only exact is supported for a method")
+				}
+				for name, hv := range mm.Headers {
+					if !isToken(name) {
+						p.add(mp+".headers", "%q is not a valid header name", name)
+					}
+					validateStringMatch(p, mp+".headers."+name, &hv, false)
+				}
+			}
 		}
 		if s.Analysis != nil {
 			n++

@@ -136,6 +136,40 @@ type Route struct {
 	Timeout Duration `yaml:"timeout"`
 	// RateLimits are local limits, checked in order before a backend is chosen.
 	RateLimits []RateLimit `yaml:"rateLimits"`
+	// Mirror sends a copy of some requests to a shadow backend.
+	Mirror *Mirror `yaml:"mirror"`
+}
+
+// Mirror copies requests to a backend whose answers are compared, never
+// returned. Copies go out asynchronously with their own timeout, at most
+// MaxInFlight at a time; beyond that they are dropped and counted.
+type Mirror struct {
+	Backend string `yaml:"backend"`
+	// Percent of the route's requests (of the allowed methods) to copy,
+	// chosen deterministically; default 100.
+	Percent *int `yaml:"percent"`
+	// Methods that are copied; default GET and HEAD.
+	Methods []string `yaml:"methods"`
+	// MaxBodyBytes bounds the request bodies copied and the answers
+	// compared; default 64 KiB. Bigger requests are served, not copied.
+	MaxBodyBytes int64    `yaml:"maxBodyBytes"`
+	Timeout      Duration `yaml:"timeout"`
+	MaxInFlight  int      `yaml:"maxInFlight"`
+	// ShadowHost adds "-shadow" to the copy's Host, as Envoy does.
+	ShadowHost bool     `yaml:"shadowHost"`
+	Compare    *Compare `yaml:"compare"`
+}
+
+// Compare says what of the primary's and the shadow's answers to compare.
+type Compare struct {
+	Status  bool `yaml:"status"`
+	Headers bool `yaml:"headers"`
+	Body    bool `yaml:"body"`
+	// IgnoreHeaders are left out of the header comparison (Date, Set-Cookie,
+	// X-Request-Id and hop-by-hop headers always are).
+	IgnoreHeaders []string `yaml:"ignoreHeaders"`
+	// Keep is how many differing pairs are kept for the diffs API; default 50.
+	Keep int `yaml:"keep"`
 }
 
 // RateLimit is one local limiter of a route, keyed by a descriptor.

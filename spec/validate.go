@@ -297,6 +297,45 @@ func validateRoute(p *problems, path string, r *Route, backends map[string]bool)
 	if r.Timeout < 0 {
 		p.add(path+".timeout", "must not be negative")
 	}
+	if m := r.Mirror; m != nil {
+		mp := path + ".mirror"
+		switch {
+		case m.Backend == "":
+			p.add(mp+".backend", "required")
+		case !backends[m.Backend]:
+			p.add(mp+".backend", "unknown backend %q", m.Backend)
+		}
+		if *m.Percent < 0 || *m.Percent > 100 {
+			p.add(mp+".percent", "%d must be between 0 and 100", *m.Percent)
+		}
+		for i, method := range m.Methods {
+			if !methodPattern.MatchString(method) {
+				p.add(fmt.Sprintf("%s.methods[%d]", mp, i), "%q must be an upper-case HTTP method such as GET", method)
+			}
+		}
+		if m.MaxBodyBytes < 0 {
+			p.add(mp+".maxBodyBytes", "must not be negative")
+		}
+		if m.Timeout <= 0 {
+			p.add(mp+".timeout", "must be positive")
+		}
+		if m.MaxInFlight < 1 {
+			p.add(mp+".maxInFlight", "must be at least 1")
+		}
+		if c := m.Compare; c != nil {
+			if !c.Status && !c.Headers && !c.Body {
+				p.add(mp+".compare", "set status, headers or body")
+			}
+			for i, h := range c.IgnoreHeaders {
+				if !isToken(h) {
+					p.add(fmt.Sprintf("%s.compare.ignoreHeaders[%d]", mp, i), "%q is not a valid header name", h)
+				}
+			}
+			if c.Keep < 1 {
+				p.add(mp+".compare.keep", "must be at least 1")
+			}
+		}
+	}
 	names := map[string]bool{}
 	for i := range r.RateLimits {
 		validateRateLimit(p, fmt.Sprintf("%s.rateLimits[%d]", path, i), &r.RateLimits[i], names)

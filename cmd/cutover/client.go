@@ -326,3 +326,47 @@ func orDash(b json.RawMessage) string {
 	}
 	return buf.String()
 }
+
+func newDiffsCmd(g *globals) *cobra.Command {
+	var asJSON bool
+	return &cobra.Command{
+		Use:   "diffs ROUTE",
+		Short: "Show the last mirrored requests of a route whose primary and shadow answers differed",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			var resp struct {
+				Diffs []gateway.Diff `json:"diffs"`
+			}
+			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/routes/"+url.PathEscape(args[0])+"/diffs", nil, &resp); err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(resp.Diffs)
+			}
+			if len(resp.Diffs) == 0 {
+				fmt.Fprintf(out, "route %s: no differing answers\n", args[0])
+			}
+			for _, d := range resp.Diffs {
+				fmt.Fprintf(out, "%s  %-7s %s %s  primary %d, shadow %d\n", d.Time.Local().Format("15:04:05"), d.Kind, d.Method, d.Path, d.PrimaryStatus, d.ShadowStatus)
+				if d.Kind == "body" || d.Kind == "status" {
+					fmt.Fprintf(out, "    primary: %q\n    shadow:  %q\n", clip(d.PrimaryBody, 120), clip(d.ShadowBody, 120))
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}

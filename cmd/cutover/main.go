@@ -60,6 +60,7 @@ func newRootCmd() *cobra.Command {
 		newWeightCmd(g),
 		newReloadCmd(g),
 		newEventsCmd(g),
+		newDiffsCmd(g),
 	)
 	root.AddCommand(rolloutCommands(g)...)
 	return root

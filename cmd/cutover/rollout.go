@@ -92,6 +92,9 @@ func renderRollout(v *rollout.View) string {
 	if len(v.HeaderRoutes) > 0 {
 		fmt.Fprintf(&b, "Header routes to canary: %s\n", strings.Join(v.HeaderRoutes, ", "))
 	}
+	if len(v.MirrorRoutes) > 0 {
+		fmt.Fprintf(&b, "Mirrored to canary: %s\n", strings.Join(v.MirrorRoutes, ", "))
+	}
 	fmt.Fprintf(&b, "\nSteps (%d of %d done)\n", min(st.Step, len(v.Steps)), len(v.Steps))
 	for _, s := range v.Steps {
 		mark := "[ ]"

@@ -3,8 +3,9 @@ package gatewayrouter
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,10 +18,6 @@ import (
 
 // Type is the router's name in status and events.
 const Type = "Gateway"
-
-// ErrUnsupported is returned for mirror routes, which the gateway cannot
-// serve yet.
-var ErrUnsupported = errors.New("not supported by the embedded gateway")
 
 // Router drives one route of an in-process gateway.
 type Router struct {
@@ -88,7 +85,32 @@ func ManagedRoute(hr *spec.SetHeaderRoute, backend string) gateway.ManagedRoute 
 
 // SetMirrorRoute implements traffic.Router.
 func (r *Router) SetMirrorRoute(ctx context.Context, mr *spec.SetMirrorRoute) error {
-	return fmt.Errorf("setMirrorRoute %s: %w", mr.Name, ErrUnsupported)
+	return r.gw.SetManagedRoute(r.route, MirrorRoute(mr, r.canary), r.Actor, "setMirrorRoute "+mr.Name)
+}
+
+// MirrorRoute is the gateway route that serves a setMirrorRoute step: what
+// matches is served as before and a share of it copied to backend. A step
+// without matches removes it.
+func MirrorRoute(mr *spec.SetMirrorRoute, backend string) gateway.ManagedRoute {
+	out := gateway.ManagedRoute{Name: mr.Name, Backend: backend, MirrorPercent: 100}
+	if mr.Percentage != nil {
+		out.MirrorPercent = *mr.Percentage
+	}
+	for _, m := range mr.Match {
+		var g spec.Match
+		if m.Path != nil {
+			p := *m.Path
+			g.Path = &p
+		}
+		if m.Method != nil && m.Method.Exact != nil {
+			g.Method = *m.Method.Exact
+		}
+		for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
+			g.Headers = append(g.Headers, spec.KeyMatch{Name: name, StringMatch: m.Headers[name]})
+		}
+		out.Match = append(out.Match, g)
+	}
+	return out
 }
 
 // RemoveManagedRoutes implements traffic.Router.

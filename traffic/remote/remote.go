@@ -112,7 +112,9 @@ func (r *Router) SetHeaderRoute(ctx context.Context, hr *spec.SetHeaderRoute) er
 
 // SetMirrorRoute implements traffic.Router.
 func (r *Router) SetMirrorRoute(ctx context.Context, mr *spec.SetMirrorRoute) error {
-	return fmt.Errorf("setMirrorRoute %s: %w", mr.Name, gatewayrouter.ErrUnsupported)
+	m := gatewayrouter.MirrorRoute(mr, r.canary)
+	body := admin.ManagedRouteRequest{Match: m.Match, Backend: m.Backend, MirrorPercent: m.MirrorPercent, Reason: "setMirrorRoute " + mr.Name}
+	return r.call(ctx, http.MethodPut, "/api/v1/routes/"+url.PathEscape(r.route)+"/managed/"+url.PathEscape(mr.Name), body, nil)
 }
 
 // RemoveManagedRoutes implements traffic.Router.

@@ -1,0 +1,375 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cutover-dev/cutover/spec"
+)
+
+// HeaderMirror marks a mirrored copy of a request.
+const HeaderMirror = "X-Cutover-Mirror"
+
+// mirror is a route's shadow traffic: which requests are copied, where, and
+// how the answers are compared.
+type mirror struct {
+	route      string
+	backend    *backend
+	percent    uint64
+	methods    []string
+	maxBody    int64
+	timeout    time.Duration
+	shadowHost bool
+	compare    *spec.Compare
+	ignore     map[string]bool // canonical header names left out of comparisons
+	sem        chan struct{}   // bounds copies in flight
+	diffs      *diffLog
+	metrics    *Metrics
+
+	mu           sync.Mutex // guards count and total
+	count, total uint64
+}
+
+func newMirror(route string, m *spec.Mirror, b *backend, diffs *diffLog, metrics *Metrics) *mirror {
+	mr := &mirror{
+		route: route, backend: b, percent: uint64(*m.Percent), methods: m.Methods,
+		maxBody: m.MaxBodyBytes, timeout: m.Timeout.D(), shadowHost: m.ShadowHost, compare: m.Compare,
+		sem: make(chan struct{}, m.MaxInFlight), diffs: diffs, metrics: metrics,
+		ignore: map[string]bool{"Date": true, "Set-Cookie": true, "X-Request-Id": true, "Content-Length": true},
+	}
+	if m.Compare != nil {
+		for _, h := range m.Compare.IgnoreHeaders {
+			mr.ignore[http.CanonicalHeaderKey(h)] = true
+		}
+	}
+	return mr
+}
+
+// selects reports whether r is copied: its method is allowed and the
+// deterministic share says so (Traefik's count*100 < total*percent), so that
+// 10 % of 1,000 requests is exactly 100.
+func (m *mirror) selects(r *http.Request) bool {
+	if !slices.Contains(m.methods, r.Method) || r.Header.Get("Upgrade") != "" {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.total++
+	if m.count*100 < m.total*m.percent {
+		m.count++
+		return true
+	}
+	return false
+}
+
+// start reads r's body (up to the limit) so that both the primary and the
+// copy can send it, then sends the copy in the background. It returns the
+// pair whose primary half the caller fills in, or nil.
+func (m *mirror) start(r *http.Request, clientIP string) *pair {
+	body, ok := bufferBody(r, m.maxBody)
+	if !ok {
+		m.metrics.mirrorDropped.WithLabelValues(m.route, "body_too_large").Inc()
+		return nil
+	}
+	select {
+	case m.sem <- struct{}{}:
+	default:
+		m.metrics.mirrorDropped.WithLabelValues(m.route, "pool_full").Inc()
+		return nil
+	}
+	var p *pair
+	if m.compare != nil {
+		p = &pair{m: m, method: r.Method, path: r.URL.RequestURI()}
+	}
+	req := m.copyRequest(r, body, clientIP)
+	go m.send(req, p)
+	return p
+}
+
+// bufferBody reads a request body of at most max bytes and gives the
+// request a replayable copy. A bigger body is left to stream to the primary.
+func bufferBody(r *http.Request, max int64) ([]byte, bool) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, true
+	}
+	if r.ContentLength > max {
+		return nil, false
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	rest := r.Body
+	if err != nil || int64(len(buf)) > max {
+		r.Body = struct {
+			io.Reader
+			io.Closer
+		}{io.MultiReader(bytes.NewReader(buf), errReader{err}, rest), rest}
+		return nil, false
+	}
+	r.Body = io.NopCloser(bytes.NewReader(buf))
+	return buf, true
+}
+
+// errReader replays a read error after the bytes read before it.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) {
+	if e.err == nil {
+		return 0, io.EOF
+	}
+	return 0, e.err
+}
+
+func (m *mirror) copyRequest(r *http.Request, body []byte, clientIP string) *http.Request {
+	h := r.Header.Clone()
+	removeHopByHop(h)
+	h.Set(HeaderMirror, "1")
+	if prior := h.Get("X-Forwarded-For"); prior != "" {
+		h.Set("X-Forwarded-For", prior+", "+clientIP)
+	} else {
+		h.Set("X-Forwarded-For", clientIP)
+	}
+	host := r.Host
+	if m.shadowHost {
+		if name, port, found := strings.Cut(host, ":"); found {
+			host = name + "-shadow:" + port
+		} else {
+			host += "-shadow"
+		}
+	}
+	u := *r.URL
+	req := &http.Request{
+		Method: r.Method, URL: &u, Header: h, Host: host,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		ContentLength: int64(len(body)),
+	}
+	if len(body) > 0 {
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	return req
+}
+
+// send is one copy's life, with its own context and timeout; its answer is
+// read, compared and thrown away.
+func (m *mirror) send(req *http.Request, p *pair) {
+	defer func() { <-m.sem }()
+	ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
+	defer cancel()
+	i := m.backend.pickEndpoint(time.Now().UnixNano(), 0)
+	if i < 0 {
+		m.metrics.mirrorDropped.WithLabelValues(m.route, "no_healthy_upstream").Inc()
+		p.set(false, &shadowAnswer{failed: true})
+		return
+	}
+	e := m.backend.endpoints[i]
+	req.URL.Scheme, req.URL.Host = e.url.Scheme, e.url.Host
+	resp, err := m.backend.transport.RoundTrip(req.WithContext(ctx))
+	if err != nil {
+		m.metrics.mirrorRequests.WithLabelValues(m.route, m.backend.name, "error").Inc()
+		p.set(false, &shadowAnswer{failed: true})
+		return
+	}
+	a := readAnswer(resp.StatusCode, resp.Header, resp.Body, m.maxBody)
+	resp.Body.Close()
+	m.metrics.mirrorRequests.WithLabelValues(m.route, m.backend.name, statusLabel(resp.StatusCode)).Inc()
+	p.set(false, a)
+}
+
+// shadowAnswer is what is compared of an answer.
+type shadowAnswer struct {
+	failed bool
+	status int
+	header http.Header
+	hash   [32]byte
+	prefix []byte
+}
+
+const diffPrefixBytes = 512
+
+func readAnswer(status int, h http.Header, body io.Reader, max int64) *shadowAnswer {
+	d := sha256.New()
+	var prefix bytes.Buffer
+	io.Copy(io.MultiWriter(d, &prefixWriter{&prefix}), io.LimitReader(body, max))
+	io.Copy(io.Discard, io.LimitReader(body, 16<<20)) // finish the exchange so the connection is reused
+	a := &shadowAnswer{status: status, header: h.Clone(), prefix: prefix.Bytes()}
+	copy(a.hash[:], d.Sum(nil))
+	return a
+}
+
+type prefixWriter struct{ b *bytes.Buffer }
+
+func (w *prefixWriter) Write(p []byte) (int, error) {
+	if room := diffPrefixBytes - w.b.Len(); room > 0 {
+		w.b.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
+// pair joins the primary's and the shadow's answers; whichever arrives
+// second compares them.
+type pair struct {
+	m            *mirror
+	method, path string
+
+	mu              sync.Mutex // guards primary and shadow
+	primary, shadow *shadowAnswer
+}
+
+func (p *pair) set(primary bool, a *shadowAnswer) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	if primary {
+		p.primary = a
+	} else {
+		p.shadow = a
+	}
+	done := p.primary != nil && p.shadow != nil
+	p.mu.Unlock()
+	if done {
+		p.m.record(p)
+	}
+}
+
+func (m *mirror) record(p *pair) {
+	a, b := p.primary, p.shadow
+	kind := "same"
+	switch {
+	case a.failed || b.failed:
+		kind = "error"
+	case m.compare.Status && a.status != b.status:
+		kind = "status"
+	case m.compare.Headers && !m.sameHeaders(a.header, b.header):
+		kind = "headers"
+	case m.compare.Body && a.hash != b.hash:
+		kind = "body"
+	}
+	m.metrics.mirrorDiffs.WithLabelValues(m.route, kind).Inc()
+	if kind == "same" {
+		return
+	}
+	m.diffs.add(Diff{
+		Time: time.Now().UTC(), Kind: kind, Method: p.method, Path: p.path,
+		PrimaryStatus: a.status, ShadowStatus: b.status,
+		PrimaryBody: string(a.prefix), ShadowBody: string(b.prefix),
+	})
+}
+
+func (m *mirror) sameHeaders(a, b http.Header) bool {
+	for _, pair := range [2][2]http.Header{{a, b}, {b, a}} {
+		for k, v := range pair[0] {
+			if !m.ignore[k] && !slices.Equal(v, pair[1][k]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// captureBody tees the primary's answer into its half of the pair while it
+// streams to the client.
+type captureBody struct {
+	io.ReadCloser
+	p      *pair
+	status int
+	header http.Header
+	max    int64
+	n      int64
+	hash   hashWriter
+	prefix bytes.Buffer
+	done   bool
+}
+
+type hashWriter interface {
+	io.Writer
+	Sum([]byte) []byte
+}
+
+func newCaptureBody(resp *http.Response, p *pair, max int64) *captureBody {
+	return &captureBody{ReadCloser: resp.Body, p: p, status: resp.StatusCode, header: resp.Header.Clone(), max: max, hash: sha256.New()}
+}
+
+func (c *captureBody) Read(b []byte) (int, error) {
+	n, err := c.ReadCloser.Read(b)
+	if n > 0 && c.n < c.max {
+		take := min(int64(n), c.max-c.n)
+		c.hash.Write(b[:take])
+		(&prefixWriter{&c.prefix}).Write(b[:take])
+		c.n += take
+	}
+	if err == io.EOF {
+		c.finish()
+	}
+	return n, err
+}
+
+func (c *captureBody) Close() error {
+	c.finish()
+	return c.ReadCloser.Close()
+}
+
+func (c *captureBody) finish() {
+	if c.done {
+		return
+	}
+	c.done = true
+	a := &shadowAnswer{status: c.status, header: c.header, prefix: c.prefix.Bytes()}
+	copy(a.hash[:], c.hash.Sum(nil))
+	c.p.set(true, a)
+}
+
+// Diff is a mirrored request whose two answers differed.
+type Diff struct {
+	Time time.Time `json:"time"`
+	// Kind is status, headers, body, or error when either side failed.
+	Kind          string `json:"kind"`
+	Method        string `json:"method"`
+	Path          string `json:"path"`
+	PrimaryStatus int    `json:"primaryStatus"`
+	ShadowStatus  int    `json:"shadowStatus"`
+	// The first bytes of each body.
+	PrimaryBody string `json:"primaryBody"`
+	ShadowBody  string `json:"shadowBody"`
+}
+
+// diffLog keeps the last differing pairs of a route.
+type diffLog struct {
+	mu   sync.Mutex // guards all
+	keep int
+	all  []Diff
+}
+
+func (l *diffLog) add(d Diff) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.all = append(l.all, d)
+	if len(l.all) > l.keep {
+		l.all = slices.Delete(l.all, 0, len(l.all)-l.keep)
+	}
+}
+
+func (l *diffLog) list() []Diff {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.all)
+}
+
+// hopByHop are the headers that concern one connection only.
+var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+func removeHopByHop(h http.Header) {
+	for _, f := range h.Values("Connection") {
+		for _, name := range strings.Split(f, ",") {
+			h.Del(strings.TrimSpace(name))
+		}
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
