@@ -258,3 +258,28 @@ func statusLabel(code int) string {
 	}
 	return strconv.Itoa(code)
 }
+
+// MirrorDiffs returns how many mirrored answers of route compared as each
+// kind (same, status, headers, body, error).
+func (m *Metrics) MirrorDiffs(route string) map[string]float64 {
+	out := map[string]float64{}
+	families, err := m.Registry.Gather()
+	if err != nil {
+		return out
+	}
+	for _, f := range families {
+		if f.GetName() != "cutover_mirror_diff_total" {
+			continue
+		}
+		for _, metric := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range metric.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] == route {
+				out[labels["kind"]] += metric.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
+}

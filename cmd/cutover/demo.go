@@ -47,9 +47,9 @@ func newDemoCmd(g *globals) *cobra.Command {
 		Short: "Run a whole migration plan on one machine, with synthetic traffic; no config needed",
 		Long: `Starts two demo backends on loopback (legacy v1 and new v2, each answering
 with its own name), the gateway in front of them at 10 % to new, synthetic
-traffic, and a plan: a header preview (x-preview: new), then 10 %, 34 %,
-67 % and 100 %, with the new side compared against the old one between
-steps. It draws the plan as it goes and ends with a summary.
+traffic, and a plan: a header preview (x-preview: new), 10 % of requests
+mirrored to new with the answers compared, then 10 %, 34 %, 67 % and 100 %,
+with the new side compared against the old one between steps. It draws the plan as it goes and ends with a summary.
 
 --fault errors=5% or --fault latency=200ms makes the new side misbehave from
 step --fault-from-step on: the analysis aborts the plan and all traffic goes
@@ -82,7 +82,7 @@ back to legacy at once.`,
 	cmd.Flags().StringVar(&o.addr, "listen", "127.0.0.1:0", "gateway address (port 0 picks a free one)")
 	cmd.Flags().StringVar(&o.adminAddr, "admin-listen", "127.0.0.1:0", "admin API address")
 	cmd.Flags().StringVar(&o.fault, "fault", "", "make the new side misbehave: errors=5% or latency=200ms")
-	cmd.Flags().IntVar(&o.faultFromStep, "fault-from-step", 2, "the plan step from which the fault starts")
+	cmd.Flags().IntVar(&o.faultFromStep, "fault-from-step", 4, "the plan step from which the fault starts (4: the first weight step)")
 	cmd.Flags().BoolVar(&o.keepRunning, "keep-running", false, "keep serving after the plan ends, until Ctrl-C")
 	cmd.Flags().DurationVar(&o.stepPause, "step-pause", 10*time.Second, "how long the plan watches each weight before its analysis")
 	return cmd
@@ -137,7 +137,7 @@ func (b *demoBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(http.StatusInternalServerError)
 		}
 	}
-	fmt.Fprintf(w, "%s %s\n", b.name, b.version)
+	fmt.Fprintln(w, "hello from the shop") // the same page from both sides, as a migration should be
 }
 
 func (b *demoBackend) start() (*http.Server, string, error) {
@@ -254,6 +254,17 @@ loop:
 	}
 	_ = lastFrame
 	printDemoSummary(out, engine.View(), counts, time.Since(start))
+	if kinds := srv.Gateway.Metrics().MirrorDiffs("shadow"); len(kinds) > 0 {
+		total := 0.0
+		var parts []string
+		for _, k := range []string{"same", "status", "headers", "body", "error"} {
+			if n := kinds[k]; n > 0 {
+				total += n
+				parts = append(parts, fmt.Sprintf("%.0f %s", n, k))
+			}
+		}
+		fmt.Fprintf(out, "mirrored to new and compared: %.0f (%s)\n", total, strings.Join(parts, ", "))
+	}
 	return nil
 }
 
@@ -362,7 +373,7 @@ func printDemoSummary(out io.Writer, v rollout.View, c *demoCounts, elapsed time
 		if i+1 < len(hist) {
 			took = hist[i+1].At.Sub(h.At).Round(100 * time.Millisecond).String()
 		}
-		fmt.Fprintf(out, "  step %d  %-40s %s\n", h.Step, v.Steps[h.Step].Text, took)
+		fmt.Fprintf(out, "  step %-2d  %-52s %s\n", h.Step, v.Steps[h.Step].Text, took)
 	}
 	pct := func(n int) float64 {
 		if c.total == 0 {

@@ -366,8 +366,10 @@ func TestDemoRunsThePlan(t *testing.T) {
 	for _, want := range []string{
 		`(?m)^\s+1s\s+legacy\s+\d+\s+new\s+\d+\s+errors 0$`,
 		`=== summary after \d+s: plan Completed \(all steps done\)`,
-		`step 2  setWeight: 10`,
-		`step 11  setWeight: 100`,
+		`step 1 \s+setMirrorRoute: shadow \(10% copied to the canary\)`,
+		`step 4 \s+setWeight: 10`,
+		`step 13\s+setWeight: 100`,
+		`mirrored to new and compared: \d+ \(\d+ same\)`,
 		`preview requests \(x-preview: new\): \d+, answered by new: \d+`,
 		`errors sent by the backends: 0`,
 		`errors caused by the switch: 0`,
@@ -378,7 +380,7 @@ func TestDemoRunsThePlan(t *testing.T) {
 	}
 }
 
-// With a fault from step 2, the analysis aborts the plan, all traffic
+// With a fault from step 4 (10 %), the analysis aborts the plan, all traffic
 // returns to legacy, and no request fails because of the switch.
 func TestDemoFaultAborts(t *testing.T) {
 	out, err := exec.Command(binary, "demo", "--step-pause", "1s", "--duration", "80s", "--fault", "errors=5%").CombinedOutput()
@@ -395,7 +397,7 @@ func TestDemoFaultAborts(t *testing.T) {
 			t.Fatalf("demo output lacks %s:\n%s", want, s)
 		}
 	}
-	if regexpMatch(`step 5  setWeight: 34`, s) {
+	if regexpMatch(`step 7 \s+setWeight: 34`, s) {
 		t.Fatalf("the plan went past the failing analysis:\n%s", s)
 	}
 }
