@@ -81,6 +81,13 @@ func New(ctx context.Context, files []string, store *state.Store, log *slog.Logg
 	}
 	g.pool = newPool(log, g.healthChanged)
 	g.proxy = newProxyHandler(g.table.Load, g.pool, g.metrics, cfg.Gateway.Spec.Limits.MaxBodyBytes, log)
+	if al := cfg.Gateway.Spec.AccessLog; al != nil {
+		trusted := func() trustedProxies { return g.table.Load().trusted }
+		onError := func(sink string, err error) { log.Warn("access log", "sink", sink, "err", err) }
+		if g.proxy.log, err = newAccessLog(al, trusted, g.metrics, onError); err != nil {
+			return nil, err
+		}
+	}
 	if err := g.apply(cfg, "startup"); err != nil {
 		return nil, err
 	}
@@ -208,6 +215,7 @@ func restartOnlyChanges(old, cur *spec.Config) error {
 		"spec.listeners": {o.Listeners, n.Listeners},
 		"spec.admin":     {o.Admin, n.Admin},
 		"spec.limits":    {o.Limits, n.Limits},
+		"spec.accessLog": {o.AccessLog, n.AccessLog},
 	} {
 		if !reflect.DeepEqual(pair[0], pair[1]) {
 			errs = append(errs, &spec.FieldError{File: cur.File, Path: path, Msg: "changes need a restart; reload refused"})
@@ -378,11 +386,21 @@ func (g *Gateway) Run(ctx context.Context, admin http.Handler) error {
 		}
 	}
 	g.pool.stop()
+	if g.proxy.log != nil {
+		g.proxy.log.logger.Close() // every line of every answered request is written
+	}
 	if shutdownErr != nil {
 		return fmt.Errorf("shutdown: %w", shutdownErr)
 	}
 	g.log.Info("stopped")
 	return nil
+}
+
+// ReopenLogs reopens access-log files, after an external rotation.
+func (g *Gateway) ReopenLogs() {
+	if g.proxy.log != nil {
+		g.proxy.log.logger.Reopen()
+	}
 }
 
 // Started is closed once Run has opened the listeners.

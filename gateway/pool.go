@@ -70,6 +70,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 		pfx, _ := spec.ParsePrefix(s) // validated
 		trusted = append(trusted, pfx.Masked())
 	}
+	t.trusted = trusted
 	p.limitersUsed = map[string]bool{}
 	for i := range cfg.Gateway.Spec.Backends {
 		sb := &cfg.Gateway.Spec.Backends[i]

@@ -48,6 +48,15 @@ type exchange struct {
 	// with a comparison; maxBody bounds what is compared.
 	pair    *pair
 	maxBody int64
+
+	// For the access log.
+	mirrored      bool
+	limitResult   string
+	endpoint      *Endpoint
+	retries       int
+	upstreamStart time.Time
+	upstreamTime  time.Duration
+	bytesIn       int64
 }
 
 type exchangeKey struct{}
@@ -58,12 +67,14 @@ type proxyHandler struct {
 	pool    *Pool
 	metrics *Metrics
 	maxBody int64
-	log     *slog.Logger
+	slog    *slog.Logger
 	rp      *httputil.ReverseProxy
+	// log is the access log; nil when off.
+	log *accessLog
 }
 
 func newProxyHandler(table func() *Table, pool *Pool, m *Metrics, maxBody int64, log *slog.Logger) *proxyHandler {
-	h := &proxyHandler{table: table, pool: pool, metrics: m, maxBody: maxBody, log: log}
+	h := &proxyHandler{table: table, pool: pool, metrics: m, maxBody: maxBody, slog: log}
 	h.rp = &httputil.ReverseProxy{
 		Rewrite:   rewrite,
 		Transport: &upstreamTransport{pool: pool},
@@ -80,14 +91,33 @@ func newProxyHandler(table func() *Table, pool *Pool, m *Metrics, maxBody int64,
 
 func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	if r.Header.Get("X-Request-Id") == "" {
+		r.Header.Set("X-Request-Id", newRequestID())
+	}
+	x := &exchange{backend: -1}
+	if h.log != nil {
+		lw := &loggedWriter{ResponseWriter: w}
+		w = lw
+		if r.Body != nil && r.Body != http.NoBody {
+			cb := &countingBody{ReadCloser: r.Body}
+			r.Body = cb
+			defer func() { x.bytesIn = cb.n }()
+		}
+		defer func() { h.logRequest(r, lw, x, start) }()
+	}
 	rt := h.table().Route(r)
 	if rt == nil {
 		h.metrics.unrouted.Inc()
 		answer(w, http.StatusNotFound, ReasonNoRoute)
 		return
 	}
-	if len(rt.limits) > 0 && !rt.applyLimits(w, r, start) {
-		return
+	x.route = rt
+	if len(rt.limits) > 0 {
+		ok, result := rt.applyLimits(w, r, start)
+		x.limitResult = result
+		if !ok {
+			return
+		}
 	}
 	plan := rt.plan.Load()
 	if plan.total == 0 {
@@ -103,8 +133,9 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
 	}
-	x := &exchange{route: rt, plan: plan}
+	x.plan = plan
 	if m := rt.mirror; m != nil && m.selects(r) {
+		x.mirrored = true
 		x.pair, x.maxBody = m.start(r, rt.trusted.clientIP(r)), m.maxBody
 	}
 	x.backend = rt.choose(r, plan, x)
@@ -138,9 +169,6 @@ func rewrite(pr *httputil.ProxyRequest) {
 	// Keep the client's Host, as Envoy and Istio do: migrated apps often
 	// route by host name. X-Forwarded-Host carries it too.
 	pr.Out.Host = pr.In.Host
-	if pr.Out.Header.Get("X-Request-Id") == "" {
-		pr.Out.Header.Set("X-Request-Id", newRequestID())
-	}
 }
 
 func newRequestID() string {
@@ -199,7 +227,7 @@ func (h *proxyHandler) proxyError(w http.ResponseWriter, r *http.Request, err er
 		answer(w, x.status, ReasonReset)
 	}
 	if x.status != 499 {
-		h.log.Warn("upstream error", "route", x.route.name, "backend", x.route.backends[x.backend].name, "status", x.status, "err", err)
+		h.slog.Warn("upstream error", "route", x.route.name, "backend", x.route.backends[x.backend].name, "status", x.status, "err", err)
 	}
 }
 
@@ -214,6 +242,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	x := req.Context().Value(exchangeKey{}).(*exchange)
 	replayable := req.Body == nil || req.Body == http.NoBody
 	now := time.Now().UnixNano()
+	x.upstreamStart = time.Now()
 	var lastErr error
 	for {
 		b := x.route.backends[x.backend]
@@ -230,8 +259,12 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			x.tried |= 1 << next
 			continue
 		}
+		if x.triedEP != 0 || x.tried != 1<<x.backend {
+			x.retries++
+		}
 		x.triedEP |= 1 << i
 		e := b.endpoints[i]
+		x.endpoint = e
 		req.URL.Scheme, req.URL.Host = e.url.Scheme, e.url.Host
 		resp, err := b.transport.RoundTrip(req)
 		if err != nil {
@@ -247,6 +280,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			return nil, err
 		}
 		t.pool.reportResult(b, e, resp.StatusCode >= 500)
+		x.upstreamTime = time.Since(x.upstreamStart)
 		return resp, nil
 	}
 }

@@ -90,8 +90,10 @@ func compileRateLimit(route string, rl *spec.RateLimit, l *ratelimit.Limiter, tp
 }
 
 // applyLimits runs a route's limiters in order. It returns false when the
-// request was refused (and answered), after waiting out any delay.
-func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, start time.Time) bool {
+// request was refused (and answered), after waiting out any delay, and the
+// result for the access log.
+func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, start time.Time) (bool, string) {
+	result := ""
 	for _, lim := range rt.limits {
 		key, ok := lim.key(r)
 		if !ok {
@@ -101,24 +103,29 @@ func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, start time.
 		switch {
 		case !d.Allowed && lim.dryRun, d.Wait > 0 && lim.dryRun:
 			lim.results[resultDryRun].Inc()
+			result = lim.name + ":dry_run"
 		case !d.Allowed:
 			lim.results[resultLimited].Inc()
 			w.Header().Set(HeaderRateLimited, "local")
 			rt.localMetrics.observe(lim.status, start, true)
 			answer(w, lim.status, ReasonRateLimited)
-			return false
+			return false, lim.name + ":limited"
 		case d.Wait > 0:
 			lim.results[resultDelayed].Inc()
+			result = lim.name + ":delayed"
 			t := time.NewTimer(d.Wait)
 			select {
 			case <-t.C:
 			case <-r.Context().Done():
 				t.Stop()
-				return false // the client gave up while queued
+				return false, result // the client gave up while queued
 			}
 		default:
 			lim.results[resultAllowed].Inc()
+			if result == "" {
+				result = "allowed"
+			}
 		}
 	}
-	return true
+	return true, result
 }

@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"time"
+
+	"github.com/cutover-dev/cutover/accesslog"
 )
 
 // Status is what GET /api/v1/status returns.
@@ -15,6 +17,8 @@ type Status struct {
 	LastReload ReloadResult    `json:"lastReload"`
 	Routes     []RouteStatus   `json:"routes"`
 	Backends   []BackendStatus `json:"backends"`
+	// AccessLog counts each sink's lines written and dropped.
+	AccessLog []accesslog.Stats `json:"accessLog,omitempty"`
 }
 
 // RouteStatus is a route's split.
@@ -88,6 +92,9 @@ func (g *Gateway) Status() Status {
 			})
 		}
 		st.Routes = append(st.Routes, rs)
+	}
+	if g.proxy.log != nil {
+		st.AccessLog = g.proxy.log.logger.Stats()
 	}
 	for _, b := range t.backends {
 		bs := BackendStatus{Name: b.name, Version: b.version, FailOpen: b.failOpen}

@@ -25,6 +25,7 @@ type Table struct {
 
 	routes   []*route
 	backends []*backend
+	trusted  trustedProxies
 }
 
 // backend is a compiled spec.Backend. Its endpoints are shared with the Pool.

@@ -37,6 +37,8 @@ const (
 
 	DefaultCookieMaxAge = 24 * time.Hour
 
+	DefaultAccessLogBuffer = 16384
+
 	DefaultMirrorMaxBody     = 64 << 10
 	DefaultMirrorTimeout     = 5 * time.Second
 	DefaultMirrorMaxInFlight = 100
@@ -83,6 +85,20 @@ func SetDefaults(g *Gateway) {
 	setDuration(&l.IdleTimeout, DefaultIdleTimeout)
 	// WriteTimeout stays 0: a whole-response deadline would cut
 	// Server-Sent Events and long downloads. Routes bound upstream time.
+	if al := s.AccessLog; al != nil {
+		setInt(&al.BufferLines, DefaultAccessLogBuffer)
+		for i := range al.Sinks {
+			if sl := al.Sinks[i].Syslog; sl != nil {
+				if sl.Tag == "" {
+					sl.Tag = "cutover"
+				}
+				if sl.Facility == nil {
+					local0 := 16
+					sl.Facility = &local0
+				}
+			}
+		}
+	}
 	if s.DrainDelay == nil {
 		d := Duration(DefaultDrainDelay)
 		s.DrainDelay = &d

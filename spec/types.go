@@ -39,9 +39,10 @@ type GatewaySpec struct {
 	// 0 is allowed and means close at once. Default 5s.
 	DrainDelay *Duration `yaml:"drainDelay"`
 	// ShutdownTimeout bounds how long in-flight requests may take to finish.
-	ShutdownTimeout Duration  `yaml:"shutdownTimeout"`
-	Backends        []Backend `yaml:"backends"`
-	Routes          []Route   `yaml:"routes"`
+	ShutdownTimeout Duration   `yaml:"shutdownTimeout"`
+	Backends        []Backend  `yaml:"backends"`
+	Routes          []Route    `yaml:"routes"`
+	AccessLog       *AccessLog `yaml:"accessLog"`
 	// TrustedProxies are the addresses (IPs or CIDRs) whose X-Forwarded-For
 	// is believed when finding a client's IP for rate limits, stickiness and
 	// logs. Without any, the peer address is the client.
@@ -281,3 +282,44 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// AccessLog writes one JSON object per request to its sinks. Writing never
+// blocks a request: lines that do not fit a sink's buffer are dropped and
+// counted.
+type AccessLog struct {
+	Sinks []LogSink `yaml:"sinks"`
+	// BufferLines is each sink's buffer; default 16384.
+	BufferLines int `yaml:"bufferLines"`
+	// Headers are request headers logged by name.
+	Headers []string `yaml:"headers"`
+	// Cookies are request cookies logged by name, whole or hashed.
+	Cookies []LogCookie `yaml:"cookies"`
+}
+
+// LogSink is one destination; exactly one field is set.
+type LogSink struct {
+	Stdout bool        `yaml:"stdout"`
+	File   *FileSink   `yaml:"file"`
+	Syslog *SyslogSink `yaml:"syslog"`
+}
+
+// FileSink writes to a path pattern of the date in TimeZone: {YYYY}, {MM},
+// {DD}, {HH}, e.g. "logs/{YYYY}-{MM}{DD}/access.log". Default zone UTC.
+type FileSink struct {
+	Path     string `yaml:"path"`
+	TimeZone string `yaml:"timeZone"`
+}
+
+// SyslogSink sends RFC 5424 messages to a unix datagram socket.
+type SyslogSink struct {
+	Socket string `yaml:"socket"`
+	Tag    string `yaml:"tag"`
+	// Facility is a number (16 is local0, the default).
+	Facility *int `yaml:"facility"`
+}
+
+// LogCookie logs a cookie's value, or its SHA-256 when Hash is set.
+type LogCookie struct {
+	Name string `yaml:"name"`
+	Hash bool   `yaml:"hash"`
+}

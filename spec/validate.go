@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 var (
@@ -63,6 +64,54 @@ func validateGateway(g *Gateway, p *problems) {
 
 	addrs := map[string]string{}
 	names := map[string]bool{}
+	if al := s.AccessLog; al != nil {
+		if len(al.Sinks) == 0 {
+			p.add("spec.accessLog.sinks", "at least one sink is required")
+		}
+		for i, sk := range al.Sinks {
+			sp := fmt.Sprintf("spec.accessLog.sinks[%d]", i)
+			n := 0
+			if sk.Stdout {
+				n++
+			}
+			if f := sk.File; f != nil {
+				n++
+				if f.Path == "" {
+					p.add(sp+".file.path", "required")
+				}
+				if f.TimeZone != "" {
+					if _, err := time.LoadLocation(f.TimeZone); err != nil {
+						p.add(sp+".file.timeZone", "%v", err)
+					}
+				}
+			}
+			if sl := sk.Syslog; sl != nil {
+				n++
+				if sl.Socket == "" {
+					p.add(sp+".syslog.socket", "required (a unix datagram socket such as /dev/log)")
+				}
+				if *sl.Facility < 0 || *sl.Facility > 23 {
+					p.add(sp+".syslog.facility", "%d is not a syslog facility (0-23)", *sl.Facility)
+				}
+			}
+			if n != 1 {
+				p.add(sp, "set exactly one of stdout, file or syslog")
+			}
+		}
+		if al.BufferLines < 1 {
+			p.add("spec.accessLog.bufferLines", "must be at least 1")
+		}
+		for i, h := range al.Headers {
+			if !isToken(h) {
+				p.add(fmt.Sprintf("spec.accessLog.headers[%d]", i), "%q is not a valid header name", h)
+			}
+		}
+		for i, c := range al.Cookies {
+			if !isToken(c.Name) {
+				p.add(fmt.Sprintf("spec.accessLog.cookies[%d].name", i), "%q is not a valid cookie name", c.Name)
+			}
+		}
+	}
 	for i, tp := range s.TrustedProxies {
 		if _, err := ParsePrefix(tp); err != nil {
 			p.add(fmt.Sprintf("spec.trustedProxies[%d]", i), "%q is not an IP address or CIDR", tp)

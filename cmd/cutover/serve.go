@@ -70,16 +70,20 @@ func serve(ctx context.Context, files []string, stateDir string, watch time.Dura
 		return exitError(1)
 	}
 	srv.Gateway.WatchInterval = watch
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
 	go func() {
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-hup:
-				srv.Gateway.Reload("sighup")
+			case sig := <-sigs:
+				if sig == syscall.SIGUSR1 {
+					srv.Gateway.ReopenLogs() // after logrotate moved the files
+				} else {
+					srv.Gateway.Reload("sighup")
+				}
 			}
 		}
 	}()
