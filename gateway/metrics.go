@@ -24,6 +24,7 @@ type Metrics struct {
 	unrouted   prometheus.Counter
 	ratelimits *prometheus.CounterVec
 
+	overflow       *prometheus.CounterVec
 	mirrorRequests *prometheus.CounterVec
 	mirrorDropped  *prometheus.CounterVec
 	mirrorDiffs    *prometheus.CounterVec
@@ -69,6 +70,10 @@ func newMetrics() *Metrics {
 			Name: "cutover_ratelimit_total",
 			Help: "Local rate-limit decisions by route, limiter and result (allowed, delayed, limited, dry_run).",
 		}, []string{"route", "limiter", "result"}),
+		overflow: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_overflow_total",
+			Help: "Requests refused (503 overflow) or retries not made because a backend's circuit breaker was full, by backend and limit.",
+		}, []string{"backend", "limit"}),
 		mirrorRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_mirror_requests_total",
 			Help: "Mirrored copies answered by the shadow backend, by route, backend and status code (error: no answer). Never counted in cutover_requests_total.",
@@ -82,7 +87,7 @@ func newMetrics() *Metrics {
 			Help: "Comparisons of primary and shadow answers, by route and kind (same, status, headers, body, error).",
 		}, []string{"route", "kind"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.healthy, m.weight, m.reloads, m.reloadOK, m.unrouted, m.ratelimits, m.mirrorRequests, m.mirrorDropped, m.mirrorDiffs,
+	m.Registry.MustRegister(m.requests, m.duration, m.healthy, m.weight, m.reloads, m.reloadOK, m.unrouted, m.ratelimits, m.overflow, m.mirrorRequests, m.mirrorDropped, m.mirrorDiffs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")

@@ -29,6 +29,7 @@ type Pool struct {
 	transports map[string]*transportEntry // by backend name
 	checkers   map[string]*checker        // by endpoint address
 	diffs      map[string]*diffLog        // by route
+	breakers   map[string]*breaker        // by backend and thresholds
 	// limiters keep rate-limit state across reloads, by route, name and
 	// settings; limitersUsed marks those the last compile used.
 	limiters     map[string]*ratelimit.Limiter
@@ -48,6 +49,7 @@ func newPool(log *slog.Logger, onHealthChange func()) *Pool {
 		transports:     map[string]*transportEntry{},
 		checkers:       map[string]*checker{},
 		diffs:          map[string]*diffLog{},
+		breakers:       map[string]*breaker{},
 		limiters:       map[string]*ratelimit.Limiter{},
 		limitersUsed:   map[string]bool{},
 	}
@@ -81,6 +83,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 			slowStart: sb.SlowStart,
 			passive:   *sb.Passive,
 			transport: p.transportFor(sb),
+			breaker:   p.breakerFor(sb, m),
 		}
 		for _, addr := range sb.Endpoints {
 			e, ok := p.endpoints[addr]
@@ -104,6 +107,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 			sticky:  sr.Sticky,
 			drain:   sr.Drain,
 			timeout: sr.Timeout.D(),
+			retry:   compileRetries(sr.Retries),
 
 			localMetrics: m.forRoute(sr.Name, "", ""),
 			trusted:      trusted,
@@ -165,7 +169,10 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 // its settings did not change, so keep-alive connections survive a reload.
 // Called with p.mu held.
 func (p *Pool) transportFor(b *spec.Backend) *http.Transport {
-	key := fmt.Sprintf("%d/%d", b.DialTimeout, b.MaxIdleConnsPerHost)
+	// Envoy's maxConnections is per backend; the transport's bound is per
+	// endpoint, so it is shared out.
+	perHost := (b.CircuitBreaker.MaxConnections + len(b.Endpoints) - 1) / len(b.Endpoints)
+	key := fmt.Sprintf("%d/%d/%d", b.DialTimeout, b.MaxIdleConnsPerHost, perHost)
 	if e, ok := p.transports[b.Name]; ok && e.key == key {
 		return e.t
 	}
@@ -175,6 +182,7 @@ func (p *Pool) transportFor(b *spec.Backend) *http.Transport {
 		DialContext:           dialer.DialContext,
 		MaxIdleConns:          0,
 		MaxIdleConnsPerHost:   b.MaxIdleConnsPerHost,
+		MaxConnsPerHost:       perHost,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: upstreamHeaderTimeout,
 		ExpectContinueTimeout: time.Second,
@@ -327,4 +335,16 @@ func (p *Pool) Diffs(route string) []Diff {
 		return nil
 	}
 	return l.list()
+}
+
+// breakerFor returns the backend's circuit breaker, keeping its counts
+// across reloads while its thresholds stay. Called with p.mu held.
+func (p *Pool) breakerFor(b *spec.Backend, m *Metrics) *breaker {
+	key := fmt.Sprintf("%s/%+v", b.Name, *b.CircuitBreaker)
+	if br, ok := p.breakers[key]; ok {
+		return br
+	}
+	br := newBreaker(b.Name, b.CircuitBreaker, m)
+	p.breakers[key] = br
+	return br
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -140,6 +141,13 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.backend = rt.choose(r, plan, x)
 	x.tried = 1 << x.backend
+	b := rt.backends[x.backend]
+	if !b.breaker.admit() {
+		rt.localMetrics.observe(http.StatusServiceUnavailable, start, true)
+		answer(w, http.StatusServiceUnavailable, ReasonOverflow)
+		return
+	}
+	defer b.breaker.release()
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
 	if rt.timeout > 0 {
 		var cancel context.CancelFunc
@@ -207,6 +215,10 @@ func (h *proxyHandler) proxyError(w http.ResponseWriter, r *http.Request, err er
 	case errors.Is(err, errNoHealthyUpstream):
 		x.status = http.StatusServiceUnavailable
 		answer(w, x.status, ReasonNoHealthyUpstream)
+	case err == nil:
+		// The retry budget ran out before any try.
+		x.status = http.StatusServiceUnavailable
+		answer(w, x.status, ReasonOverflow)
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
 		// The client went away; nobody reads an answer. 499 as nginx logs it.
 		x.status = 499
@@ -240,11 +252,14 @@ type upstreamTransport struct {
 
 func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	x := req.Context().Value(exchangeKey{}).(*exchange)
-	replayable := req.Body == nil || req.Body == http.NoBody
-	now := time.Now().UnixNano()
+	policy := x.route.retry
+	// A request whose body was sent cannot be sent again.
+	bodyless := req.Body == nil || req.Body == http.NoBody
+	idempotent := isIdempotent(req.Method) && bodyless
 	x.upstreamStart = time.Now()
 	var lastErr error
 	for {
+		now := time.Now().UnixNano()
 		b := x.route.backends[x.backend]
 		i := b.pickEndpoint(now, x.triedEP)
 		if i < 0 {
@@ -259,30 +274,54 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			x.tried |= 1 << next
 			continue
 		}
-		if x.triedEP != 0 || x.tried != 1<<x.backend {
+		retry := x.triedEP != 0 || x.tried != 1<<x.backend
+		// A retry after a connection that was never made costs the upstream
+		// nothing, so it does not take from the retry budget.
+		budgeted := retry && !isDialError(lastErr)
+		if retry {
+			if budgeted && !b.breaker.startRetry() {
+				return nil, lastErr
+			}
 			x.retries++
 		}
 		x.triedEP |= 1 << i
 		e := b.endpoints[i]
 		x.endpoint = e
 		req.URL.Scheme, req.URL.Host = e.url.Scheme, e.url.Host
-		resp, err := b.transport.RoundTrip(req)
+		perTry := time.Duration(0)
+		if policy != nil {
+			perTry = policy.perTry
+		}
+		resp, err := attempt(b.transport, req, perTry)
+		if budgeted {
+			b.breaker.endRetry()
+		}
 		if err != nil {
 			if req.Context().Err() != nil {
 				return nil, err
 			}
 			t.pool.reportResult(b, e, true)
-			var oe *net.OpError
-			if replayable && errors.As(err, &oe) && oe.Op == "dial" {
-				lastErr = err
+			lastErr = err
+			if bodyless && policy.retriesError(err, idempotent, x.retries) {
 				continue
 			}
 			return nil, err
 		}
 		t.pool.reportResult(b, e, resp.StatusCode >= 500)
+		if policy.retriesStatus(resp.StatusCode, idempotent, x.retries) && x.route.anotherEndpoint(x, time.Now().UnixNano()) {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			lastErr = fmt.Errorf("upstream answered %d", resp.StatusCode)
+			continue
+		}
 		x.upstreamTime = time.Since(x.upstreamStart)
 		return resp, nil
 	}
+}
+
+// anotherEndpoint reports whether a retry has somewhere else to go.
+func (rt *route) anotherEndpoint(x *exchange, now int64) bool {
+	return rt.backends[x.backend].pickEndpoint(now, x.triedEP) >= 0 || rt.fallback(x.tried, now) >= 0
 }
 
 // choose picks the backend for a request: by sticky bucket when the route

@@ -36,6 +36,7 @@ type backend struct {
 	slowStart     *spec.SlowStart
 	passive       spec.Passive
 	transport     http.RoundTripper
+	breaker       *breaker
 	rr            atomic.Uint64
 }
 
@@ -127,6 +128,7 @@ type routeConfig struct {
 	limits       []*routeLimiter
 	trusted      trustedProxies
 	mirror       *mirror
+	retry        *retryPolicy
 	// parent is the config route a plan's mirror route copies; weight
 	// changes to the parent apply to it too.
 	parent string

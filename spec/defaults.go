@@ -39,6 +39,10 @@ const (
 
 	DefaultAccessLogBuffer = 16384
 
+	// Envoy's circuit-breaker defaults.
+	DefaultCircuitLimit = 1024
+	DefaultMaxRetries   = 3
+
 	DefaultMirrorMaxBody     = 64 << 10
 	DefaultMirrorTimeout     = 5 * time.Second
 	DefaultMirrorMaxInFlight = 100
@@ -128,6 +132,14 @@ func SetDefaults(g *Gateway) {
 				ss.MinWeightPercent = DefaultSlowStartMinPercent
 			}
 		}
+		if b.CircuitBreaker == nil {
+			b.CircuitBreaker = &CircuitBreaker{}
+		}
+		cb := b.CircuitBreaker
+		setInt(&cb.MaxConnections, DefaultCircuitLimit)
+		setInt(&cb.MaxPendingRequests, DefaultCircuitLimit)
+		setInt(&cb.MaxRequests, DefaultCircuitLimit)
+		setInt(&cb.MaxRetries, DefaultMaxRetries)
 		setDuration(&b.DialTimeout, DefaultDialTimeout)
 		setInt(&b.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
 	}
@@ -136,6 +148,12 @@ func SetDefaults(g *Gateway) {
 		if len(r.Backends) == 1 && r.Backends[0].Weight == nil {
 			w := 100
 			r.Backends[0].Weight = &w
+		}
+		if rt := r.Retries; rt != nil {
+			setInt(&rt.Attempts, 1)
+			if len(rt.RetryOn) == 0 {
+				rt.RetryOn = []string{"connect-failure", "refused-stream", "reset"}
+			}
 		}
 		if m := r.Mirror; m != nil {
 			if m.Percent == nil {

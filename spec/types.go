@@ -95,6 +95,19 @@ type Backend struct {
 	// Timeouts and pool sizes of the connection to the upstream.
 	DialTimeout         Duration `yaml:"dialTimeout"`
 	MaxIdleConnsPerHost int      `yaml:"maxIdleConnsPerHost"`
+	// CircuitBreaker bounds what the backend is sent at once; Envoy's
+	// thresholds and defaults, on even when not written.
+	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`
+}
+
+// CircuitBreaker is Envoy's: beyond MaxConnections requests wait for a
+// connection, beyond MaxPendingRequests of those (or MaxRequests in all)
+// the answer is 503 overflow; MaxRetries bounds retries in flight.
+type CircuitBreaker struct {
+	MaxConnections     int `yaml:"maxConnections"`
+	MaxPendingRequests int `yaml:"maxPendingRequests"`
+	MaxRequests        int `yaml:"maxRequests"`
+	MaxRetries         int `yaml:"maxRetries"`
 }
 
 // HealthCheck is an active HTTP check of every endpoint of a backend.
@@ -139,6 +152,23 @@ type Route struct {
 	RateLimits []RateLimit `yaml:"rateLimits"`
 	// Mirror sends a copy of some requests to a shadow backend.
 	Mirror *Mirror `yaml:"mirror"`
+	// Retries try a failed request again on a different endpoint.
+	Retries *Retries `yaml:"retries"`
+}
+
+// Retries is a route's retry policy. A retry goes only to a different
+// endpoint, only for idempotent methods without a body (or, on
+// connect-failure, any request without a body, since nothing was sent), within
+// the route's timeout and the backend's retry budget. Connect failures are
+// retried even without a policy.
+type Retries struct {
+	// Attempts is the most retries of one request; default 1.
+	Attempts int `yaml:"attempts"`
+	// PerTryTimeout bounds each try's wait for response headers.
+	PerTryTimeout Duration `yaml:"perTryTimeout"`
+	// RetryOn: connect-failure, refused-stream, reset, 502, 503, 504 (504
+	// includes a per-try timeout). Default connect-failure, refused-stream, reset.
+	RetryOn []string `yaml:"retryOn"`
 }
 
 // Mirror copies requests to a backend whose answers are compared, never

@@ -271,6 +271,13 @@ func validateBackend(p *problems, path string, b *Backend) {
 	if b.DialTimeout < 0 {
 		p.add(path+".dialTimeout", "must not be negative")
 	}
+	if cb := b.CircuitBreaker; cb != nil {
+		for field, v := range map[string]int{"maxConnections": cb.MaxConnections, "maxPendingRequests": cb.MaxPendingRequests, "maxRequests": cb.MaxRequests, "maxRetries": cb.MaxRetries} {
+			if v < 0 {
+				p.add(path+".circuitBreaker."+field, "must not be negative")
+			}
+		}
+	}
 	if b.MaxIdleConnsPerHost < 0 {
 		p.add(path+".maxIdleConnsPerHost", "must not be negative")
 	}
@@ -345,6 +352,19 @@ func validateRoute(p *problems, path string, r *Route, backends map[string]bool)
 	}
 	if r.Timeout < 0 {
 		p.add(path+".timeout", "must not be negative")
+	}
+	if rt := r.Retries; rt != nil {
+		if rt.Attempts < 1 || rt.Attempts > 10 {
+			p.add(path+".retries.attempts", "%d must be between 1 and 10", rt.Attempts)
+		}
+		if rt.PerTryTimeout < 0 {
+			p.add(path+".retries.perTryTimeout", "must not be negative")
+		}
+		for i, on := range rt.RetryOn {
+			if !retryOnValues[on] {
+				p.add(fmt.Sprintf("%s.retries.retryOn[%d]", path, i), "%q is not one of connect-failure, refused-stream, reset, 502, 503, 504", on)
+			}
+		}
 	}
 	if m := r.Mirror; m != nil {
 		mp := path + ".mirror"
@@ -588,3 +608,5 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
 }
+
+var retryOnValues = map[string]bool{"connect-failure": true, "refused-stream": true, "reset": true, "502": true, "503": true, "504": true}

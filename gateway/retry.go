@@ -1,0 +1,177 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cutover-dev/cutover/spec"
+)
+
+// ReasonOverflow is the answer when a backend's circuit breaker is full.
+const ReasonOverflow = "overflow"
+
+var errOverflow = errors.New("circuit breaker overflow")
+
+// breaker is a backend's circuit breaker, Envoy's way: every request in
+// flight holds a connection, so those beyond maxConnections are pending.
+type breaker struct {
+	maxRequests, maxActive, maxRetries int64
+	active, retrying                   atomic.Int64
+	overflow                           [3]prometheus.Counter // requests, pending, retries
+}
+
+func newBreaker(backend string, cb *spec.CircuitBreaker, m *Metrics) *breaker {
+	b := &breaker{
+		maxRequests: int64(cb.MaxRequests),
+		maxActive:   int64(cb.MaxConnections + cb.MaxPendingRequests),
+		maxRetries:  int64(cb.MaxRetries),
+	}
+	for i, limit := range []string{"max_requests", "max_pending_requests", "max_retries"} {
+		b.overflow[i] = m.overflow.WithLabelValues(backend, limit)
+	}
+	return b
+}
+
+// admit takes a place for a request, or reports the overflow.
+func (b *breaker) admit() bool {
+	n := b.active.Add(1)
+	switch {
+	case n > b.maxRequests:
+		b.overflow[0].Inc()
+	case n > b.maxActive:
+		b.overflow[1].Inc()
+	default:
+		return true
+	}
+	b.active.Add(-1)
+	return false
+}
+
+func (b *breaker) release() { b.active.Add(-1) }
+
+func (b *breaker) startRetry() bool {
+	if b.retrying.Add(1) > b.maxRetries {
+		b.retrying.Add(-1)
+		b.overflow[2].Inc()
+		return false
+	}
+	return true
+}
+
+func (b *breaker) endRetry() { b.retrying.Add(-1) }
+
+// retryPolicy is a compiled spec.Retries.
+type retryPolicy struct {
+	attempts                    int
+	perTry                      time.Duration
+	refusedStream, reset, timed bool
+	statuses                    []int
+}
+
+func compileRetries(r *spec.Retries) *retryPolicy {
+	if r == nil {
+		return nil
+	}
+	p := &retryPolicy{attempts: r.Attempts, perTry: r.PerTryTimeout.D()}
+	for _, on := range r.RetryOn {
+		switch on {
+		case "refused-stream":
+			p.refusedStream = true
+		case "reset":
+			p.reset = true
+		case "502", "503", "504":
+			p.statuses = append(p.statuses, map[string]int{"502": 502, "503": 503, "504": 504}[on])
+			p.timed = p.timed || on == "504"
+		}
+	}
+	return p
+}
+
+// retriesError says whether an attempt that failed with err may be tried
+// again elsewhere. A connection never made is always retried.
+func (p *retryPolicy) retriesError(err error, idempotent bool, retries int) bool {
+	if isDialError(err) {
+		return true
+	}
+	if p == nil || retries >= p.attempts {
+		return false
+	}
+	var pt perTryTimeout
+	switch {
+	case strings.Contains(err.Error(), "REFUSED_STREAM"):
+		return p.refusedStream // the upstream refused it unprocessed
+	case errors.As(err, &pt):
+		return p.timed && idempotent
+	default:
+		return p.reset && idempotent
+	}
+}
+
+func (p *retryPolicy) retriesStatus(code int, idempotent bool, retries int) bool {
+	return p != nil && idempotent && retries < p.attempts && slices.Contains(p.statuses, code)
+}
+
+func isIdempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// perTryTimeout is a try that got no response headers in time.
+type perTryTimeout struct{}
+
+func (perTryTimeout) Error() string   { return "upstream per-try timeout" }
+func (perTryTimeout) Timeout() bool   { return true }
+func (perTryTimeout) Temporary() bool { return true }
+
+// attempt is one try, bounded by the per-try timeout until its headers.
+func attempt(rt http.RoundTripper, req *http.Request, perTry time.Duration) (*http.Response, error) {
+	if perTry <= 0 {
+		return rt.RoundTrip(req)
+	}
+	ctx, cancel := context.WithCancel(req.Context())
+	timer := time.AfterFunc(perTry, cancel)
+	resp, err := rt.RoundTrip(req.WithContext(ctx))
+	if !timer.Stop() {
+		if err == nil {
+			resp.Body.Close()
+		}
+		cancel()
+		return nil, perTryTimeout{}
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, nil
+}
+
+// cancelOnClose keeps a try's context alive while its body streams.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// isDialError reports whether err is a connection that was never made.
+func isDialError(err error) bool {
+	var oe *net.OpError
+	return err != nil && errors.As(err, &oe) && oe.Op == "dial"
+}
