@@ -108,6 +108,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 			drain:   sr.Drain,
 			timeout: sr.Timeout.D(),
 			retry:   compileRetries(sr.Retries),
+			maxBody: sr.MaxBodyBytes,
 
 			localMetrics: m.forRoute(sr.Name, "", ""),
 			trusted:      trusted,

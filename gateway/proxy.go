@@ -27,6 +27,7 @@ const (
 	ReasonReset             = "upstream-reset"
 	ReasonBodyTooLarge      = "request-body-too-large"
 	ReasonRateLimited       = "rate-limited"
+	ReasonConnectRefused    = "connect-not-allowed"
 )
 
 // HeaderReason names why the gateway, not an upstream, answered.
@@ -106,6 +107,11 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		defer func() { h.logRequest(r, lw, x, start) }()
 	}
+	if r.Method == http.MethodConnect {
+		// Never a tunnel to wherever the client asks: not an open proxy.
+		answer(w, http.StatusMethodNotAllowed, ReasonConnectRefused)
+		return
+	}
 	rt := h.table().Route(r)
 	if rt == nil {
 		h.metrics.unrouted.Inc()
@@ -126,13 +132,17 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusServiceUnavailable, ReasonNoHealthyUpstream)
 		return
 	}
-	if r.ContentLength > h.maxBody {
+	maxBody := h.maxBody
+	if rt.maxBody > 0 {
+		maxBody = rt.maxBody
+	}
+	if r.ContentLength > maxBody {
 		rt.localMetrics.observe(http.StatusRequestEntityTooLarge, start, true)
 		answer(w, http.StatusRequestEntityTooLarge, ReasonBodyTooLarge)
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, h.maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	}
 	x.plan = plan
 	if m := rt.mirror; m != nil && m.selects(r) {

@@ -129,6 +129,7 @@ type routeConfig struct {
 	trusted      trustedProxies
 	mirror       *mirror
 	retry        *retryPolicy
+	maxBody      int64 // 0: the gateway's limit
 	// parent is the config route a plan's mirror route copies; weight
 	// changes to the parent apply to it too.
 	parent string

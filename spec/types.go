@@ -154,6 +154,8 @@ type Route struct {
 	Mirror *Mirror `yaml:"mirror"`
 	// Retries try a failed request again on a different endpoint.
 	Retries *Retries `yaml:"retries"`
+	// MaxBodyBytes overrides spec.limits.maxBodyBytes for this route.
+	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
 }
 
 // Retries is a route's retry policy. A retry goes only to a different

@@ -353,6 +353,9 @@ func validateRoute(p *problems, path string, r *Route, backends map[string]bool)
 	if r.Timeout < 0 {
 		p.add(path+".timeout", "must not be negative")
 	}
+	if r.MaxBodyBytes < 0 {
+		p.add(path+".maxBodyBytes", "must not be negative")
+	}
 	if rt := r.Retries; rt != nil {
 		if rt.Attempts < 1 || rt.Attempts > 10 {
 			p.add(path+".retries.attempts", "%d must be between 1 and 10", rt.Attempts)
