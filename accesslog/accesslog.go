@@ -186,6 +186,9 @@ type File struct {
 	path    string
 	f       *os.File
 	w       *bufio.Writer
+	// hourEnd is when the open file's hour ends; before it, lines need no
+	// new path.
+	hourEnd time.Time
 }
 
 // NewFile returns a file sink; loc nil means UTC.
@@ -210,10 +213,14 @@ func (s *File) PathAt(t time.Time) string {
 func (s *File) Name() string { return "file:" + s.pattern }
 
 func (s *File) Write(l Line) error {
-	if path := s.PathAt(l.At); path != s.path || s.f == nil {
-		if err := s.open(path); err != nil {
-			return err
+	if s.f == nil || !l.At.Before(s.hourEnd) {
+		if path := s.PathAt(l.At); path != s.path || s.f == nil {
+			if err := s.open(path); err != nil {
+				return err
+			}
 		}
+		t := l.At.In(s.loc)
+		s.hourEnd = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, s.loc).Add(time.Hour)
 	}
 	s.w.Write(l.Data)
 	return s.w.WriteByte('\n')

@@ -31,15 +31,18 @@ go build -o "$WORK/backend" ./bench/backend
 go build -o "$WORK/reverseproxy" ./bench/reverseproxy
 "$WORK/backend" -addr 127.0.0.1:19001 -name legacy & 
 "$WORK/backend" -addr 127.0.0.1:19002 -name new &
+"$WORK/backend" -addr 127.0.0.1:19003 -name shadow &
 
 sed "s#@WORK@#$WORK#g" bench/nginx.conf > "$WORK/nginx.conf"
+sed "s#@WORK@#$WORK#g" bench/nginx-features.conf > "$WORK/nginx-features.conf"
 nginx -c "$WORK/nginx.conf" -g "pid $WORK/nginx.pid; error_log $WORK/nginx.err warn;" &
+nginx -c "$WORK/nginx-features.conf" -g "pid $WORK/nginx-features.pid; error_log $WORK/nginx-features.err warn;" &
 haproxy -f bench/haproxy.cfg -db >"$WORK/haproxy.log" 2>&1 &
 XDG_DATA_HOME=$WORK XDG_CONFIG_HOME=$WORK caddy run --config bench/Caddyfile --adapter caddyfile >"$WORK/caddy.log" 2>&1 &
 "$WORK/reverseproxy" -addr 127.0.0.1:18084 &
 "$WORK/cutover" serve -f bench/cutover.yaml --state "$WORK/state" --log-level warn >"$WORK/cutover.log" 2>&1 &
 
-for port in 19001 19002 18080 18081 18082 18083 18084; do
+for port in 19001 19002 19003 18080 18081 18082 18083 18084 18085; do
   for _ in $(seq 100); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
     sleep 0.1
@@ -68,6 +71,46 @@ results+=("$(run cutover 18083)")
 results+=("$(run go-reverseproxy 18084)")
 results+=("$(run backend-direct 19001)")
 
+# Features, one at a time, then all on, against nginx with the same ones.
+# cutover_config FEATURES writes a config serving on 127.0.0.1:18086.
+cutover_config() {
+  local f=$1 route_extra="" spec_extra=""
+  [[ $f == *sticky* || $f == all ]] && route_extra+=$'    stickiness: {cookie: {name: sticky}}\n'
+  [[ $f == *ratelimit* || $f == all ]] && route_extra+=$'    rateLimits: [{name: high, key: {clientIP: true}, tokenBucket: {maxTokens: 100000000, tokensPerFill: 100000000, fillInterval: 1s}}]\n'
+  [[ $f == *mirror* || $f == all ]] && route_extra+=$'    mirror: {backend: shadow, percent: 10}\n'
+  [[ $f == *accesslog* || $f == all ]] && spec_extra+="  accessLog: {sinks: [{file: {path: $WORK/cutover-access.log}}]}"$'\n'
+  cat <<CFG
+apiVersion: cutover.dev/v1alpha1
+kind: Gateway
+metadata: {name: bench}
+spec:
+  listeners: [{address: "127.0.0.1:18086"}]
+  admin: {address: "127.0.0.1:18096"}
+  drainDelay: 0s
+${spec_extra}  backends:
+  - {name: legacy, version: v1, endpoints: [http://127.0.0.1:19001]}
+  - {name: new, version: v2, endpoints: [http://127.0.0.1:19002]}
+  - {name: shadow, version: v2, endpoints: [http://127.0.0.1:19003]}
+  routes:
+  - name: web
+    backends: [{name: legacy, weight: 90}, {name: new, weight: 10}]
+${route_extra}
+CFG
+}
+
+features=(base sticky accesslog ratelimit mirror all)
+feature_results=()
+for f in "${features[@]}"; do
+  cutover_config "$f" > "$WORK/cutover-$f.yaml"
+  rm -rf "$WORK/state-$f"
+  "$WORK/cutover" serve -f "$WORK/cutover-$f.yaml" --state "$WORK/state-$f" --log-level warn >"$WORK/cutover-$f.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:18086/ 2>/dev/null && break; sleep 0.1; done
+  feature_results+=("$(run "cutover-$f" 18086)")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+feature_results+=("$(run nginx-all 18085)")
+
 nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
 {
   echo "# Benchmark results"
@@ -87,6 +130,22 @@ nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
     read -r name rps p50 p99 errors <<<"$r"
     ratio=$(awk -v a="$rps" -v b="$nginx_rps" 'BEGIN {printf "%.2f", a/b}')
     echo "| $name | $rps | $p50 | $p99 | $ratio | $errors |"
+  done
+  echo
+  echo "## Each feature's cost"
+  echo
+  echo "The gateway with one feature at a time, then all of them (a sticky weighted split, a JSON access log to a"
+  echo "file, a local rate limit too high to trigger, a 10 % mirror to a third backend, metrics), against nginx"
+  echo "with the same features as nginx allows them (bench/nginx-features.conf: split_clients, hash on the sticky"
+  echo "cookie, a JSON access_log, limit_req, mirror with split_clients for 10 %)."
+  echo
+  echo "| run | requests/s | p50 | p99 | × base | × nginx-all | errors |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+  base_rps=$(awk '{print $2}' <<<"${feature_results[0]}")
+  nginx_all_rps=$(awk '{print $2}' <<<"${feature_results[-1]}")
+  for r in "${feature_results[@]}"; do
+    read -r name rps p50 p99 errors <<<"$r"
+    echo "| $name | $rps | $p50 | $p99 | $(awk -v a="$rps" -v b="$base_rps" 'BEGIN {printf "%.2f", a/b}') | $(awk -v a="$rps" -v b="$nginx_all_rps" 'BEGIN {printf "%.2f", a/b}') | $errors |"
   done
 } > bench/RESULTS.md
 cat bench/RESULTS.md
