@@ -26,7 +26,9 @@ func newServeCmd(g *globals) *cobra.Command {
 audit log) and the admin token live in the state directory and survive a
 restart. SIGHUP, a change of the file or POST /api/v1/reload reloads the
 config; a config with any problem is refused and the running one keeps
-serving. SIGTERM drains and exits 0.`,
+serving. SIGUSR1 reopens access-log files. SIGTERM drains and exits 0.
+Plans (kind: Rollout) in the config start with it and resume where they
+were after a restart.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
