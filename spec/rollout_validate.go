@@ -329,15 +329,7 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		}
 		if h := s.SetHeaderRoute; h != nil {
 			n++
-			validateName(p, sp+".setHeaderRoute.name", h.Name)
-			if mirrorRoutes[h.Name] {
-				p.add(sp+".setHeaderRoute.name", "%q is already the name of a mirror route", h.Name)
-			}
-			for _, gr := range g.Spec.Routes {
-				if gr.Name == h.Name {
-					p.add(sp+".setHeaderRoute.name", "%q is already the name of a gateway route", h.Name)
-				}
-			}
+			validateManagedName(p, sp+".setHeaderRoute.name", h.Name, g, mirrorRoutes, "mirror")
 			headerRoutes[h.Name] = true
 			for j, m := range h.Match {
 				mp := fmt.Sprintf("%s.setHeaderRoute.match[%d]", sp, j)
@@ -364,15 +356,7 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		}
 		if m := s.SetMirrorRoute; m != nil {
 			n++
-			validateName(p, sp+".setMirrorRoute.name", m.Name)
-			if headerRoutes[m.Name] {
-				p.add(sp+".setMirrorRoute.name", "%q is already the name of a header route", m.Name)
-			}
-			for _, gr := range g.Spec.Routes {
-				if gr.Name == m.Name {
-					p.add(sp+".setMirrorRoute.name", "%q is already the name of a gateway route", m.Name)
-				}
-			}
+			validateManagedName(p, sp+".setMirrorRoute.name", m.Name, g, headerRoutes, "header")
 			mirrorRoutes[m.Name] = true
 			if m.Percentage != nil && (*m.Percentage < 0 || *m.Percentage > 100) {
 				p.add(sp+".setMirrorRoute.percentage", "%d must be between 0 and 100", *m.Percentage)
@@ -405,6 +389,20 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		validateAnalysisRef(p, "spec.strategy.canary.analysis", &a.StepAnalysis, templates)
 		if a.StartingStep < 0 || a.StartingStep >= max(len(c.Steps), 1) {
 			p.add("spec.strategy.canary.analysis.startingStep", "%d is not a step index (0-%d)", a.StartingStep, len(c.Steps)-1)
+		}
+	}
+}
+
+// validateManagedName checks the name of a route a plan adds: it must not
+// be a gateway route's, nor a managed route's of the other kind.
+func validateManagedName(p *problems, path, name string, g *Gateway, other map[string]bool, otherKind string) {
+	validateName(p, path, name)
+	if other[name] {
+		p.add(path, "%q is already the name of a %s route", name, otherKind)
+	}
+	for _, gr := range g.Spec.Routes {
+		if gr.Name == name {
+			p.add(path, "%q is already the name of a gateway route", name)
 		}
 	}
 }

@@ -24,15 +24,7 @@ import (
 	"github.com/cutover-dev/cutover/state"
 )
 
-// client talks to a running gateway's admin API.
-type client struct {
-	base  string
-	token string
-	actor string
-	http  *http.Client
-}
-
-func (g *globals) client() (*client, error) {
+func (g *globals) client() (*admin.Client, error) {
 	token := g.token
 	if token == "" {
 		data, err := os.ReadFile(filepath.Join(g.stateDir, state.TokenFile))
@@ -50,60 +42,7 @@ func (g *globals) client() (*client, error) {
 		host, _ := os.Hostname()
 		actor = u.Username + "@" + host
 	}
-	return &client{base: base, token: token, actor: actor, http: &http.Client{}}, nil
-}
-
-// do sends a request and decodes a JSON answer into out. A non-2xx answer
-// becomes an error carrying the API's message and field.
-func (c *client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set(admin.HeaderActor, c.actor)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("admin API: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error    string   `json:"error"`
-			Field    string   `json:"field"`
-			Problems []string `json:"problems"`
-		}
-		if json.Unmarshal(data, &e) != nil || e.Error == "" {
-			return fmt.Errorf("admin API: %s: %s", resp.Status, bytes.TrimSpace(data))
-		}
-		msg := e.Error
-		if e.Field != "" {
-			msg = e.Field + ": " + msg
-		}
-		if len(e.Problems) > 0 {
-			msg += "\n" + strings.Join(e.Problems, "\n")
-		}
-		return fmt.Errorf("%s (%s)", msg, resp.Status)
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return &admin.Client{Base: base, Token: token, Actor: actor}, nil
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -118,7 +57,7 @@ func newStatusCmd(g *globals) *cobra.Command {
 				return err
 			}
 			var st admin.Status
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/status", nil, &st); err != nil {
+			if err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/status", nil, &st); err != nil {
 				return err
 			}
 			if asJSON {
@@ -182,7 +121,7 @@ func newWeightCmd(g *globals) *cobra.Command {
 				if len(args) > 1 {
 					return fmt.Errorf("--reset takes no BACKEND=PCT arguments")
 				}
-				err = c.do(cmd.Context(), http.MethodDelete, "/api/v1/routes/"+route+"/weights?reason="+url.QueryEscape(reason), nil, &st)
+				err = c.Do(cmd.Context(), http.MethodDelete, "/api/v1/routes/"+route+"/weights?reason="+url.QueryEscape(reason), nil, &st)
 			} else {
 				if len(args) < 2 {
 					return fmt.Errorf("give at least one BACKEND=PCT")
@@ -199,7 +138,7 @@ func newWeightCmd(g *globals) *cobra.Command {
 					}
 					req.Weights[name] = json.Number(pct)
 				}
-				err = c.do(cmd.Context(), http.MethodPut, "/api/v1/routes/"+route+"/weights", req, &st)
+				err = c.Do(cmd.Context(), http.MethodPut, "/api/v1/routes/"+route+"/weights", req, &st)
 			}
 			if err != nil {
 				return err
@@ -232,7 +171,7 @@ func newReloadCmd(g *globals) *cobra.Command {
 				return err
 			}
 			var st gateway.Status
-			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/reload", nil, &st); err != nil {
+			if err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/reload", nil, &st); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "reloaded: generation %d, config %.12s\n", st.Generation, st.ConfigHash)
@@ -256,7 +195,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 			out := cmd.OutOrStdout()
 			if !follow {
 				var resp struct{ Events []state.Event }
-				if err := c.do(cmd.Context(), http.MethodGet, fmt.Sprintf("/api/v1/events?limit=%d", limit), nil, &resp); err != nil {
+				if err := c.Do(cmd.Context(), http.MethodGet, fmt.Sprintf("/api/v1/events?limit=%d", limit), nil, &resp); err != nil {
 					return err
 				}
 				for _, ev := range resp.Events {
@@ -264,7 +203,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 				}
 				return nil
 			}
-			return c.follow(cmd.Context(), limit, func(ev state.Event) { printEvent(out, ev) })
+			return followEvents(cmd.Context(), c, limit, func(ev state.Event) { printEvent(out, ev) })
 		},
 	}
 	cmd.Flags().BoolVar(&follow, "follow", false, "keep printing new events as they happen")
@@ -273,13 +212,13 @@ func newEventsCmd(g *globals) *cobra.Command {
 }
 
 // follow reads the Server-Sent Events stream until ctx ends.
-func (c *client) follow(ctx context.Context, limit int, fn func(state.Event)) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/events?follow=1&limit=%d", c.base, limit), nil)
+func followEvents(ctx context.Context, c *admin.Client, limit int, fn func(state.Event)) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/events?follow=1&limit=%d", c.Base, limit), nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
+	req.Header.Set("Authorization", "Bearer "+c.Token)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return fmt.Errorf("admin API: %w", err)
 	}
@@ -341,7 +280,7 @@ func newDiffsCmd(g *globals) *cobra.Command {
 			var resp struct {
 				Diffs []gateway.Diff `json:"diffs"`
 			}
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/routes/"+url.PathEscape(args[0])+"/diffs", nil, &resp); err != nil {
+			if err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/routes/"+url.PathEscape(args[0])+"/diffs", nil, &resp); err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()

@@ -23,7 +23,6 @@ import (
 	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/server"
-	"github.com/cutover-dev/cutover/state"
 )
 
 //go:embed demo.yaml
@@ -175,15 +174,11 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 		return err
 	}
 	stateDir := filepath.Join(dir, "state")
-	store, err := state.Open(stateDir)
+	store, token, err := openState(stateDir)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	token, err := state.LoadOrCreateToken(stateDir)
-	if err != nil {
-		return err
-	}
 	srvCtx, stopServer := context.WithCancel(context.Background())
 	defer stopServer()
 	srv, err := server.New(srvCtx, []string{file}, store, token, log)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cutover-dev/cutover/internal/testenv"
 )
 
 var binary string
@@ -37,16 +38,6 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // server is a `cutover serve` process.
@@ -80,7 +71,7 @@ func (l *lockedBuffer) String() string {
 func startServe(t *testing.T, backends map[string]string, drain string, docs ...string) *server {
 	t.Helper()
 	dir := t.TempDir()
-	s := &server{addr: freeAddr(t), admin: freeAddr(t), stateDir: filepath.Join(dir, "state"), file: filepath.Join(dir, "cutover.yaml"), stderr: &lockedBuffer{}, exited: make(chan error, 1)}
+	s := &server{addr: testenv.FreeAddr(t), admin: testenv.FreeAddr(t), stateDir: filepath.Join(dir, "state"), file: filepath.Join(dir, "cutover.yaml"), stderr: &lockedBuffer{}, exited: make(chan error, 1)}
 	cfg := fmt.Sprintf(`apiVersion: cutover.dev/v1alpha1
 kind: Gateway
 metadata:

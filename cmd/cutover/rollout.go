@@ -36,7 +36,7 @@ func newGetCmd(g *globals) *cobra.Command {
 			last := ""
 			for {
 				var v rollout.View
-				if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/rollouts/"+args[1], nil, &v); err != nil {
+				if err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/rollouts/"+args[1], nil, &v); err != nil {
 					return err
 				}
 				frame := renderRollout(&v)
@@ -146,7 +146,7 @@ func newRolloutCommand(g *globals, name, short string, flags func(*cobra.Command
 				return err
 			}
 			var v rollout.View
-			if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/rollouts/"+args[0]+"/"+name, req, &v); err != nil {
+			if err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/rollouts/"+args[0]+"/"+name, req, &v); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "rollout %s: %s at step %d, canary %d%%", v.Name, v.State.Phase, v.State.Step, v.State.Weight)

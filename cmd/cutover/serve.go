@@ -55,15 +55,11 @@ func serve(ctx context.Context, files []string, stateDir string, watch time.Dura
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	store, err := state.Open(stateDir)
+	store, token, err := openState(stateDir)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	token, err := state.LoadOrCreateToken(stateDir)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	srv, err := server.New(ctx, files, store, token, log)
@@ -90,4 +86,18 @@ func serve(ctx context.Context, files []string, stateDir string, watch time.Dura
 		}
 	}()
 	return srv.Run(ctx)
+}
+
+// openState opens the state directory: the store and the admin token.
+func openState(dir string) (*state.Store, string, error) {
+	store, err := state.Open(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	token, err := state.LoadOrCreateToken(dir)
+	if err != nil {
+		store.Close()
+		return nil, "", err
+	}
+	return store, token, nil
 }

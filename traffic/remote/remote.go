@@ -4,14 +4,10 @@
 package remote
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/cutover-dev/cutover/admin"
@@ -26,18 +22,15 @@ const Type = "RemoteGateway"
 
 // Router drives one route of a remote gateway.
 type Router struct {
-	admin, token          string
+	api                   *admin.Client
 	route, stable, canary string
-	actor                 string
-	client                *http.Client
 }
 
 // New returns a router for the gateway whose admin API is at adminURL.
 func New(adminURL, token, route, stable, canary, actor string) *Router {
 	return &Router{
-		admin: strings.TrimSuffix(adminURL, "/"), token: token,
-		route: route, stable: stable, canary: canary, actor: actor,
-		client: &http.Client{Timeout: 5 * time.Second},
+		api:   &admin.Client{Base: adminURL, Token: token, Actor: actor, HTTP: &http.Client{Timeout: 5 * time.Second}},
+		route: route, stable: stable, canary: canary,
 	}
 }
 
@@ -45,33 +38,7 @@ func New(adminURL, token, route, stable, canary, actor string) *Router {
 func (r *Router) Type() string { return Type }
 
 func (r *Router) call(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(data)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, r.admin+path, rd)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+r.token)
-	req.Header.Set(admin.HeaderActor, r.actor)
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("gateway %s: %w", r.admin, err)
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("gateway %s: %s %s: %s: %s", r.admin, method, path, resp.Status, bytes.TrimSpace(data))
-	}
-	if out != nil {
-		return json.Unmarshal(data, out)
-	}
-	return nil
+	return r.api.Do(ctx, method, path, body, out)
 }
 
 // SetWeight implements traffic.Router.
@@ -100,7 +67,7 @@ func (r *Router) VerifyWeight(ctx context.Context, weight int) (*bool, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("gateway %s has no route %q with backend %q", r.admin, r.route, r.canary)
+	return nil, fmt.Errorf("gateway %s has no route %q with backend %q", r.api.Base, r.route, r.canary)
 }
 
 // SetHeaderRoute implements traffic.Router.
@@ -134,7 +101,7 @@ func (r *Router) CanaryHealthy(ctx context.Context) error {
 		}
 		for _, e := range b.Endpoints {
 			if !e.Healthy {
-				return fmt.Errorf("gateway %s: canary endpoint %s is unhealthy", r.admin, e.Address)
+				return fmt.Errorf("gateway %s: canary endpoint %s is unhealthy", r.api.Base, e.Address)
 			}
 		}
 	}
