@@ -521,3 +521,47 @@ func (s *server) lastEventSeq(t *testing.T) int {
 	n, _ := strconv.Atoi(m[1])
 	return n
 }
+
+// SIGUSR1 reopens the access log after logrotate moved it away.
+func TestSIGUSR1ReopensAccessLog(t *testing.T) {
+	legacy, next := namedBackend(t, "legacy", 0), namedBackend(t, "new", 0)
+	logFile := filepath.Join(t.TempDir(), "access.log")
+	s := startServe(t, map[string]string{"legacy": legacy.URL, "new": next.URL}, "0s")
+	cfg, _ := os.ReadFile(s.file)
+	os.WriteFile(s.file, []byte(strings.Replace(string(cfg), "  backends:", fmt.Sprintf("  accessLog: {sinks: [{file: {path: %q}}]}\n  backends:", logFile), 1)), 0o600)
+	s.cmd.Process.Signal(syscall.SIGTERM) // access-log settings need a restart
+	<-s.exited
+	s.launch(t)
+	s.waitReady(t)
+	get := func(path string) {
+		resp, err := http.Get("http://" + s.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	waitLines := func(file string, n int) {
+		t.Helper()
+		for range 200 {
+			data, _ := os.ReadFile(file)
+			if strings.Count(string(data), "\n") == n {
+				return
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		data, _ := os.ReadFile(file)
+		t.Fatalf("%s has %q, want %d lines", file, data, n)
+	}
+	get("/before")
+	waitLines(logFile, 1)
+	os.Rename(logFile, logFile+".1")
+	s.cmd.Process.Signal(syscall.SIGUSR1)
+	time.Sleep(100 * time.Millisecond)
+	get("/after")
+	waitLines(logFile, 1)
+	data, _ := os.ReadFile(logFile)
+	old, _ := os.ReadFile(logFile + ".1")
+	if !strings.Contains(string(data), `"path":"/after"`) || !strings.Contains(string(old), `"path":"/before"`) || strings.Contains(string(old), "/after") {
+		t.Fatalf("after SIGUSR1: new file %q, rotated file %q", data, old)
+	}
+}
