@@ -430,3 +430,23 @@ func cleanYAMLError(err error) string {
 	}
 	return msg
 }
+
+// DecodeDocument decodes the one YAML document in data into v (a pointer to
+// a struct with yaml tags), refusing unknown fields, and returns where each
+// field path was written, for errors found later. Other file formats of the
+// project (the rate-limit service's) use it to report file:line:col too.
+func DecodeDocument(file string, data []byte, v any) (where func(path string) Pos, err error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, ErrorList{syntaxError(file, data, err)}
+	}
+	d := &decoder{file: file, pos: map[string]Pos{}}
+	if len(root.Content) > 0 {
+		d.decode(root.Content[0], reflect.ValueOf(v).Elem(), "")
+	}
+	if len(d.errs) > 0 {
+		sortErrors(d.errs)
+		return nil, d.errs
+	}
+	return d.lookup, nil
+}
