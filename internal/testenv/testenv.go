@@ -102,3 +102,58 @@ scrape_configs:
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// Redis is a real redis-server on a loopback port, without persistence.
+type Redis struct {
+	Addr string
+	cmd  *exec.Cmd
+	bin  string
+	t    testing.TB
+}
+
+// StartRedis runs redis-server for the test; it is stopped when the test
+// ends.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	r := &Redis{bin: Binary(t, "redis-server", "redis-server"), Addr: FreeAddr(t), t: t}
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// Start starts (or restarts) the server on the same address.
+func (r *Redis) Start() {
+	r.t.Helper()
+	_, port, _ := net.SplitHostPort(r.Addr)
+	r.cmd = exec.Command(r.bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no")
+	if err := r.cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", r.Addr)
+		if err == nil {
+			c.Write([]byte("PING\r\n"))
+			buf := make([]byte, 16)
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			n, _ := c.Read(buf)
+			c.Close()
+			if string(buf[:n]) == "+PONG\r\n" {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatal("redis-server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop kills the server, as a crash would.
+func (r *Redis) Stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Kill()
+		r.cmd.Wait()
+		r.cmd = nil
+	}
+}

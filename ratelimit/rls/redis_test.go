@@ -1,0 +1,154 @@
+package rls
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/cutover-dev/cutover/internal/testenv"
+)
+
+func newTestStore(t *testing.T, addr string) *Store {
+	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 50 * time.Millisecond, ReadTimeout: 50 * time.Millisecond, WriteTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	t.Cleanup(func() { rdb.Close() })
+	return NewStore(rdb)
+}
+
+func TestFixedWindowDoesNotCountRefusedHits(t *testing.T) {
+	r := testenv.StartRedis(t)
+	s := newTestStore(t, r.Addr)
+	rule := &Rule{Key: "d.k", Window: time.Hour, RequestsPerUnit: 10}
+	ctx := context.Background()
+	over := 0
+	for range 15 {
+		d, err := s.Take(ctx, rule, "k1", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Over {
+			over++
+		}
+	}
+	d, _ := s.Take(ctx, rule, "k1", 1)
+	if over != 5 || !d.Over || d.Remaining != 0 {
+		t.Fatalf("%d over of 15, then %+v", over, d)
+	}
+	// The counter stayed at the limit: a hit of 0 sees exactly 10 used.
+	cnt, _ := redis.NewClient(&redis.Options{Addr: r.Addr}).Keys(ctx, "fw:k1:*").Result()
+	if len(cnt) != 1 {
+		t.Fatalf("keys %v", cnt)
+	}
+	v, _ := redis.NewClient(&redis.Options{Addr: r.Addr}).Get(ctx, cnt[0]).Int()
+	if v != 10 {
+		t.Fatalf("counter %d after 16 hits at a limit of 10, want 10", v)
+	}
+}
+
+// Two replicas (two stores) on one Redis admit no more than the limit in a
+// fixed window: the decision is one atomic script.
+func TestReplicasShareOneLimit(t *testing.T) {
+	r := testenv.StartRedis(t)
+	a, b := newTestStore(t, r.Addr), newTestStore(t, r.Addr)
+	rule := &Rule{Key: "d.shared", Window: time.Hour, RequestsPerUnit: 100}
+	var allowed atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 64 {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		wg.Go(func() {
+			for range 10 {
+				if d, err := s.Take(context.Background(), rule, "k", 1); err == nil && !d.Over {
+					allowed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if allowed.Load() != 100 {
+		t.Fatalf("two replicas admitted %d of 640 at a limit of 100", allowed.Load())
+	}
+}
+
+// The sliding window admits no more than the limit in any window,
+// measured on Redis's own clock, under 64 concurrent clients.
+func TestSlidingWindowNeverExceedsTheLimit(t *testing.T) {
+	r := testenv.StartRedis(t)
+	s := newTestStore(t, r.Addr)
+	rule := &Rule{Key: "d.slide", Window: time.Second, RequestsPerUnit: 50, Sliding: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var at []time.Time
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				d, err := s.Take(context.Background(), rule, "k", 1)
+				if err == nil && !d.Over {
+					mu.Lock()
+					at = append(at, d.At)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	worst := 0
+	for i := range at {
+		j, _ := slices.BinarySearchFunc(at, at[i].Add(time.Second), func(a, b time.Time) int { return a.Compare(b) })
+		worst = max(worst, j-i)
+	}
+	t.Logf("%d admitted in 3 s; at most %d in any 1 s window", len(at), worst)
+	if worst > 50 || len(at) < 100 {
+		t.Fatalf("%d admitted in one window at a limit of 50 (%d in all)", worst, len(at))
+	}
+}
+
+// With Redis gone, decisions follow the failure mode without an error to the
+// caller's client, the store says it is degraded, and it recovers when
+// Redis returns.
+func TestRedisDownFailsOpenAndRecovers(t *testing.T) {
+	r := testenv.StartRedis(t)
+	s := newTestStore(t, r.Addr)
+	failures := 0
+	s.OnFailure = func(error) { failures++ }
+	rule := &Rule{Key: "d.k", Window: time.Hour, RequestsPerUnit: 1}
+	ctx := context.Background()
+	if d, err := s.Take(ctx, rule, "k", 1); err != nil || d.Over {
+		t.Fatalf("first: %+v %v", d, err)
+	}
+	r.Stop()
+	start := time.Now()
+	d, err := s.Take(ctx, rule, "k", 1)
+	if !errors.Is(err, ErrRedis) || d.Over || !s.Degraded() || failures != 1 {
+		t.Fatalf("with Redis down: %+v %v degraded=%v failures=%d", d, err, s.Degraded(), failures)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("the failure took %v", took)
+	}
+	s.FailClosed = true
+	if d, _ := s.Take(ctx, rule, "k", 1); !d.Over {
+		t.Fatal("failure mode deny let the request through")
+	}
+	r.Start()
+	waitOK := time.Now().Add(5 * time.Second)
+	for {
+		d, err := s.Take(ctx, rule, "k2", 1)
+		if err == nil && !d.Over && !s.Degraded() {
+			break
+		}
+		if time.Now().After(waitOK) {
+			t.Fatalf("did not recover: %+v %v", d, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
