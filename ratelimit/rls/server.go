@@ -1,0 +1,169 @@
+package rls
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/cutover-dev/cutover/spec"
+)
+
+// Server is `cutover ratelimit serve`: the gRPC service, gRPC health, and
+// an HTTP listener with /healthz, /readyz and /metrics; it reloads the
+// configuration directory when a file changes.
+type Server struct {
+	Service  *Service
+	Registry *prometheus.Registry
+	dir      string
+	log      *slog.Logger
+	reloads  *prometheus.CounterVec
+	health   *health.Server
+
+	// WatchInterval is how often the directory is checked; 0 turns it off.
+	WatchInterval time.Duration
+	lastHash      string
+}
+
+// NewServer loads dir and builds the service on store. A bad directory at
+// start is an error; later, a bad file keeps the running configuration.
+func NewServer(dir string, store *Store, log *slog.Logger) (*Server, error) {
+	cfg, err := LoadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s := &Server{
+		Service: NewService(cfg, store, reg, log), Registry: reg, dir: dir, log: log,
+		WatchInterval: time.Second, health: health.NewServer(),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_rls_config_reloads_total",
+			Help: "Configuration reloads by result (success or failure).",
+		}, []string{"result"}),
+	}
+	reg.MustRegister(s.reloads)
+	s.lastHash, _ = dirHash(dir)
+	return s, nil
+}
+
+// Reload reads the directory again; a directory with any bad file is
+// refused and the running configuration keeps serving.
+func (s *Server) Reload() error {
+	cfg, err := LoadDir(s.dir)
+	if err != nil {
+		s.reloads.WithLabelValues("failure").Inc()
+		s.log.Error("rate-limit config refused; the running config keeps serving", "dir", s.dir, "err", err)
+		return err
+	}
+	s.Service.SetConfig(cfg)
+	s.reloads.WithLabelValues("success").Inc()
+	s.log.Info("rate-limit config reloaded", "domains", cfg.Domains())
+	return nil
+}
+
+// dirHash fingerprints the configuration files' names and contents.
+func dirHash(dir string) (string, error) {
+	var files []string
+	for _, p := range []string{"*.yaml", "*.yml"} {
+		m, _ := filepath.Glob(filepath.Join(dir, p))
+		files = append(files, m...)
+	}
+	sort.Strings(files)
+	srcs := make([]spec.Source, 0, len(files))
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", err
+		}
+		srcs = append(srcs, spec.Source{File: f, Data: data})
+	}
+	if len(srcs) == 0 {
+		return "", nil
+	}
+	return spec.HashSources(srcs) + fmt.Sprint(files), nil
+}
+
+// Serve runs the gRPC listener and the HTTP listener until ctx ends.
+func (s *Server) Serve(ctx context.Context, grpcLn, httpLn net.Listener) error {
+	g := grpc.NewServer()
+	rlsv3.RegisterRateLimitServiceServer(g, s.Service)
+	healthpb.RegisterHealthServer(g, s.health)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.Service.store.Degraded() {
+			mode := "allow"
+			if s.Service.store.FailClosed {
+				mode = "deny"
+			}
+			http.Error(w, "degraded: redis unreachable; answering "+mode, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- g.Serve(grpcLn) }()
+	go func() {
+		if err := hs.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	go s.watch(ctx)
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		g.Stop()
+		hs.Close()
+		return err
+	}
+	s.health.Shutdown()
+	stopped := make(chan struct{})
+	go func() { g.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(5 * time.Second):
+		g.Stop()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+func (s *Server) watch(ctx context.Context) {
+	if s.WatchInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(s.WatchInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		h, err := dirHash(s.dir)
+		if err != nil || h == s.lastHash {
+			continue
+		}
+		s.lastHash = h
+		s.Reload()
+	}
+}
