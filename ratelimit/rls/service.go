@@ -202,4 +202,3 @@ func domainOf(r *Rule) string {
 	}
 	return r.Key
 }
-
