@@ -61,6 +61,7 @@ func newRootCmd() *cobra.Command {
 		newReloadCmd(g),
 		newEventsCmd(g),
 		newDiffsCmd(g),
+		newRateLimitCmd(g),
 	)
 	root.AddCommand(rolloutCommands(g)...)
 	return root
