@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"log/slog"
 	"net"
 	"net/http"
@@ -30,6 +31,7 @@ type Pool struct {
 	checkers   map[string]*checker        // by endpoint address
 	diffs      map[string]*diffLog        // by route
 	breakers   map[string]*breaker        // by backend and thresholds
+	rlsClients map[string]rlsv3.RateLimitServiceClient
 	// limiters keep rate-limit state across reloads, by route, name and
 	// settings; limitersUsed marks those the last compile used.
 	limiters     map[string]*ratelimit.Limiter
@@ -50,6 +52,7 @@ func newPool(log *slog.Logger, onHealthChange func()) *Pool {
 		checkers:       map[string]*checker{},
 		diffs:          map[string]*diffLog{},
 		breakers:       map[string]*breaker{},
+		rlsClients:     map[string]rlsv3.RateLimitServiceClient{},
 		limiters:       map[string]*ratelimit.Limiter{},
 		limitersUsed:   map[string]bool{},
 	}
@@ -115,6 +118,10 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 		}
 		for j := range sr.RateLimits {
 			rl := &sr.RateLimits[j]
+			if rl.Global != nil {
+				c.globals = append(c.globals, compileGlobal(sr.Name, rl, p.clientFor(rl.Global.Service), m))
+				continue
+			}
 			c.limits = append(c.limits, compileRateLimit(sr.Name, rl, p.limiterFor(sr.Name, rl), trusted, m))
 		}
 		if sm := sr.Mirror; sm != nil {
@@ -150,7 +157,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 						mc = mirrorRouteConfig(c, mr, byName[mr.Backend], p.diffLogFor(mr.Name, nil), m)
 					} else {
 						mc = managedRouteConfig(sr, mr, byName[mr.Backend], m)
-						mc.limits, mc.trusted = c.limits, c.trusted
+						mc.limits, mc.globals, mc.trusted = c.limits, c.globals, c.trusted
 					}
 					t.routes = append(t.routes, newRoute(mc, now.UnixNano()))
 				}

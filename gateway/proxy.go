@@ -28,6 +28,9 @@ const (
 	ReasonBodyTooLarge      = "request-body-too-large"
 	ReasonRateLimited       = "rate-limited"
 	ReasonConnectRefused    = "connect-not-allowed"
+	// ReasonRateLimitServiceFailed is a global limit's answer when the
+	// service failed and failureModeDeny is set.
+	ReasonRateLimitServiceFailed = "ratelimit-service-failed"
 )
 
 // HeaderReason names why the gateway, not an upstream, answered.
@@ -119,7 +122,7 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	x.route = rt
-	if len(rt.limits) > 0 {
+	if len(rt.limits) > 0 || len(rt.globals) > 0 {
 		ok, result := rt.applyLimits(w, r, start)
 		x.limitResult = result
 		if !ok {

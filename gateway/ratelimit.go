@@ -127,5 +127,18 @@ func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, start time.
 			}
 		}
 	}
+	if len(rt.globals) > 0 {
+		ip := rt.trusted.clientIP(r)
+		for _, g := range rt.globals {
+			ok, res, status := g.check(w, r, ip)
+			if res != "" {
+				result = res
+			}
+			if !ok {
+				rt.localMetrics.observe(status, start, true)
+				return false, result
+			}
+		}
+	}
 	return true, result
 }

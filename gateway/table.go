@@ -126,6 +126,7 @@ type routeConfig struct {
 	// upstream, body too large) before a backend is chosen.
 	localMetrics *routeMetrics
 	limits       []*routeLimiter
+	globals      []*globalLimiter // after the local limits
 	trusted      trustedProxies
 	mirror       *mirror
 	retry        *retryPolicy

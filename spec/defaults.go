@@ -48,6 +48,9 @@ const (
 	DefaultMirrorMaxInFlight = 100
 	DefaultMirrorKeep        = 50
 
+	// DefaultGlobalRateLimitTimeout is Envoy's ratelimit filter default.
+	DefaultGlobalRateLimitTimeout = 20 * time.Millisecond
+
 	// DefaultRateLimitKeys is about what nginx keeps in a 1 MB zone.
 	DefaultRateLimitKeys = 16000
 )
@@ -176,6 +179,9 @@ func SetDefaults(g *Gateway) {
 			rl := &r.RateLimits[j]
 			setInt(&rl.Status, 429)
 			setInt(&rl.MaxKeys, DefaultRateLimitKeys)
+			if g := rl.Global; g != nil {
+				setDuration(&g.Timeout, DefaultGlobalRateLimitTimeout)
+			}
 		}
 		if st := r.Sticky; st != nil && st.Cookie != nil {
 			if st.Cookie.Name == "" {

@@ -205,10 +205,13 @@ type Compare struct {
 	Keep int `yaml:"keep"`
 }
 
-// RateLimit is one local limiter of a route, keyed by a descriptor.
+// RateLimit is one limiter of a route: local, keyed by a descriptor, or
+// Global, asking a rate-limit service. Local limits run first, as Envoy's
+// docs suggest, so that a burst does not all go to the service.
 type RateLimit struct {
-	Name string       `yaml:"name"`
-	Key  RateLimitKey `yaml:"key"`
+	Name   string           `yaml:"name"`
+	Key    RateLimitKey     `yaml:"key"`
+	Global *GlobalRateLimit `yaml:"global"`
 	// Exactly one algorithm is set.
 	TokenBucket *TokenBucket `yaml:"tokenBucket"`
 	LeakyBucket *LeakyBucket `yaml:"leakyBucket"`
@@ -219,6 +222,65 @@ type RateLimit struct {
 	DryRun bool `yaml:"dryRun"`
 	// MaxKeys bounds the keys remembered; the least recently used go first.
 	MaxKeys int `yaml:"maxKeys"`
+}
+
+// GlobalRateLimit asks an Envoy RateLimitService (such as `cutover
+// ratelimit serve`) with descriptors built by Envoy's rate-limit actions.
+type GlobalRateLimit struct {
+	// Service is the service's gRPC address, host:port.
+	Service     string                `yaml:"service"`
+	Domain      string                `yaml:"domain"`
+	Descriptors []RateLimitDescriptor `yaml:"descriptors"`
+	// FailureModeDeny answers 503 when the service fails or is slower than
+	// Timeout; by default the request passes.
+	FailureModeDeny bool     `yaml:"failureModeDeny"`
+	Timeout         Duration `yaml:"timeout"`
+}
+
+// RateLimitDescriptor is one descriptor: its entries, in order, from
+// actions. When an action cannot produce its entry (a missing header, say)
+// the descriptor is not sent, as in Envoy.
+type RateLimitDescriptor struct {
+	Actions []RateLimitAction `yaml:"actions"`
+}
+
+// RateLimitAction is one of Envoy's route rate-limit actions; exactly one
+// field is set.
+type RateLimitAction struct {
+	RequestHeaders   *RequestHeadersAction   `yaml:"requestHeaders"`
+	RemoteAddress    *struct{}               `yaml:"remoteAddress"`
+	GenericKey       *GenericKeyAction       `yaml:"genericKey"`
+	HeaderValueMatch *HeaderValueMatchAction `yaml:"headerValueMatch"`
+	QueryParameters  *QueryParametersAction  `yaml:"queryParameters"`
+}
+
+// RequestHeadersAction adds (DescriptorKey, the header's value); ":path",
+// ":authority" and ":method" name the pseudo-headers.
+type RequestHeadersAction struct {
+	HeaderName    string `yaml:"headerName"`
+	DescriptorKey string `yaml:"descriptorKey"`
+}
+
+// GenericKeyAction adds (DescriptorKey or "generic_key", DescriptorValue).
+type GenericKeyAction struct {
+	DescriptorKey   string `yaml:"descriptorKey"`
+	DescriptorValue string `yaml:"descriptorValue"`
+}
+
+// HeaderValueMatchAction adds (DescriptorKey or "header_match",
+// DescriptorValue) when the headers match (or, with ExpectMatch false, when
+// they do not).
+type HeaderValueMatchAction struct {
+	DescriptorKey   string     `yaml:"descriptorKey"`
+	DescriptorValue string     `yaml:"descriptorValue"`
+	ExpectMatch     *bool      `yaml:"expectMatch"`
+	Headers         []KeyMatch `yaml:"headers"`
+}
+
+// QueryParametersAction adds (DescriptorKey, the parameter's value).
+type QueryParametersAction struct {
+	QueryParameterName string `yaml:"queryParameterName"`
+	DescriptorKey      string `yaml:"descriptorKey"`
 }
 
 // RateLimitKey says what a limiter counts by; exactly one is set. A request

@@ -420,6 +420,13 @@ func validateRateLimit(p *problems, path string, rl *RateLimit, names map[string
 		p.add(path+".name", "duplicate rate limit name %q", rl.Name)
 	}
 	names[rl.Name] = true
+	if g := rl.Global; g != nil {
+		if rl.TokenBucket != nil || rl.LeakyBucket != nil || rl.Key != (RateLimitKey{}) {
+			p.add(path, "a global limit takes no key, tokenBucket or leakyBucket: the service decides")
+		}
+		validateGlobal(p, path+".global", g)
+		return
+	}
 	k := rl.Key
 	n := 0
 	for _, set := range []bool{k.Route, k.ClientIP, k.Header != "", k.PathRegex != ""} {
@@ -473,6 +480,69 @@ func validateRateLimit(p *problems, path string, rl *RateLimit, names map[string
 	}
 	if rl.MaxKeys < 1 {
 		p.add(path+".maxKeys", "must be at least 1")
+	}
+}
+
+func validateGlobal(p *problems, path string, g *GlobalRateLimit) {
+	if g.Service == "" {
+		p.add(path+".service", "required: the rate-limit service's gRPC host:port")
+	} else {
+		validateAddress(p, path+".service", g.Service)
+	}
+	if g.Domain == "" {
+		p.add(path+".domain", "required")
+	}
+	if len(g.Descriptors) == 0 {
+		p.add(path+".descriptors", "at least one descriptor is required")
+	}
+	if g.Timeout <= 0 {
+		p.add(path+".timeout", "must be positive")
+	}
+	for i, d := range g.Descriptors {
+		dp := fmt.Sprintf("%s.descriptors[%d]", path, i)
+		if len(d.Actions) == 0 {
+			p.add(dp+".actions", "at least one action is required")
+		}
+		for j, a := range d.Actions {
+			ap := fmt.Sprintf("%s.actions[%d]", dp, j)
+			n := 0
+			if h := a.RequestHeaders; h != nil {
+				n++
+				if h.HeaderName == "" || h.DescriptorKey == "" {
+					p.add(ap+".requestHeaders", "headerName and descriptorKey are required")
+				}
+			}
+			if a.RemoteAddress != nil {
+				n++
+			}
+			if gk := a.GenericKey; gk != nil {
+				n++
+				if gk.DescriptorValue == "" {
+					p.add(ap+".genericKey.descriptorValue", "required")
+				}
+			}
+			if hv := a.HeaderValueMatch; hv != nil {
+				n++
+				if hv.DescriptorValue == "" {
+					p.add(ap+".headerValueMatch.descriptorValue", "required")
+				}
+				if len(hv.Headers) == 0 {
+					p.add(ap+".headerValueMatch.headers", "at least one header match is required")
+				}
+				for k := range hv.Headers {
+					validateKeyMatch(p, fmt.Sprintf("%s.headerValueMatch.headers[%d]", ap, k), &hv.Headers[k])
+				}
+			}
+			if q := a.QueryParameters; q != nil {
+				n++
+				if q.QueryParameterName == "" || q.DescriptorKey == "" {
+					p.add(ap+".queryParameters", "queryParameterName and descriptorKey are required")
+				}
+			}
+			if n != 1 {
+				p.add(ap, "set exactly one of requestHeaders, remoteAddress, genericKey, headerValueMatch or queryParameters")
+			}
+		}
 	}
 }
 

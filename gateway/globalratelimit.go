@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cutover-dev/cutover/spec"
+)
+
+// globalLimiter asks an Envoy RateLimitService about each request.
+type globalLimiter struct {
+	name        string
+	client      rlsv3.RateLimitServiceClient
+	domain      string
+	descriptors [][]action
+	failDeny    bool
+	timeout     time.Duration
+	ok, over    prometheus.Counter
+	failed      prometheus.Counter
+}
+
+// action produces one descriptor entry, or false when it cannot, which
+// leaves the whole descriptor out, as in Envoy.
+type action func(r *http.Request, clientIP string, query *url.Values) (key, value string, ok bool)
+
+// clientFor returns a gRPC client of the service at addr, shared across
+// reloads. Called with p.mu held.
+func (p *Pool) clientFor(addr string) rlsv3.RateLimitServiceClient {
+	if c, ok := p.rlsClients[addr]; ok {
+		return c
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		// NewClient fails only on a malformed target; the config validated it.
+		panic(err)
+	}
+	c := rlsv3.NewRateLimitServiceClient(conn)
+	p.rlsClients[addr] = c
+	return c
+}
+
+func compileGlobal(route string, rl *spec.RateLimit, client rlsv3.RateLimitServiceClient, m *Metrics) *globalLimiter {
+	g := rl.Global
+	gl := &globalLimiter{
+		name: rl.Name, client: client, domain: g.Domain, failDeny: g.FailureModeDeny, timeout: g.Timeout.D(),
+		ok:     m.ratelimits.WithLabelValues(route, rl.Name, "global_ok"),
+		over:   m.ratelimits.WithLabelValues(route, rl.Name, "global_over_limit"),
+		failed: m.ratelimits.WithLabelValues(route, rl.Name, "global_failure"),
+	}
+	for _, d := range g.Descriptors {
+		var actions []action
+		for _, a := range d.Actions {
+			actions = append(actions, compileAction(a))
+		}
+		gl.descriptors = append(gl.descriptors, actions)
+	}
+	return gl
+}
+
+// pseudoHeader reads Envoy's pseudo-headers and ordinary headers alike.
+func pseudoHeader(r *http.Request, name string) (string, bool) {
+	switch name {
+	case ":path":
+		return r.URL.RequestURI(), true
+	case ":authority":
+		return r.Host, true
+	case ":method":
+		return r.Method, true
+	case ":scheme":
+		if r.TLS != nil {
+			return "https", true
+		}
+		return "http", true
+	}
+	v, ok := r.Header[http.CanonicalHeaderKey(name)]
+	if !ok || len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
+}
+
+func compileAction(a spec.RateLimitAction) action {
+	switch {
+	case a.RequestHeaders != nil:
+		h := *a.RequestHeaders
+		return func(r *http.Request, _ string, _ *url.Values) (string, string, bool) {
+			v, ok := pseudoHeader(r, h.HeaderName)
+			return h.DescriptorKey, v, ok
+		}
+	case a.RemoteAddress != nil:
+		return func(_ *http.Request, ip string, _ *url.Values) (string, string, bool) {
+			return "remote_address", ip, true
+		}
+	case a.GenericKey != nil:
+		key := a.GenericKey.DescriptorKey
+		if key == "" {
+			key = "generic_key"
+		}
+		value := a.GenericKey.DescriptorValue
+		return func(*http.Request, string, *url.Values) (string, string, bool) { return key, value, true }
+	case a.HeaderValueMatch != nil:
+		hv := a.HeaderValueMatch
+		key := hv.DescriptorKey
+		if key == "" {
+			key = "header_match"
+		}
+		expect := hv.ExpectMatch == nil || *hv.ExpectMatch
+		var matchers []keyMatcher
+		for _, h := range hv.Headers {
+			matchers = append(matchers, keyMatcher{name: h.Name, present: h.Present, value: compileStringMatch(h.StringMatch)})
+		}
+		return func(r *http.Request, _ string, _ *url.Values) (string, string, bool) {
+			all := true
+			for i := range matchers {
+				m := &matchers[i]
+				v, ok := pseudoHeader(r, m.name)
+				if !ok || !m.present && !m.value.match(v) {
+					all = false
+					break
+				}
+			}
+			return key, hv.DescriptorValue, all == expect
+		}
+	default:
+		q := *a.QueryParameters
+		return func(r *http.Request, _ string, query *url.Values) (string, string, bool) {
+			if *query == nil {
+				*query = r.URL.Query()
+			}
+			vals, ok := (*query)[q.QueryParameterName]
+			if !ok || len(vals) == 0 {
+				return "", "", false
+			}
+			return q.DescriptorKey, vals[0], true
+		}
+	}
+}
+
+// check asks the service. It returns false, with the status it answered,
+// when the request was refused (429 over the limit, or 503 when the service
+// failed and failureModeDeny); and the result for the access log.
+func (g *globalLimiter) check(w http.ResponseWriter, r *http.Request, clientIP string) (bool, string, int) {
+	req := &rlsv3.RateLimitRequest{Domain: g.domain}
+	var query url.Values
+	for _, actions := range g.descriptors {
+		d := &rlcommon.RateLimitDescriptor{}
+		complete := true
+		for _, a := range actions {
+			k, v, ok := a(r, clientIP, &query)
+			if !ok {
+				complete = false
+				break
+			}
+			d.Entries = append(d.Entries, &rlcommon.RateLimitDescriptor_Entry{Key: k, Value: v})
+		}
+		if complete {
+			req.Descriptors = append(req.Descriptors, d)
+		}
+	}
+	if len(req.Descriptors) == 0 {
+		return true, "", 0
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), g.timeout)
+	defer cancel()
+	resp, err := g.client.ShouldRateLimit(ctx, req)
+	switch {
+	case err != nil:
+		g.failed.Inc()
+		if g.failDeny {
+			answer(w, http.StatusServiceUnavailable, ReasonRateLimitServiceFailed)
+			return false, g.name + ":global_failure", http.StatusServiceUnavailable
+		}
+		return true, g.name + ":global_failure", 0
+	case resp.GetOverallCode() == rlsv3.RateLimitResponse_OVER_LIMIT:
+		g.over.Inc()
+		for _, h := range resp.GetResponseHeadersToAdd() {
+			w.Header().Add(h.GetKey(), h.GetValue())
+		}
+		w.Header().Set(HeaderRateLimited, "global")
+		answer(w, http.StatusTooManyRequests, ReasonRateLimited)
+		return false, g.name + ":global_over_limit", http.StatusTooManyRequests
+	}
+	g.ok.Inc()
+	return true, g.name + ":global_ok", 0
+}
