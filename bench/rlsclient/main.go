@@ -1,0 +1,69 @@
+// Command rlsclient drives a RateLimitService over gRPC for the benchmarks:
+// concurrent streams asking about a set of keys, reporting decisions per
+// second and latency percentiles.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"slices"
+	"sync"
+	"time"
+
+	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8081", "the service's gRPC address")
+	domain := flag.String("domain", "bench", "rate-limit domain")
+	conc := flag.Int("concurrency", 32, "concurrent callers")
+	keys := flag.Int("keys", 100, "distinct descriptor values")
+	duration := flag.Duration("duration", 10*time.Second, "how long to run")
+	flag.Parse()
+
+	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	client := rlsv3.NewRateLimitServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	var mu sync.Mutex
+	var lat []time.Duration
+	errors := 0
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := range *conc {
+		wg.Go(func() {
+			var mine []time.Duration
+			fails := 0
+			for i := w; ctx.Err() == nil; i += *conc {
+				req := &rlsv3.RateLimitRequest{Domain: *domain, Descriptors: []*rlcommon.RateLimitDescriptor{{
+					Entries: []*rlcommon.RateLimitDescriptor_Entry{{Key: "user", Value: fmt.Sprint("u", i%*keys)}},
+				}}}
+				t := time.Now()
+				_, err := client.ShouldRateLimit(context.Background(), req)
+				if err != nil {
+					fails++
+					continue
+				}
+				mine = append(mine, time.Since(t))
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			errors += fails
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	slices.Sort(lat)
+	q := func(p float64) time.Duration { return lat[int(p*float64(len(lat)-1))] }
+	fmt.Printf("decisions/s %.0f p50 %v p99 %v errors %d\n", float64(len(lat))/elapsed.Seconds(), q(0.5).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), errors)
+}
