@@ -208,7 +208,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 
 	engine := srv.Rollouts.Get("web")
 	start := time.Now()
-	lastFrame, lastKey := "", ""
+	lastKey := ""
 	var endedAt time.Time
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -229,9 +229,9 @@ loop:
 			fmt.Fprintf(out, "\n*** fault on: new now misbehaves (%s) ***\n", o.fault)
 		}
 		key := fmt.Sprintf("%s/%d/%s", v.State.Phase, v.State.Step, v.State.Reason)
-		if frame := renderRollout(&v); key != lastKey {
-			fmt.Fprintf(out, "\n%s\n", frame)
-			lastFrame, lastKey = frame, key
+		if key != lastKey {
+			fmt.Fprintf(out, "\n%s\n", renderRollout(&v))
+			lastKey = key
 		}
 		if (v.State.Phase == rollout.Completed || v.State.Phase == rollout.Aborted) && !o.keepRunning {
 			if endedAt.IsZero() {
@@ -247,7 +247,6 @@ loop:
 	if err := <-done; err != nil {
 		return err
 	}
-	_ = lastFrame
 	printDemoSummary(out, engine.View(), counts, time.Since(start))
 	if kinds := srv.Gateway.Metrics().MirrorDiffs("shadow"); len(kinds) > 0 {
 		total := 0.0
