@@ -157,3 +157,38 @@ func (r *Redis) Stop() {
 		r.cmd = nil
 	}
 }
+
+// StartSentinel runs a Redis Sentinel that monitors master under the name
+// "mymaster"; it returns the sentinel's address.
+func StartSentinel(t testing.TB, master string) string {
+	t.Helper()
+	bin := Binary(t, "redis-server", "redis-server")
+	addr := FreeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	mhost, mport, _ := net.SplitHostPort(master)
+	conf := filepath.Join(t.TempDir(), "sentinel.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("port %s\nbind 127.0.0.1\nsentinel monitor mymaster %s %s 1\nsentinel down-after-milliseconds mymaster 1000\n", port, mhost, mport)), 0o600)
+	cmd := exec.Command(bin, conf, "--sentinel")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Write([]byte("SENTINEL get-master-addr-by-name mymaster\r\n"))
+			buf := make([]byte, 128)
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			n, _ := c.Read(buf)
+			c.Close()
+			if n > 0 && buf[0] == '*' {
+				return addr
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("redis sentinel did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -152,3 +152,24 @@ func TestRedisDownFailsOpenAndRecovers(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// Through Sentinel: the store finds the master by name.
+func TestStoreThroughSentinel(t *testing.T) {
+	r := testenv.StartRedis(t)
+	sentinel := testenv.StartSentinel(t, r.Addr)
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: []string{sentinel}, MasterName: "mymaster"})
+	defer rdb.Close()
+	s := NewStore(rdb)
+	rule := &Rule{Key: "d.sentinel", Window: time.Hour, RequestsPerUnit: 2}
+	var got []bool
+	for range 3 {
+		d, err := s.Take(context.Background(), rule, "k", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, d.Over)
+	}
+	if !slices.Equal(got, []bool{false, false, true}) {
+		t.Fatalf("over-limit answers through Sentinel: %v", got)
+	}
+}

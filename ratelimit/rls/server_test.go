@@ -255,3 +255,28 @@ func TestTwoReplicasOnOneRedis(t *testing.T) {
 		t.Fatalf("two replicas admitted %d of 640 at a limit of 200", ok)
 	}
 }
+
+// Example 8: detailed_metric counts a key-only limit per value.
+func TestDetailedMetric(t *testing.T) {
+	v := startRLS(t)
+	v.ask(t, "example8", 0, desc("key1", "unspecified_value"))
+	v.ask(t, "example8", 0, desc("key1", "unspecified_value2"))
+	v.ask(t, "example8", 0, desc("key1", "value1"))
+	v.ask(t, "mongo_cps", 0, desc("database", "users"))
+	resp, err := http.Get(v.http + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`cutover_rls_hits_total{key="example8.key1_unspecified_value",result="within_limit"} 1`,
+		`cutover_rls_hits_total{key="example8.key1_unspecified_value2",result="within_limit"} 1`,
+		`cutover_rls_hits_total{key="example8.key1_value1",result="within_limit"} 1`,
+		`cutover_rls_hits_total{key="mongo_cps.database_users",result="within_limit"} 1`,
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}

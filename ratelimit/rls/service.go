@@ -31,6 +31,7 @@ type Service struct {
 	Now func() time.Time
 
 	decisions *prometheus.CounterVec
+	hits      *prometheus.CounterVec
 	failures  prometheus.Counter
 	degraded  prometheus.GaugeFunc
 
@@ -55,6 +56,10 @@ func NewService(cfg *Config, store *Store, reg prometheus.Registerer, log *slog.
 		Name: "cutover_rls_decisions_total",
 		Help: "Rate-limit decisions by domain and result (ok, over_limit, shadow_over_limit, unlimited, no_limit, failure_allow, failure_deny).",
 	}, []string{"domain", "result"})
+	s.hits = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cutover_rls_hits_total",
+		Help: "Hits per limit, as envoyproxy/ratelimit's per-key stats: key is the limit's descriptor path (with the request's value for detailed_metric limits), result within_limit, over_limit or shadow_mode.",
+	}, []string{"key", "result"})
 	s.failures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cutover_rls_redis_failures_total",
 		Help: "Decisions taken without Redis, by the failure mode.",
@@ -69,7 +74,7 @@ func NewService(cfg *Config, store *Store, reg prometheus.Registerer, log *slog.
 		return 0
 	})
 	if reg != nil {
-		reg.MustRegister(s.decisions, s.failures, s.degraded)
+		reg.MustRegister(s.decisions, s.hits, s.failures, s.degraded)
 	}
 	return s
 }
@@ -136,12 +141,21 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		dec, over := s.decide(ctx, r, CounterKey(r, entries[i]), hits)
 		st.LimitRemaining = dec.Remaining
 		st.DurationUntilReset = durationpb.New(dec.Reset)
+		statsKey := r.Key
+		if r.DetailedMetric && len(entries[i]) > 0 {
+			// detailed_metric: a key-only limit is counted per value.
+			statsKey += "_" + entries[i][len(entries[i])-1].Value
+		}
 		switch {
 		case over && r.Shadow:
 			s.decisions.WithLabelValues(req.Domain, "shadow_over_limit").Inc()
+			s.hits.WithLabelValues(statsKey, "shadow_mode").Add(float64(hits))
 		case over:
 			st.Code = rlsv3.RateLimitResponse_OVER_LIMIT
 			resp.OverallCode = rlsv3.RateLimitResponse_OVER_LIMIT
+			s.hits.WithLabelValues(statsKey, "over_limit").Add(float64(hits))
+		default:
+			s.hits.WithLabelValues(statsKey, "within_limit").Add(float64(hits))
 		}
 		if tightest == nil || st.LimitRemaining < tightest.LimitRemaining {
 			tightest = st
