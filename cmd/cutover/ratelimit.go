@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
@@ -43,10 +45,12 @@ answer within --timeout, decisions follow --failure-mode (allow or deny),
 			if failureMode != "allow" && failureMode != "deny" {
 				return fmt.Errorf("--failure-mode: %q is not allow or deny", failureMode)
 			}
+			// One quick dial and no retries: a decision waits at most --timeout.
 			opts := &redis.UniversalOptions{
 				Addrs: strings.Split(redisAddr, ","), DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout,
-				MaxRetries: -1, PoolSize: 256,
+				MaxRetries: -1, DialerRetries: 1, DialerRetryTimeout: time.Millisecond, PoolSize: 256,
 			}
+			redis.SetLogger(redisLogger{log})
 			if sentinel != "" {
 				master, addrs, ok := strings.Cut(sentinel, "@")
 				if !ok {
@@ -57,6 +61,7 @@ answer within --timeout, decisions follow --failure-mode (allow or deny),
 			rdb := redis.NewUniversalClient(opts)
 			defer rdb.Close()
 			store := rls.NewStore(rdb)
+			store.Timeout = timeout
 			store.FailClosed = failureMode == "deny"
 			srv, err := rls.NewServer(dir, store, log)
 			if err != nil {
@@ -89,4 +94,12 @@ answer within --timeout, decisions follow --failure-mode (allow or deny),
 	f.BoolVar(&headers, "headers", false, "add RateLimit-Limit, -Remaining and -Reset headers to answers")
 	cmd.AddCommand(serve)
 	return cmd
+}
+
+// redisLogger sends go-redis's own messages (dial failures while Redis is
+// down, many a second) to the debug log instead of standard output.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...), "component", "redis")
 }

@@ -79,10 +79,15 @@ type Store struct {
 	degraded atomic.Bool
 	// OnFailure is told of each decision taken without Redis.
 	OnFailure func(error)
+	// Timeout bounds each decision, dialing included; default 50 ms.
+	Timeout time.Duration
 }
 
 // NewStore uses rdb, whose dial, read and write timeouts bound each decision.
-func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb} }
+func NewStore(rdb redis.UniversalClient) *Store { return &Store{rdb: rdb, Timeout: DefaultTimeout} }
+
+// DefaultTimeout is how long a decision may wait for Redis.
+const DefaultTimeout = 50 * time.Millisecond
 
 // Degraded reports whether Redis failed on the last call: the readiness flag.
 func (s *Store) Degraded() bool { return s.degraded.Load() }
@@ -97,6 +102,8 @@ func (s *Store) Take(ctx context.Context, r *Rule, key string, hits uint32) (Dec
 		d.Over, d.Reset = true, r.Window
 		return d, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
 	var res []int64
 	var err error
 	if r.Sliding {

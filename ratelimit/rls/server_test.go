@@ -176,8 +176,8 @@ func TestRedisDownAnswersTheFailureMode(t *testing.T) {
 	if got := codesOf(v.ask(t, "mongo_cps", 0, desc("database", "users"))); got != "OK OK" {
 		t.Fatalf("with Redis down (fail open): %s", got)
 	}
-	if time.Since(start) > time.Second {
-		t.Fatalf("the answer took %v", time.Since(start))
+	if took := time.Since(start); took > 4*DefaultTimeout {
+		t.Fatalf("the answer took %v with a %v timeout", took, DefaultTimeout)
 	}
 	resp, err := http.Get(v.http + "/readyz")
 	if err != nil {
