@@ -44,14 +44,13 @@ func TestMirrorPercentIsExactAndCountedApart(t *testing.T) {
 	if _, ok := hosts.Load("shop.example.com-shadow"); !ok {
 		t.Errorf("the copies' Host lacks -shadow: %v", hostsOf(&hosts))
 	}
-	m := h.metricsText()
-	for _, want := range []string{
-		`cutover_mirror_requests_total{backend="shadow",code="200",route="web"} 100`,
-		`cutover_requests_total{backend="primary",code="200",route="web",version=""} 1000`,
-	} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %s", want)
-		}
+	var m string
+	waitFor(t, "the copies to be counted", 5*time.Second, func() bool {
+		m = h.metricsText()
+		return strings.Contains(m, `cutover_mirror_requests_total{backend="shadow",code="200",route="web"} 100`)
+	})
+	if !strings.Contains(m, `cutover_requests_total{backend="primary",code="200",route="web",version=""} 1000`) {
+		t.Errorf("real requests miscounted:\n%s", grepLines(m, "cutover_requests_total"))
 	}
 	if strings.Contains(m, `cutover_requests_total{backend="shadow"`) {
 		t.Errorf("mirrored requests counted as real ones:\n%s", grepLines(m, "cutover_requests_total"))
@@ -175,20 +174,34 @@ func TestMirrorComparesAnswers(t *testing.T) {
 		h.api(http.MethodGet, "/api/v1/routes/web/diffs", nil, &diffs)
 		return len(diffs.Diffs) == 2
 	})
+	// Copies complete in any order.
+	slices.SortFunc(diffs.Diffs, func(a, b struct {
+		Kind, Method, Path          string
+		PrimaryStatus, ShadowStatus int
+		PrimaryBody, ShadowBody     string
+	}) int {
+		return strings.Compare(a.Path, b.Path)
+	})
 	got := fmt.Sprintf("%+v", diffs.Diffs)
 	want := "[{Kind:status Method:GET Path:/missing PrimaryStatus:200 ShadowStatus:404 PrimaryBody:price: 100 ShadowBody:} {Kind:body Method:GET Path:/price PrimaryStatus:200 ShadowStatus:200 PrimaryBody:price: 100 ShadowBody:price: 120}]"
 	if got != want {
 		t.Fatalf("diffs\n%s\nwant\n%s", got, want)
 	}
-	m := h.metricsText()
-	for _, want := range []string{
+	// The copies finish on their own time: wait for all four comparisons.
+	wantMetrics := []string{
 		`cutover_mirror_diff_total{kind="same",route="web"} 2`,
 		`cutover_mirror_diff_total{kind="status",route="web"} 1`,
 		`cutover_mirror_diff_total{kind="body",route="web"} 1`,
 		`cutover_mirror_dropped_total{reason="body_too_large",route="web"} 1`,
-	} {
-		if !strings.Contains(m, want) {
-			t.Errorf("metrics lack %s:\n%s", want, grepLines(m, "cutover_mirror"))
-		}
 	}
+	var m string
+	waitFor(t, "four comparisons", 5*time.Second, func() bool {
+		m = h.metricsText()
+		for _, w := range wantMetrics {
+			if !strings.Contains(m, w) {
+				return false
+			}
+		}
+		return true
+	})
 }
