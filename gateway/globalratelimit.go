@@ -25,6 +25,8 @@ type globalLimiter struct {
 	timeout     time.Duration
 	ok, over    prometheus.Counter
 	failed      prometheus.Counter
+	// The access log's ratelimit field for each outcome, built once.
+	okResult, overResult, failedResult string
 }
 
 // action produces one descriptor entry, or false when it cannot, which
@@ -54,6 +56,8 @@ func compileGlobal(route string, rl *spec.RateLimit, client rlsv3.RateLimitServi
 		ok:     m.ratelimits.WithLabelValues(route, rl.Name, "global_ok"),
 		over:   m.ratelimits.WithLabelValues(route, rl.Name, "global_over_limit"),
 		failed: m.ratelimits.WithLabelValues(route, rl.Name, "global_failure"),
+
+		okResult: rl.Name + ":global_ok", overResult: rl.Name + ":global_over_limit", failedResult: rl.Name + ":global_failure",
 	}
 	for _, d := range g.Descriptors {
 		var actions []action
@@ -176,9 +180,9 @@ func (g *globalLimiter) check(w http.ResponseWriter, r *http.Request, clientIP s
 		g.failed.Inc()
 		if g.failDeny {
 			answer(w, http.StatusServiceUnavailable, ReasonRateLimitServiceFailed)
-			return false, g.name + ":global_failure", http.StatusServiceUnavailable
+			return false, g.failedResult, http.StatusServiceUnavailable
 		}
-		return true, g.name + ":global_failure", 0
+		return true, g.failedResult, 0
 	case resp.GetOverallCode() == rlsv3.RateLimitResponse_OVER_LIMIT:
 		g.over.Inc()
 		for _, h := range resp.GetResponseHeadersToAdd() {
@@ -186,8 +190,8 @@ func (g *globalLimiter) check(w http.ResponseWriter, r *http.Request, clientIP s
 		}
 		w.Header().Set(HeaderRateLimited, "global")
 		answer(w, http.StatusTooManyRequests, ReasonRateLimited)
-		return false, g.name + ":global_over_limit", http.StatusTooManyRequests
+		return false, g.overResult, http.StatusTooManyRequests
 	}
 	g.ok.Inc()
-	return true, g.name + ":global_ok", 0
+	return true, g.okResult, 0
 }
