@@ -17,7 +17,6 @@ import (
 
 // globalLimiter asks an Envoy RateLimitService about each request.
 type globalLimiter struct {
-	name        string
 	client      rlsv3.RateLimitServiceClient
 	domain      string
 	descriptors [][]action
@@ -52,7 +51,7 @@ func (p *Pool) clientFor(addr string) rlsv3.RateLimitServiceClient {
 func compileGlobal(route string, rl *spec.RateLimit, client rlsv3.RateLimitServiceClient, m *Metrics) *globalLimiter {
 	g := rl.Global
 	gl := &globalLimiter{
-		name: rl.Name, client: client, domain: g.Domain, failDeny: g.FailureModeDeny, timeout: g.Timeout.D(),
+		client: client, domain: g.Domain, failDeny: g.FailureModeDeny, timeout: g.Timeout.D(),
 		ok:     m.ratelimits.WithLabelValues(route, rl.Name, "global_ok"),
 		over:   m.ratelimits.WithLabelValues(route, rl.Name, "global_over_limit"),
 		failed: m.ratelimits.WithLabelValues(route, rl.Name, "global_failure"),
