@@ -105,7 +105,7 @@ func (h *proxyHandler) logRequest(r *http.Request, w *loggedWriter, x *exchange,
 	buf = append(buf, `{"time":`...)
 	buf = appendJSONString(buf, now.UTC().Format("2006-01-02T15:04:05.000Z07:00"))
 	buf = appendField(buf, "request_id", r.Header.Get("X-Request-Id"))
-	buf = appendField(buf, "client_ip", l.trusted().clientIP(r))
+	buf = appendField(buf, "client_ip", x.clientIP(r, l.trusted()))
 	buf = appendField(buf, "method", r.Method)
 	buf = appendField(buf, "host", r.Host)
 	buf = appendField(buf, "path", r.URL.Path)

@@ -55,14 +55,14 @@ func FuzzRateLimitKey(f *testing.F) {
 	f.Add("/", "")
 	f.Add("/users//x", "\x00")
 	m := newMetrics()
-	byPath := compileRateLimit("r", &spec.RateLimit{Name: "p", Key: spec.RateLimitKey{PathRegex: `^/users/([^/]*)`}}, nil, nil, m)
-	byHeader := compileRateLimit("r", &spec.RateLimit{Name: "h", Key: spec.RateLimitKey{Header: "X-User"}}, nil, nil, m)
+	byPath := compileRateLimit("r", &spec.RateLimit{Name: "p", Key: spec.RateLimitKey{PathRegex: `^/users/([^/]*)`}}, nil, m)
+	byHeader := compileRateLimit("r", &spec.RateLimit{Name: "h", Key: spec.RateLimitKey{Header: "X-User"}}, nil, m)
 	f.Fuzz(func(t *testing.T, path, header string) {
 		r := &http.Request{URL: &url.URL{Path: path}, Header: http.Header{"X-User": {header}}}
-		if k, ok := byPath.key(r); ok && !strings.HasPrefix(path, "/users/"+k) {
+		if k, ok := byPath.key(r, nil); ok && !strings.HasPrefix(path, "/users/"+k) {
 			t.Fatalf("path %q gave key %q", path, k)
 		}
-		k, ok := byHeader.key(r)
+		k, ok := byHeader.key(r, nil)
 		if ok != (header != "") || ok && k != header {
 			t.Fatalf("header %q gave key %q, %v", header, k, ok)
 		}

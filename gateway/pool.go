@@ -122,7 +122,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 				c.globals = append(c.globals, compileGlobal(sr.Name, rl, p.clientFor(rl.Global.Service), m))
 				continue
 			}
-			c.limits = append(c.limits, compileRateLimit(sr.Name, rl, p.limiterFor(sr.Name, rl), trusted, m))
+			c.limits = append(c.limits, compileRateLimit(sr.Name, rl, p.limiterFor(sr.Name, rl), m))
 		}
 		if sm := sr.Mirror; sm != nil {
 			c.mirror = newMirror(sr.Name, sm, byName[sm.Backend], p.diffLogFor(sr.Name, sm.Compare), m)

@@ -62,6 +62,18 @@ type exchange struct {
 	upstreamStart time.Time
 	upstreamTime  time.Duration
 	bytesIn       int64
+
+	// ip is the client's address, worked out once (X-Forwarded-For through
+	// trusted proxies) for limits, mirroring, stickiness and the log.
+	ip      string
+	ipKnown bool
+}
+
+func (x *exchange) clientIP(r *http.Request, tp trustedProxies) string {
+	if !x.ipKnown {
+		x.ip, x.ipKnown = tp.clientIP(r), true
+	}
+	return x.ip
 }
 
 type exchangeKey struct{}
@@ -123,7 +135,7 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	x.route = rt
 	if len(rt.limits) > 0 || len(rt.globals) > 0 {
-		ok, result := rt.applyLimits(w, r, start)
+		ok, result := rt.applyLimits(w, r, x, start)
 		x.limitResult = result
 		if !ok {
 			return
@@ -150,7 +162,7 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.plan = plan
 	if m := rt.mirror; m != nil && m.selects(r) {
 		x.mirrored = true
-		x.pair, x.maxBody = m.start(r, rt.trusted.clientIP(r)), m.maxBody
+		x.pair, x.maxBody = m.start(r, x.clientIP(r, rt.trusted)), m.maxBody
 	}
 	x.backend = rt.choose(r, plan, x)
 	x.tried = 1 << x.backend
@@ -364,7 +376,7 @@ func (rt *route) choose(r *http.Request, p *routePlan, x *exchange) int {
 				x.bucket = int(fnv32a(v) % Buckets)
 			}
 		case st.ClientIP:
-			x.bucket = int(fnv32a(rt.trusted.clientIP(r)) % Buckets)
+			x.bucket = int(fnv32a(x.clientIP(r, rt.trusted)) % Buckets)
 		}
 	}
 	if x.bucket >= 0 {

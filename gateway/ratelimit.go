@@ -17,8 +17,10 @@ const HeaderRateLimited = "X-Cutover-Ratelimited"
 
 // routeLimiter is one compiled rate limit of a route.
 type routeLimiter struct {
-	name    string
-	key     func(*http.Request) (string, bool)
+	name string
+	// key is the request's key, or false when the limit does not apply;
+	// ip gives the client's address.
+	key     func(r *http.Request, ip func() string) (string, bool)
 	limiter *ratelimit.Limiter
 	status  int
 	dryRun  bool
@@ -60,25 +62,25 @@ func (p *Pool) limiterFor(route string, rl *spec.RateLimit) *ratelimit.Limiter {
 	return l
 }
 
-func compileRateLimit(route string, rl *spec.RateLimit, l *ratelimit.Limiter, tp trustedProxies, m *Metrics) *routeLimiter {
+func compileRateLimit(route string, rl *spec.RateLimit, l *ratelimit.Limiter, m *Metrics) *routeLimiter {
 	rlim := &routeLimiter{name: rl.Name, limiter: l, status: rl.Status, dryRun: rl.DryRun}
 	for i, name := range limitResultNames {
 		rlim.results[i] = m.ratelimits.WithLabelValues(route, rl.Name, name)
 	}
 	switch k := rl.Key; {
 	case k.Route:
-		rlim.key = func(*http.Request) (string, bool) { return "", true }
+		rlim.key = func(*http.Request, func() string) (string, bool) { return "", true }
 	case k.ClientIP:
-		rlim.key = func(r *http.Request) (string, bool) { return tp.clientIP(r), true }
+		rlim.key = func(_ *http.Request, ip func() string) (string, bool) { return ip(), true }
 	case k.Header != "":
 		name := http.CanonicalHeaderKey(k.Header)
-		rlim.key = func(r *http.Request) (string, bool) {
+		rlim.key = func(r *http.Request, _ func() string) (string, bool) {
 			v := r.Header.Get(name)
 			return v, v != ""
 		}
 	default:
 		re := regexp.MustCompile(k.PathRegex)
-		rlim.key = func(r *http.Request) (string, bool) {
+		rlim.key = func(r *http.Request, _ func() string) (string, bool) {
 			m := re.FindStringSubmatch(r.URL.Path)
 			if m == nil {
 				return "", false
@@ -92,10 +94,11 @@ func compileRateLimit(route string, rl *spec.RateLimit, l *ratelimit.Limiter, tp
 // applyLimits runs a route's limiters in order. It returns false when the
 // request was refused (and answered), after waiting out any delay, and the
 // result for the access log.
-func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, start time.Time) (bool, string) {
+func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, x *exchange, start time.Time) (bool, string) {
 	result := ""
+	ip := func() string { return x.clientIP(r, rt.trusted) }
 	for _, lim := range rt.limits {
-		key, ok := lim.key(r)
+		key, ok := lim.key(r, ip)
 		if !ok {
 			continue
 		}
@@ -128,9 +131,8 @@ func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, start time.
 		}
 	}
 	if len(rt.globals) > 0 {
-		ip := rt.trusted.clientIP(r)
 		for _, g := range rt.globals {
-			ok, res, status := g.check(w, r, ip)
+			ok, res, status := g.check(w, r, ip())
 			if res != "" {
 				result = res
 			}
