@@ -160,15 +160,7 @@ func TestCLIAgainstARunningGateway(t *testing.T) {
 	if err != nil || !strings.Contains(out, "route web: legacy=66% new=34% (runtime)") {
 		t.Fatalf("weight: %v\n%s", err, out)
 	}
-	counts := map[string]int{}
-	for range 100 {
-		resp, err := http.Get("http://" + s.addr + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		counts[resp.Header.Get("X-Backend")]++
-	}
+	counts := s.split(t)
 	if counts["new"] != 34 {
 		t.Fatalf("after `cutover weight` 100 requests split %v", counts)
 	}
@@ -474,15 +466,7 @@ func TestKill9MidPlanResumes(t *testing.T) {
 	if !strings.Contains(after, "Weights:   canary 67%  stable 33%") || !strings.Contains(after, "Header routes to canary: preview") {
 		t.Fatalf("after kill -9 and restart:\n%s", after)
 	}
-	counts := map[string]int{}
-	for range 100 {
-		resp, err := http.Get("http://" + s.addr + "/")
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		counts[resp.Header.Get("X-Backend")]++
-	}
+	counts := s.split(t)
 	if counts["new"] != 67 {
 		t.Fatalf("after restart 100 requests split %v", counts)
 	}
@@ -573,4 +557,19 @@ func TestSIGUSR1ReopensAccessLog(t *testing.T) {
 	if !strings.Contains(string(old), `"path":"/before"`) {
 		t.Fatalf("the rotated file lost its line: %q", old)
 	}
+}
+
+// split sends 100 requests through the gateway and counts who answered.
+func (s *server) split(t *testing.T) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	for range 100 {
+		resp, err := http.Get("http://" + s.addr + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		counts[resp.Header.Get("X-Backend")]++
+	}
+	return counts
 }
