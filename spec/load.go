@@ -355,7 +355,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			key, val := n.Content[i], n.Content[i+1]
 			elem := reflect.New(v.Type().Elem()).Elem()
-			d.decode(val, elem, join(path, key.Value))
+			sub := join(path, key.Value)
+			d.pos[sub] = nodePos(key)
+			d.decode(val, elem, sub)
 			m.SetMapIndex(reflect.ValueOf(key.Value), elem)
 		}
 		v.Set(m)

@@ -62,6 +62,8 @@ func newRootCmd() *cobra.Command {
 		newEventsCmd(g),
 		newDiffsCmd(g),
 		newRateLimitCmd(g),
+		newGenerateCmd(),
+		newNewCmd(),
 	)
 	root.AddCommand(rolloutCommands(g)...)
 	return root

@@ -1,0 +1,144 @@
+package main_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// run runs the binary in dir and returns its combined output and exit code.
+func run(t *testing.T, dir string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return string(out), exit.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+// TestGenerateCheckOnTheSample is the CI check of the sample repository
+// (its immutable-check): the checked-in tree is what the config generates.
+func TestGenerateCheckOnTheSample(t *testing.T) {
+	out, code := run(t, "../../examples/manifests", "generate", "--check")
+	if code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("generate --check on examples/manifests: exit %d\n%s", code, out)
+	}
+}
+
+// TestNewServiceGenerateEditCheck walks a newcomer's path: scaffold a
+// service, generate, hand-edit a generated file, see --check catch it,
+// change the config, see --diff report the new totals, remove a service and
+// see its files go.
+func TestNewServiceGenerateEditCheck(t *testing.T) {
+	dir := t.TempDir()
+	for _, args := range [][]string{
+		{"new", "service", "web", "--template", "node-bff"},
+		{"new", "service", "account", "--template", "rails"},
+	} {
+		if out, code := run(t, dir, args...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", args, code, out)
+		}
+	}
+	if out, code := run(t, dir, "new", "service", "web"); code == 0 || !strings.Contains(out, "config/web.yaml already exists") {
+		t.Errorf("scaffolding over an existing service: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, dir, "new", "service", "Bad_Name"); code == 0 || !strings.Contains(out, `service name "Bad_Name"`) {
+		t.Errorf("scaffolding a bad name: exit %d\n%s", code, out)
+	}
+
+	out, code := run(t, dir, "generate")
+	if code != 0 {
+		t.Fatalf("generate: exit %d\n%s", code, out)
+	}
+	deployment := filepath.Join(dir, "overlays/development/web/deployment-web.yaml")
+	if _, err := os.Stat(deployment); err != nil {
+		t.Fatalf("generate wrote no %s:\n%s", deployment, out)
+	}
+	if out, code := run(t, dir, "generate", "--check"); code != 0 {
+		t.Fatalf("--check right after generate: exit %d\n%s", code, out)
+	}
+
+	// A hand edit is drift.
+	data, _ := os.ReadFile(deployment)
+	if err := os.WriteFile(deployment, append(data, "# edited by hand\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(t, dir, "generate", "--check")
+	if code != 1 || !strings.Contains(out, "modify overlays/development/web/deployment-web.yaml") {
+		t.Errorf("--check after a hand edit: exit %d\n%s", code, out)
+	}
+
+	// A config change: more replicas in production → --diff reports it.
+	cfgFile := filepath.Join(dir, "config/web.yaml")
+	cfg, _ := os.ReadFile(cfgFile)
+	edited := strings.Replace(string(cfg), "autoscaling: {minReplicas: 3, maxReplicas: 10", "autoscaling: {minReplicas: 5, maxReplicas: 10", 1)
+	if edited == string(cfg) {
+		t.Fatal("the scaffold changed; update the test's edit")
+	}
+	if err := os.WriteFile(cfgFile, []byte(edited), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(t, dir, "generate", "--diff")
+	// web: 250m + 100m sidecar per pod; 2 more pods at the minimum.
+	if code != 0 || !strings.Contains(out, "production worker: CPU 2.10–7.00 → 2.80–7.00 cores") {
+		t.Errorf("generate --diff: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, dir, "generate", "--check"); code != 0 {
+		t.Errorf("--check after generating again: exit %d\n%s", code, out)
+	}
+
+	// A removed service's generated files are removed; other files stay.
+	keep := filepath.Join(dir, "overlays/development/account/NOTES.md")
+	if err := os.WriteFile(keep, []byte("not generated\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "config/account.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	out, code = run(t, dir, "generate")
+	if code != 0 || !strings.Contains(out, "remove overlays/production/account/rollout-account.yaml") {
+		t.Errorf("generate after removing a service: exit %d\n%s", code, out)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Errorf("a file the generator did not write was removed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "argocd/production/apps/account.yaml")); !os.IsNotExist(err) {
+		t.Errorf("the removed service's Argo CD application is still there: %v", err)
+	}
+}
+
+// TestGenerateRefusesBadConfigAndWritesNothing: a bad config is reported
+// with file:line and nothing on disk changes.
+func TestGenerateRefusesBadConfigAndWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	if out, code := run(t, dir, "new", "service", "web"); code != 0 {
+		t.Fatal(out)
+	}
+	if out, code := run(t, dir, "generate"); code != 0 {
+		t.Fatal(out)
+	}
+	cfgFile := filepath.Join(dir, "config/web.yaml")
+	cfg, _ := os.ReadFile(cfgFile)
+	bad := strings.Replace(string(cfg), "  replicas: 2", "  replicas: 0", 1)
+	if err := os.WriteFile(cfgFile, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	before, _ := os.ReadFile(filepath.Join(dir, "overlays/development/web/deployment-web.yaml"))
+	out, code := run(t, dir, "generate")
+	if code != 1 || !regexpMatch(`config/web\.yaml:\d+:\d+: development\.replicas: must be at least 1`, out) || !strings.Contains(out, "nothing written") {
+		t.Errorf("generate with replicas 0: exit %d\n%s", code, out)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "overlays/development/web/deployment-web.yaml"))
+	if string(before) != string(after) {
+		t.Error("a refused config changed the generated tree")
+	}
+}

@@ -1,0 +1,136 @@
+package templates
+
+// Definitions are the fixed values every template shares: namespaces,
+// ports, gateway hosts, node roles, label keys. config/definitions.yaml
+// overrides any of DefaultDefinitions' fields.
+type Definitions struct {
+	// File is where the definitions were read from, empty for the defaults.
+	File string `yaml:"-"`
+
+	Namespace string `yaml:"namespace"`
+	PartOf    string `yaml:"partOf"`
+	ManagedBy string `yaml:"managedBy"`
+	// Environments lists every environment a service may be deployed to.
+	Environments map[string]Environment `yaml:"environments"`
+	// ServicePort is the port every Service exposes; it targets the
+	// container port named "http".
+	ServicePort int `yaml:"servicePort"`
+	// HealthPath is probed for readiness and liveness.
+	HealthPath string            `yaml:"healthPath"`
+	Gateway    GatewayDefinition `yaml:"gateway"`
+	NodeRoles  NodeRoles         `yaml:"nodeRoles"`
+	// ResourceFloor is the least a container may request.
+	ResourceFloor ResourceFloor `yaml:"resourceFloor"`
+	// Sidecar is what the injected istio-proxy requests and is limited to;
+	// it is set on each pod and counted in the report.
+	Sidecar  Sidecar  `yaml:"sidecar"`
+	Shutdown Shutdown `yaml:"shutdown"`
+	ArgoCD   ArgoCD   `yaml:"argocd"`
+	// RateLimitService is the global rate-limit service's Envoy cluster.
+	RateLimitService RateLimitService `yaml:"rateLimitService"`
+}
+
+// Environment is one place services are deployed to.
+type Environment struct {
+	// Domain is appended to a service's host names: www → www.example.com.
+	Domain string `yaml:"domain"`
+	// Colour names the cluster when clusters are upgraded blue/green; each
+	// host also gets www.<colour>.<domain>, to reach this cluster directly.
+	Colour string `yaml:"colour"`
+	// Namespace overrides Definitions.Namespace.
+	Namespace string `yaml:"namespace"`
+	// Branch is the git revision Argo CD deploys this environment from.
+	Branch string `yaml:"branch"`
+	// Server is the cluster's API server as Argo CD knows it.
+	Server string `yaml:"server"`
+}
+
+// GatewayDefinition names the Istio ingress gateway the services' routes
+// attach to.
+type GatewayDefinition struct {
+	Name      string `yaml:"name"`
+	Namespace string `yaml:"namespace"`
+	Port      int    `yaml:"port"`
+	// Selector selects the gateway's pods.
+	Selector map[string]string `yaml:"selector"`
+}
+
+// NodeRoles are the node label that separates gateway nodes from workers
+// (handbook §18.1) and its values.
+type NodeRoles struct {
+	LabelKey string `yaml:"labelKey"`
+	Worker   string `yaml:"worker"`
+	Gateway  string `yaml:"gateway"`
+}
+
+// ResourceFloor holds minimum requests, as Kubernetes quantities.
+type ResourceFloor struct {
+	CPU    string `yaml:"cpu"`
+	Memory string `yaml:"memory"`
+}
+
+// Sidecar sizes the injected istio-proxy.
+type Sidecar struct {
+	CPU         string `yaml:"cpu"`
+	Memory      string `yaml:"memory"`
+	CPULimit    string `yaml:"cpuLimit"`
+	MemoryLimit string `yaml:"memoryLimit"`
+}
+
+// Shutdown is the graceful-shutdown budget (handbook §19.1): the preStop
+// sleep lets endpoints be removed before SIGTERM reaches the application.
+type Shutdown struct {
+	TerminationGracePeriodSeconds int `yaml:"terminationGracePeriodSeconds"`
+	PreStopSleepSeconds           int `yaml:"preStopSleepSeconds"`
+}
+
+// ArgoCD places the app-of-apps (handbook §6).
+type ArgoCD struct {
+	RepoURL   string `yaml:"repoURL"`
+	Project   string `yaml:"project"`
+	Namespace string `yaml:"namespace"`
+	// Root is the path of the generated tree inside the repository.
+	Root string `yaml:"root"`
+	// SlackChannel receives Argo CD notifications when set.
+	SlackChannel string `yaml:"slackChannel"`
+}
+
+// RateLimitService is where Envoy sends global rate-limit checks.
+type RateLimitService struct {
+	Cluster   string `yaml:"cluster"`
+	Authority string `yaml:"authority"`
+	Timeout   string `yaml:"timeout"`
+}
+
+// DefaultDefinitions are the values a tree gets without definitions.yaml.
+func DefaultDefinitions() *Definitions {
+	return &Definitions{
+		Namespace: "frontend",
+		PartOf:    "frontend",
+		ManagedBy: "cutover",
+		Environments: map[string]Environment{
+			"development": {Domain: "dev.example.com", Branch: "main"},
+			"staging":     {Domain: "staging.example.com", Branch: "main"},
+			"production":  {Domain: "example.com", Colour: "blue", Branch: "release/production"},
+		},
+		ServicePort: 80,
+		HealthPath:  "/healthz",
+		Gateway: GatewayDefinition{
+			Name: "ingressgateway", Namespace: "frontend", Port: 8080,
+			Selector: map[string]string{"istio": "ingressgateway"},
+		},
+		NodeRoles:     NodeRoles{LabelKey: "node-role", Worker: "worker", Gateway: "gateway"},
+		ResourceFloor: ResourceFloor{CPU: "10m", Memory: "32Mi"},
+		Sidecar:       Sidecar{CPU: "100m", Memory: "128Mi", CPULimit: "500m", MemoryLimit: "256Mi"},
+		Shutdown:      Shutdown{TerminationGracePeriodSeconds: 60, PreStopSleepSeconds: 15},
+		ArgoCD: ArgoCD{
+			RepoURL: "https://git.example.com/frontend/infrastructure.git", Project: "default",
+			Namespace: "argocd", Root: "",
+		},
+		RateLimitService: RateLimitService{
+			Cluster:   "outbound|8081||ratelimit.frontend.svc.cluster.local",
+			Authority: "ratelimit.frontend.svc.cluster.local",
+			Timeout:   "20ms",
+		},
+	}
+}
