@@ -1,0 +1,136 @@
+// Package kubepatch builds the JSON patches the Kubernetes traffic routers
+// send. A patch touches only the fields a plan manages, each guarded by a
+// test of the route's name at that index, so a concurrent edit of the same
+// object fails the patch instead of being overwritten, and routes the plan
+// does not manage are never rewritten.
+package kubepatch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// ManagedRoutesAnnotation lists, comma-separated, the routes or rules a plan
+// added to an object, so that they can be removed after a restart.
+const ManagedRoutesAnnotation = "cutover.dev/managed-routes"
+
+// Op is one RFC 6902 operation.
+type Op struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value,omitempty"`
+}
+
+// Patch is a list of operations; empty means nothing to write.
+type Patch []Op
+
+// Test guards the following operations: the patch fails unless path holds v.
+func (p *Patch) Test(path string, v any) { *p = append(*p, Op{Op: "test", Path: path, Value: v}) }
+
+// Set replaces the value at path, or adds it when had is false.
+func (p *Patch) Set(path string, v any, had bool) {
+	op := "add"
+	if had {
+		op = "replace"
+	}
+	*p = append(*p, Op{Op: op, Path: path, Value: v})
+}
+
+// Add inserts v at path (an index inserts before it, "-" appends).
+func (p *Patch) Add(path string, v any) { *p = append(*p, Op{Op: "add", Path: path, Value: v}) }
+
+// Remove deletes the value at path.
+func (p *Patch) Remove(path string) { *p = append(*p, Op{Op: "remove", Path: path}) }
+
+// Changes reports whether the patch does more than test.
+func (p Patch) Changes() bool {
+	return slices.ContainsFunc(p, func(o Op) bool { return o.Op != "test" })
+}
+
+// Apply sends the patch; a patch that only tests is not sent.
+func (p Patch) Apply(ctx context.Context, c client.Client, obj *unstructured.Unstructured) error {
+	if !p.Changes() {
+		return nil
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	if err := c.Patch(ctx, obj, client.RawPatch(types.JSONPatchType, data)); err != nil {
+		return fmt.Errorf("patching %s %s/%s: %w", obj.GetKind(), obj.GetNamespace(), obj.GetName(), err)
+	}
+	return nil
+}
+
+// Escape makes a map key usable in a JSON pointer.
+func Escape(key string) string {
+	return strings.NewReplacer("~", "~0", "/", "~1").Replace(key)
+}
+
+// ManagedRoutes reads the annotation.
+func ManagedRoutes(obj *unstructured.Unstructured) []string {
+	v := obj.GetAnnotations()[ManagedRoutesAnnotation]
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// SetManagedRoutes writes the annotation in the patch.
+func (p *Patch) SetManagedRoutes(obj *unstructured.Unstructured, names []string) {
+	ann := obj.GetAnnotations()
+	path := "/metadata/annotations/" + Escape(ManagedRoutesAnnotation)
+	switch {
+	case ann == nil && len(names) > 0:
+		p.Add("/metadata/annotations", map[string]string{ManagedRoutesAnnotation: strings.Join(names, ",")})
+	case len(names) == 0 && ann[ManagedRoutesAnnotation] != "":
+		p.Remove(path)
+	case len(names) > 0:
+		_, had := ann[ManagedRoutesAnnotation]
+		p.Set(path, strings.Join(names, ","), had)
+	}
+}
+
+// Index finds the list item whose name is name.
+func Index(items []any, name string) int {
+	for i, it := range items {
+		if m, ok := it.(map[string]any); ok && m["name"] == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// Int reads a JSON number as decoded into an unstructured object.
+func Int(v any) int64 {
+	switch n := v.(type) {
+	case int64:
+		return n
+	case int:
+		return int64(n)
+	case float64:
+		return int64(n)
+	}
+	return 0
+}
+
+// Normalize round-trips v through JSON so that values built in Go compare
+// equal to the same values read from the API server.
+func Normalize(v any) any {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return v
+	}
+	var out any
+	if json.Unmarshal(data, &out) != nil {
+		return v
+	}
+	return out
+}
