@@ -5,6 +5,7 @@ package traffic
 
 import (
 	"context"
+	"errors"
 
 	"github.com/cutover-dev/cutover/spec"
 )
@@ -37,3 +38,6 @@ type Health interface {
 	// else an error that says which do not.
 	CanaryHealthy(ctx context.Context) error
 }
+
+// ErrUnsupported is returned for a step the router cannot carry out.
+var ErrUnsupported = errors.New("not supported by this traffic router")

@@ -114,3 +114,11 @@ func GoModVersion(t testing.TB, path string) string {
 	}
 	return strings.TrimSpace(string(out))
 }
+
+// GatewayAPIVersion is the Gateway API release whose CRDs tests install.
+const GatewayAPIVersion = "v1.6.3"
+
+// GatewayAPICRDs is the standard channel's CRD directory.
+func GatewayAPICRDs(t testing.TB) string {
+	return filepath.Join(ModuleDir(t, "sigs.k8s.io/gateway-api@"+GatewayAPIVersion), "config", "crd", "standard")
+}

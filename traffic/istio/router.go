@@ -369,53 +369,16 @@ func (r *Router) SetMirrorRoute(ctx context.Context, route *spec.SetMirrorRoute)
 	})
 }
 
+var httpField = []string{"spec", "http"}
+
 // putRoute adds a plan's route ahead of all others, or replaces it.
 func (r *Router) putRoute(ctx context.Context, vs *unstructured.Unstructured, route map[string]any) error {
-	name := route["name"].(string)
-	routes := httpRoutes(vs)
-	managed := kubepatch.ManagedRoutes(vs)
-	var p kubepatch.Patch
-	if i := kubepatch.Index(routes, name); i >= 0 {
-		if !slices.Contains(managed, name) {
-			return fmt.Errorf("VirtualService %s/%s already has a route %q that the plan did not add; not replacing it", r.cfg.Namespace, r.cfg.VirtualService, name)
-		}
-		if reflect.DeepEqual(kubepatch.Normalize(routes[i]), kubepatch.Normalize(route)) {
-			return nil
-		}
-		p.Test(fmt.Sprintf("/spec/http/%d/name", i), name)
-		p.Set(fmt.Sprintf("/spec/http/%d", i), route, true)
-		return p.Apply(ctx, r.c, vs)
-	}
-	if len(routes) > 0 {
-		p.Test("/spec/http/0/name", routes[0].(map[string]any)["name"])
-	}
-	p.Add("/spec/http/0", route)
-	p.SetManagedRoutes(vs, append(managed, name))
-	return p.Apply(ctx, r.c, vs)
+	return kubepatch.PutManaged(ctx, r.c, vs, httpField, route, "0")
 }
 
 // removeRoutes removes routes the plan added, by name.
 func (r *Router) removeRoutes(ctx context.Context, vs *unstructured.Unstructured, names ...string) error {
-	routes := httpRoutes(vs)
-	managed := kubepatch.ManagedRoutes(vs)
-	var idx []int
-	keep := slices.DeleteFunc(slices.Clone(managed), func(n string) bool { return slices.Contains(names, n) })
-	for _, n := range names {
-		if i := kubepatch.Index(routes, n); i >= 0 && slices.Contains(managed, n) {
-			idx = append(idx, i)
-		}
-	}
-	slices.Sort(idx)
-	slices.Reverse(idx) // remove from the end so indexes stay valid
-	var p kubepatch.Patch
-	for _, i := range idx {
-		p.Test(fmt.Sprintf("/spec/http/%d/name", i), routes[i].(map[string]any)["name"])
-		p.Remove(fmt.Sprintf("/spec/http/%d", i))
-	}
-	if len(keep) != len(managed) {
-		p.SetManagedRoutes(vs, keep)
-	}
-	return p.Apply(ctx, r.c, vs)
+	return kubepatch.RemoveManaged(ctx, r.c, vs, httpField, names...)
 }
 
 // RemoveManagedRoutes implements traffic.Router.

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -133,4 +134,59 @@ func Normalize(v any) any {
 		return v
 	}
 	return out
+}
+
+// PutManaged adds item, a named entry of the list at fields (spec.http of
+// a VirtualService, spec.rules of an HTTPRoute), at position at ("0" first,
+// "-" last), or replaces the entry of that name if the plan added it. An
+// entry of that name that the plan did not add is an error.
+func PutManaged(ctx context.Context, c client.Client, obj *unstructured.Unstructured, fields []string, item map[string]any, at string) error {
+	name := item["name"].(string)
+	items, _, _ := unstructured.NestedSlice(obj.Object, fields...)
+	base := "/" + strings.Join(fields, "/")
+	managed := ManagedRoutes(obj)
+	var p Patch
+	if i := Index(items, name); i >= 0 {
+		if !slices.Contains(managed, name) {
+			return fmt.Errorf("%s %s/%s already has %q, which the plan did not add; not replacing it", obj.GetKind(), obj.GetNamespace(), obj.GetName(), name)
+		}
+		if reflect.DeepEqual(Normalize(items[i]), Normalize(item)) {
+			return nil
+		}
+		p.Test(fmt.Sprintf("%s/%d/name", base, i), name)
+		p.Set(fmt.Sprintf("%s/%d", base, i), item, true)
+		return p.Apply(ctx, c, obj)
+	}
+	if len(items) > 0 && at == "0" {
+		p.Test(base+"/0", items[0]) // nothing was inserted ahead of us meanwhile
+	}
+	p.Add(base+"/"+at, item)
+	p.SetManagedRoutes(obj, append(managed, name))
+	return p.Apply(ctx, c, obj)
+}
+
+// RemoveManaged removes the named entries the plan added from the list at
+// fields; entries it did not add are left alone.
+func RemoveManaged(ctx context.Context, c client.Client, obj *unstructured.Unstructured, fields []string, names ...string) error {
+	items, _, _ := unstructured.NestedSlice(obj.Object, fields...)
+	base := "/" + strings.Join(fields, "/")
+	managed := ManagedRoutes(obj)
+	keep := slices.DeleteFunc(slices.Clone(managed), func(n string) bool { return slices.Contains(names, n) })
+	var idx []int
+	for _, n := range names {
+		if i := Index(items, n); i >= 0 && slices.Contains(managed, n) {
+			idx = append(idx, i)
+		}
+	}
+	slices.Sort(idx)
+	slices.Reverse(idx) // from the end, so that the indexes stay valid
+	var p Patch
+	for _, i := range idx {
+		p.Test(fmt.Sprintf("%s/%d/name", base, i), items[i].(map[string]any)["name"])
+		p.Remove(fmt.Sprintf("%s/%d", base, i))
+	}
+	if len(keep) != len(managed) {
+		p.SetManagedRoutes(obj, keep)
+	}
+	return p.Apply(ctx, c, obj)
 }
