@@ -126,7 +126,7 @@ func (p *Plan) metrics(a *spec.StepAnalysis) []spec.Metric {
 type Engine struct {
 	router    traffic.Router
 	providers analysis.Providers
-	store     *state.Store
+	store     Store
 	log       *slog.Logger
 	// Now is the clock; tests may set it before Start.
 	Now func() time.Time
@@ -150,16 +150,9 @@ func (e *Engine) observe(metric string, m analysis.Measurement) {
 }
 
 // NewEngine loads the plan's state from store, or starts it at step 0.
-func NewEngine(plan *Plan, router traffic.Router, providers analysis.Providers, store *state.Store, log *slog.Logger) (*Engine, error) {
+func NewEngine(plan *Plan, router traffic.Router, providers analysis.Providers, store Store, log *slog.Logger) (*Engine, error) {
 	e := &Engine{plan: plan, router: router, providers: providers, store: store, log: log.With("rollout", plan.Name), Now: time.Now}
-	found := false
-	err := store.List(state.BucketRollouts, func(key string, data []byte) error {
-		if key != plan.Name {
-			return nil
-		}
-		found = true
-		return json.Unmarshal(data, &e.st)
-	})
+	found, err := store.Load(plan.Name, &e.st)
 	if err != nil {
 		return nil, fmt.Errorf("rollout %s: reading state: %w", plan.Name, err)
 	}
@@ -207,7 +200,7 @@ func (e *Engine) persist(actor, action, reason string, before State) error {
 	if before.Phase != "" {
 		ev.Before = mustJSON(before.summary())
 	}
-	if _, err := e.store.Put(state.BucketRollouts, e.plan.Name, &e.st, ev); err != nil {
+	if err := e.store.Transition(e.plan.Name, &e.st, ev); err != nil {
 		return fmt.Errorf("rollout %s: persisting state: %w", e.plan.Name, err)
 	}
 	e.log.Info("rollout "+action, "phase", e.st.Phase, "step", e.st.Step, "weight", e.st.Weight, "reason", reason, "actor", actor)
@@ -217,7 +210,7 @@ func (e *Engine) persist(actor, action, reason string, before State) error {
 // checkpoint writes progress that is not a transition.
 func (e *Engine) checkpoint() {
 	e.st.Updated = e.Now()
-	if err := e.store.Checkpoint(state.BucketRollouts, e.plan.Name, &e.st); err != nil {
+	if err := e.store.Checkpoint(e.plan.Name, &e.st); err != nil {
 		e.log.Error("checkpoint failed", "err", err)
 	}
 }

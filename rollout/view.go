@@ -169,7 +169,7 @@ func (m *Manager) Sync(ctx context.Context, cfg *spec.Config, routerFor func(*Pl
 			e.SetPlan(p)
 			continue
 		}
-		e, err := NewEngine(p, routerFor(p), m.providers, m.store, m.log)
+		e, err := NewEngine(p, routerFor(p), m.providers, BoltStore(m.store), m.log)
 		if err != nil {
 			return err
 		}

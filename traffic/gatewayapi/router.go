@@ -13,11 +13,15 @@ import (
 	"slices"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/traffic"
@@ -43,6 +47,28 @@ type Config struct {
 	// with a backendRef to both Services.
 	Rules                        []string
 	StableService, CanaryService string
+	// External are sides outside the cluster; each gets a Service without a
+	// selector and an EndpointSlice naming its host, before any rule points
+	// at it.
+	External []ExternalHost
+	// Owners own the Services and EndpointSlices the router creates.
+	Owners []metav1.OwnerReference
+}
+
+// ExternalHost is a host outside the cluster behind a Service of ours.
+type ExternalHost struct {
+	Service string
+	Host    string
+	Port    int32
+}
+
+// ServiceName is the Service a side is reached through: its own, or for
+// an external host the one the router manages, <cutover>-<side>.
+func ServiceName(cutover, side, service, externalHost string) string {
+	if service != "" || externalHost == "" {
+		return service
+	}
+	return cutover + "-" + side
 }
 
 // Router implements traffic.Router for one HTTPRoute.
@@ -129,6 +155,11 @@ func (r *Router) hasBoth(rule any) bool {
 
 // SetWeight implements traffic.Router.
 func (r *Router) SetWeight(ctx context.Context, weight int) error {
+	for _, ext := range r.cfg.External {
+		if err := r.ensureExternal(ctx, ext); err != nil {
+			return err
+		}
+	}
 	route, err := r.get(ctx)
 	if err != nil {
 		return err
@@ -362,6 +393,40 @@ func (r *Router) supportsMirrorPercent(ctx context.Context) bool {
 		}
 	})
 	return r.mirrorPercent
+}
+
+// ensureExternal creates or updates the Service and the manually managed
+// EndpointSlice of an external host.
+func (r *Router) ensureExternal(ctx context.Context, ext ExternalHost) error {
+	labels := map[string]string{"app.kubernetes.io/managed-by": "cutover"}
+	port := corev1.ServicePort{Name: "http", Port: ext.Port, Protocol: corev1.ProtocolTCP}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: ext.Service, Namespace: r.cfg.Namespace}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.c, svc, func() error {
+		svc.Labels, svc.OwnerReferences = labels, r.cfg.Owners
+		svc.Spec.Ports = []corev1.ServicePort{port}
+		svc.Spec.Selector = nil // endpoints come from our EndpointSlice
+		return nil
+	}); err != nil {
+		return fmt.Errorf("Service %s/%s for %s: %w", r.cfg.Namespace, ext.Service, ext.Host, err)
+	}
+	slice := &discoveryv1.EndpointSlice{ObjectMeta: metav1.ObjectMeta{Name: ext.Service + "-external", Namespace: r.cfg.Namespace}}
+	if _, err := controllerutil.CreateOrUpdate(ctx, r.c, slice, func() error {
+		slice.Labels = map[string]string{
+			"app.kubernetes.io/managed-by": "cutover",
+			discoveryv1.LabelServiceName:   ext.Service,
+			discoveryv1.LabelManagedBy:     "cutover.dev",
+		}
+		slice.OwnerReferences = r.cfg.Owners
+		slice.AddressType = discoveryv1.AddressTypeFQDN
+		ready := true
+		slice.Endpoints = []discoveryv1.Endpoint{{Addresses: []string{ext.Host}, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}}
+		name, proto := port.Name, port.Protocol
+		slice.Ports = []discoveryv1.EndpointPort{{Name: &name, Port: &ext.Port, Protocol: &proto}}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("EndpointSlice %s/%s for %s: %w", r.cfg.Namespace, slice.Name, ext.Host, err)
+	}
+	return nil
 }
 
 // RemoveManagedRoutes implements traffic.Router.

@@ -1,0 +1,120 @@
+// Package controller runs cutover plans on Kubernetes: one rollout engine
+// per Cutover resource, its state in the resource's status, and Istio or
+// the Gateway API moving the traffic.
+package controller
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/cutover-dev/cutover/api/v1alpha1"
+	"github.com/cutover-dev/cutover/rollout"
+	"github.com/cutover-dev/cutover/spec"
+)
+
+// Side names in the synthesized plan; the router maps them to Services or
+// hosts.
+const (
+	stableSide = "stable"
+	canarySide = "canary"
+)
+
+// planFor checks a Cutover's plan with the same validation as cutover.yaml
+// and returns it. Problems come back as one error per line, each with the
+// field path in the Cutover (spec.strategy.canary.steps[2].setWeight).
+func planFor(co *v1alpha1.Cutover) (*rollout.Plan, error) {
+	strategy, err := toMap(co.Spec.Strategy.Canary)
+	if err != nil {
+		return nil, err
+	}
+	strategy["stableService"], strategy["canaryService"] = stableSide, canarySide
+	route := co.Name
+	docs := []map[string]any{{
+		"apiVersion": spec.APIVersion, "kind": "Gateway",
+		"metadata": map[string]any{"name": co.Name},
+		"spec": map[string]any{
+			"listeners": []any{map[string]any{"name": "mesh", "address": "127.0.0.1:1"}},
+			"backends": []any{
+				map[string]any{"name": stableSide, "endpoints": []any{"http://stable.invalid:80"}},
+				map[string]any{"name": canarySide, "endpoints": []any{"http://canary.invalid:80"}},
+			},
+			"routes": []any{map[string]any{"name": route, "backends": []any{
+				map[string]any{"name": stableSide, "weight": 100}, map[string]any{"name": canarySide, "weight": 0},
+			}}},
+		},
+	}, {
+		"apiVersion": spec.APIVersion, "kind": "Rollout",
+		"metadata": map[string]any{"name": co.Name},
+		"spec":     map[string]any{"route": route, "strategy": map[string]any{"canary": strategy}},
+	}}
+	var templateIdx []int
+	for i, at := range co.Spec.AnalysisTemplates {
+		var body map[string]any
+		if len(at.Spec.Raw) > 0 {
+			if err := json.Unmarshal(at.Spec.Raw, &body); err != nil {
+				return nil, fmt.Errorf("spec.analysisTemplates[%d].spec: %v", i, err)
+			}
+		}
+		docs = append(docs, map[string]any{
+			"apiVersion": spec.APIVersion, "kind": "AnalysisTemplate",
+			"metadata": map[string]any{"name": at.Name}, "spec": body,
+		})
+		templateIdx = append(templateIdx, i)
+	}
+	var srcs []spec.Source
+	for i, d := range docs {
+		data, err := yaml.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		srcs = append(srcs, spec.Source{File: fmt.Sprintf("doc%d", i), Data: data})
+	}
+	cfg, err := spec.ParseSources(srcs)
+	var list spec.ErrorList
+	if errors.As(err, &list) {
+		var msgs []string
+		for _, e := range list {
+			msgs = append(msgs, fieldPath(e, templateIdx)+": "+e.Msg)
+		}
+		return nil, errors.New(strings.Join(msgs, "\n"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, at := range cfg.Templates {
+		for i, m := range at.Spec.Metrics {
+			if m.Provider.Gateway != nil {
+				return nil, fmt.Errorf("spec.analysisTemplates[%s].spec.metrics[%d].provider.gateway: the controller has no embedded gateway to measure; use prometheus with the mesh's metrics", at.Metadata.Name, i)
+			}
+		}
+	}
+	return rollout.NewPlan(cfg, cfg.Rollouts[0]), nil
+}
+
+// fieldPath maps a problem in a synthesized document back to the Cutover.
+func fieldPath(e *spec.FieldError, templateIdx []int) string {
+	switch {
+	case e.File == "doc1":
+		return e.Path // the Rollout's paths are the Cutover's
+	case strings.HasPrefix(e.File, "doc"):
+		var n int
+		fmt.Sscanf(e.File, "doc%d", &n)
+		if n >= 2 && n-2 < len(templateIdx) {
+			return fmt.Sprintf("spec.analysisTemplates[%d].%s", templateIdx[n-2], e.Path)
+		}
+	}
+	return e.Path
+}
+
+func toMap(v any) (map[string]any, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	return m, json.Unmarshal(data, &m)
+}
