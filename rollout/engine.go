@@ -295,9 +295,7 @@ func (e *Engine) Tick(ctx context.Context) {
 	}
 }
 
-func (e *Engine) terminal() bool {
-	return e.st.Phase == Completed || e.st.Phase == Aborted || e.st.Phase == Degraded && e.st.Resume == Aborted
-}
+func (e *Engine) terminal() bool { return e.st.terminal() }
 
 func (e *Engine) tickBackground(ctx context.Context, now time.Time) {
 	bg := e.plan.Background

@@ -86,6 +86,11 @@ func (s *State) pauseLeft(now time.Time) time.Duration {
 	return max(0, s.PauseLeft-now.Sub(s.PauseCheckpoint))
 }
 
+// terminal: the plan is over, or on its way back to stable.
+func (s *State) terminal() bool {
+	return s.Phase == Completed || s.Phase == Aborted || s.Phase == Degraded && s.Resume == Aborted
+}
+
 // summary is a one-line description for events.
 func (s *State) summary() string {
 	out := fmt.Sprintf("%s step %d weight %d", s.Phase, s.Step, s.Weight)

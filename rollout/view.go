@@ -43,24 +43,30 @@ type StepView struct {
 func (e *Engine) View() View {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	return ViewOfPlan(e.plan, e.st, e.Now(), e.router.Type(), e.plan.Route, e.plan.Stable, e.plan.Canary)
+}
+
+// ViewOfPlan draws a plan at a state, also for a plan whose engine runs
+// elsewhere (the controller keeps the state in a Cutover's status).
+func ViewOfPlan(p *Plan, st State, now time.Time, router, route, stable, canary string) View {
 	v := View{
-		Name: e.plan.Name, Route: e.plan.Route, Stable: e.plan.Stable, Canary: e.plan.Canary,
-		Router: e.router.Type(), State: e.st, PauseLeft: e.st.pauseLeft(e.Now()),
+		Name: p.Name, Route: route, Stable: stable, Canary: canary,
+		Router: router, State: st, PauseLeft: st.pauseLeft(now),
 	}
-	if !e.terminal() {
-		for _, h := range e.plan.headerRoutesAt(e.st.Step) {
+	if !st.terminal() {
+		for _, h := range p.headerRoutesAt(st.Step) {
 			v.HeaderRoutes = append(v.HeaderRoutes, h.Name)
 		}
-		for _, m := range e.plan.mirrorRoutesAt(e.st.Step) {
+		for _, m := range p.mirrorRoutesAt(st.Step) {
 			v.MirrorRoutes = append(v.MirrorRoutes, m.Name)
 		}
 	}
-	for i, s := range e.plan.Steps {
+	for i, s := range p.Steps {
 		sv := StepView{Index: i, Text: DescribeStep(s), Status: "pending"}
 		switch {
-		case i < e.st.Step || e.st.Phase == Completed:
+		case i < st.Step || st.Phase == Completed:
 			sv.Status = "done"
-		case i == e.st.Step:
+		case i == st.Step:
 			sv.Status = "current"
 		}
 		v.Steps = append(v.Steps, sv)

@@ -230,7 +230,7 @@ loop:
 		}
 		key := fmt.Sprintf("%s/%d/%s", v.State.Phase, v.State.Step, v.State.Reason)
 		if key != lastKey {
-			fmt.Fprintf(out, "\n%s\n", renderRollout(&v))
+			fmt.Fprintf(out, "\n%s\n", v.Render())
 			lastKey = key
 		}
 		if (v.State.Phase == rollout.Completed || v.State.Phase == rollout.Aborted) && !o.keepRunning {

@@ -17,6 +17,9 @@ type globals struct {
 	stateDir  string
 	admin     string
 	token     string
+	// With any of these, plan commands act on Cutover resources through
+	// cutover-kube.
+	kubeconfig, kubeContext, kubeNamespace string
 }
 
 func main() {
@@ -52,6 +55,9 @@ func newRootCmd() *cobra.Command {
 	pf.StringVar(&g.stateDir, "state", envOr("CUTOVER_STATE", ".cutover"), "state directory (runtime weights, audit log, admin token) [$CUTOVER_STATE]")
 	pf.StringVar(&g.admin, "admin", envOr("CUTOVER_ADMIN", "http://127.0.0.1:9190"), "admin API of a running gateway [$CUTOVER_ADMIN]")
 	pf.StringVar(&g.token, "token", os.Getenv("CUTOVER_TOKEN"), "admin token; read from STATE/admin.token when empty [$CUTOVER_TOKEN]")
+	pf.StringVar(&g.kubeconfig, "kubeconfig", "", "act on Cutover resources in a cluster instead of a gateway's admin API (runs cutover-kube)")
+	pf.StringVar(&g.kubeContext, "context", "", "kubeconfig context; implies the cluster, like --kubeconfig")
+	pf.StringVar(&g.kubeNamespace, "namespace", "", "namespace of the Cutover, with --kubeconfig or --context")
 	root.AddCommand(
 		newServeCmd(g),
 		newDemoCmd(g),
@@ -63,6 +69,7 @@ func newRootCmd() *cobra.Command {
 		newDiffsCmd(g),
 		newRateLimitCmd(g),
 		newGenerateCmd(),
+		newControllerCmd(),
 		newNewCmd(),
 	)
 	root.AddCommand(rolloutCommands(g)...)

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover-dev/cutover/admin"
-	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/rollout"
 )
 
@@ -27,6 +26,9 @@ func newGetCmd(g *globals) *cobra.Command {
 			if args[0] != "rollout" && args[0] != "rollouts" && args[0] != "ro" {
 				return fmt.Errorf("unknown resource %q (want rollout)", args[0])
 			}
+			if g.onCluster() {
+				return execKube(g.kubeArgs(cmd, args))
+			}
 			c, err := g.client()
 			if err != nil {
 				return err
@@ -39,7 +41,7 @@ func newGetCmd(g *globals) *cobra.Command {
 				if err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/rollouts/"+args[1], nil, &v); err != nil {
 					return err
 				}
-				frame := renderRollout(&v)
+				frame := v.Render()
 				if frame != last {
 					if clear {
 						fmt.Fprint(out, "\033[H\033[2J")
@@ -74,65 +76,6 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// renderRollout draws a plan for a terminal, without colour.
-func renderRollout(v *rollout.View) string {
-	var b strings.Builder
-	st := v.State
-	fmt.Fprintf(&b, "Name:      %s\n", v.Name)
-	fmt.Fprintf(&b, "Route:     %s  (stable %s -> canary %s, router %s)\n", v.Route, v.Stable, v.Canary, v.Router)
-	status := string(st.Phase)
-	if st.Phase == rollout.Paused && st.PauseKind != "" {
-		status += " (" + string(st.PauseKind) + ")"
-	}
-	if st.Reason != "" {
-		status += " - " + st.Reason
-	}
-	fmt.Fprintf(&b, "Status:    %s\n", status)
-	fmt.Fprintf(&b, "Weights:   canary %d%%  stable %d%%\n", st.Weight, 100-st.Weight)
-	if len(v.HeaderRoutes) > 0 {
-		fmt.Fprintf(&b, "Header routes to canary: %s\n", strings.Join(v.HeaderRoutes, ", "))
-	}
-	if len(v.MirrorRoutes) > 0 {
-		fmt.Fprintf(&b, "Mirrored to canary: %s\n", strings.Join(v.MirrorRoutes, ", "))
-	}
-	fmt.Fprintf(&b, "\nSteps (%d of %d done)\n", min(st.Step, len(v.Steps)), len(v.Steps))
-	for _, s := range v.Steps {
-		mark := "[ ]"
-		switch s.Status {
-		case "done":
-			mark = "[x]"
-		case "current":
-			mark = "=> "
-		}
-		line := fmt.Sprintf("  %s %2d  %s", mark, s.Index, s.Text)
-		if s.Status == "current" && st.Phase == rollout.Paused && st.PauseKind == rollout.PauseTimed {
-			line += fmt.Sprintf("   (%s left)", v.PauseLeft.Round(time.Second))
-		}
-		b.WriteString(line + "\n")
-	}
-	for _, run := range []*analysis.Run{st.Analysis, st.Background} {
-		if run == nil {
-			continue
-		}
-		fmt.Fprintf(&b, "\nAnalysis %s: %s\n", run.Name, run.Phase)
-		for _, m := range run.Metrics {
-			fmt.Fprintf(&b, "  %-14s %-12s looks %d", m.Name, m.Phase, m.Looks)
-			if n := len(m.Measurements); n > 0 {
-				last := m.Measurements[n-1]
-				fmt.Fprintf(&b, "  last: %s", last.Phase)
-				if last.Value != "" {
-					fmt.Fprintf(&b, "  %s", last.Value)
-				}
-				if last.Message != "" && last.Phase != analysis.Successful {
-					fmt.Fprintf(&b, "  (%s)", last.Message)
-				}
-			}
-			b.WriteString("\n")
-		}
-	}
-	return b.String()
-}
-
 // newRolloutCommand is one of promote, abort, retry, pause, resume, rollback.
 func newRolloutCommand(g *globals, name, short string, flags func(*cobra.Command, *admin.CommandRequest)) *cobra.Command {
 	req := &admin.CommandRequest{}
@@ -141,6 +84,9 @@ func newRolloutCommand(g *globals, name, short string, flags func(*cobra.Command
 		Short: short,
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if g.onCluster() {
+				return execKube(g.kubeArgs(cmd, args))
+			}
 			c, err := g.client()
 			if err != nil {
 				return err

@@ -47,6 +47,14 @@ func AssetsDir() string {
 // directories) installed, and stops it when the test ends.
 func Start(t testing.TB, crdPaths ...string) *rest.Config {
 	t.Helper()
+	cfg, _ := StartWithKubeconfig(t, crdPaths...)
+	return cfg
+}
+
+// StartWithKubeconfig is Start that also writes a kubeconfig file, for the
+// binaries a test runs.
+func StartWithKubeconfig(t testing.TB, crdPaths ...string) (*rest.Config, string) {
+	t.Helper()
 	dir := AssetsDir()
 	if dir == "" {
 		msg := "kube-apiserver and etcd are not built; run: bash hack/envtest-assets.sh"
@@ -69,7 +77,11 @@ func Start(t testing.TB, crdPaths ...string) *rest.Config {
 			t.Errorf("stopping envtest: %v", err)
 		}
 	})
-	return cfg
+	file := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(file, env.KubeConfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, file
 }
 
 // ModuleDir is the directory of a module version in the module cache,
