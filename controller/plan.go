@@ -85,10 +85,10 @@ func planFor(co *v1alpha1.Cutover) (*rollout.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, at := range cfg.Templates {
+	for ti, at := range cfg.Templates { // in the Cutover's order
 		for i, m := range at.Spec.Metrics {
 			if m.Provider.Gateway != nil {
-				return nil, fmt.Errorf("spec.analysisTemplates[%s].spec.metrics[%d].provider.gateway: the controller has no embedded gateway to measure; use prometheus with the mesh's metrics", at.Metadata.Name, i)
+				return nil, fmt.Errorf("spec.analysisTemplates[%d].spec.metrics[%d].provider.gateway: the controller has no embedded gateway to measure; use prometheus with the mesh's metrics", ti, i)
 			}
 		}
 	}

@@ -206,3 +206,35 @@ func TestSchemaValidationCatchesWhatTypesAllow(t *testing.T) {
 		}
 	}
 }
+
+func TestStaticUploadJobTemplate(t *testing.T) {
+	cfg := `template: static-upload-job
+image: registry.example.com/static-upload
+defaults:
+  resources:
+    requests: {cpu: 100m, memory: 128Mi}
+    limits: {cpu: 200m, memory: 256Mi}
+  upload: {bucket: static, region: ap-northeast-1, package: "@example/assets", packageDistDir: dist, destination: web}
+environments:
+  production: {version: 1.4.0}
+`
+	tree, err := Generate(writeConfig(t, map[string]string{"assets.yaml": cfg}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tree.Resources) != 1 || tree.Resources[0].Key() != "Job/frontend/assets-v1-4-0" {
+		t.Fatalf("objects: %d, first %s; want the one Job", len(tree.Resources), tree.Resources[0].Key())
+	}
+	doc := tree.Resources[0].Doc
+	if w := dig(doc, "metadata", "annotations", "argocd.argoproj.io/sync-wave"); w != "-1" {
+		t.Errorf("sync-wave %v", w)
+	}
+	if s := dig(doc, "spec", "template", "metadata", "annotations", "sidecar.istio.io/inject"); s != "false" {
+		t.Errorf("sidecar injection %v", s)
+	}
+	// Without upload settings the template says what it needs.
+	_, err = Generate(writeConfig(t, map[string]string{"assets.yaml": strings.Replace(cfg, "  upload:", "  #upload:", 1)}))
+	if err == nil || !strings.Contains(err.Error(), "production.upload: the static-upload-job template needs upload") {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,0 +1,51 @@
+package controller
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/cutover-dev/cutover/api/v1alpha1"
+)
+
+// TestExampleIsAValidPlan checks the example users copy from.
+func TestExampleIsAValidPlan(t *testing.T) {
+	data, err := os.ReadFile("../examples/kubernetes/cutover-istio.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		if !strings.Contains(doc, "kind: Cutover") {
+			continue
+		}
+		found = true
+		co := &v1alpha1.Cutover{}
+		if err := yaml.UnmarshalStrict([]byte(doc), co); err != nil {
+			t.Fatal(err)
+		}
+		plan, err := planFor(co)
+		if err != nil {
+			t.Fatalf("the example's plan: %v", err)
+		}
+		if len(plan.Steps) != 7 {
+			t.Errorf("%d steps", len(plan.Steps))
+		}
+	}
+	if !found {
+		t.Fatal("no Cutover in the example")
+	}
+}
+
+func TestPlanProblemsCarryTheCutoversFieldPaths(t *testing.T) {
+	w := int32(10)
+	co := &v1alpha1.Cutover{}
+	co.Name = "web"
+	co.Spec.Strategy.Canary.Steps = []v1alpha1.Step{{SetWeight: &w}, {Pause: &v1alpha1.Pause{Duration: "5x"}}}
+	_, err := planFor(co)
+	if err == nil || !strings.Contains(err.Error(), "spec.strategy.canary.steps[1].pause.duration") {
+		t.Errorf("err = %v", err)
+	}
+}
