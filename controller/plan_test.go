@@ -10,9 +10,19 @@ import (
 	"github.com/cutover-dev/cutover/api/v1alpha1"
 )
 
-// TestExampleIsAValidPlan checks the example users copy from.
+// TestExampleIsAValidPlan checks the example users copy from, and the
+// Cutover that cutover generate writes for the sample's migrating service.
 func TestExampleIsAValidPlan(t *testing.T) {
-	data, err := os.ReadFile("../examples/kubernetes/cutover-istio.yaml")
+	for file, steps := range map[string]int{
+		"../examples/kubernetes/cutover-istio.yaml":                              7,
+		"../examples/manifests/overlays/production/account/cutover-account.yaml": 7,
+	} {
+		t.Run(file, func(t *testing.T) { checkExample(t, file, steps) })
+	}
+}
+
+func checkExample(t *testing.T, file string, steps int) {
+	data, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +40,7 @@ func TestExampleIsAValidPlan(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the example's plan: %v", err)
 		}
-		if len(plan.Steps) != 7 {
+		if len(plan.Steps) != steps {
 			t.Errorf("%d steps", len(plan.Steps))
 		}
 	}

@@ -30,6 +30,7 @@ func TestRealAPIServerAcceptsEveryGeneratedObject(t *testing.T) {
 		kubetest.IstioCRDs(t, kubetest.GoModVersion(t, "istio.io/api")),
 		kubetest.ArgoRolloutsCRD(t),
 		kubetest.ArgoCDApplicationCRD(t),
+		filepath.Join("..", "deploy", "crd"),
 	}
 	cfg := kubetest.Start(t, crds...)
 	c, err := client.New(cfg, client.Options{})
@@ -77,7 +78,7 @@ func TestRealAPIServerAcceptsEveryGeneratedObject(t *testing.T) {
 	}
 	t.Logf("dry-run applied %d objects: %v", applied, kinds)
 	for _, kind := range []string{"Deployment", "Rollout", "Service", "ConfigMap", "Job", "HorizontalPodAutoscaler",
-		"VirtualService", "Gateway", "EnvoyFilter", "Application"} {
+		"VirtualService", "Gateway", "EnvoyFilter", "Application", "Cutover"} {
 		if kinds[kind] == 0 {
 			t.Errorf("the sample tree has no %s; the test would not notice it broken", kind)
 		}

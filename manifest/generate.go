@@ -139,7 +139,7 @@ func asFieldError(svc *config.ServiceConfig, env string, err error) *spec.FieldE
 }
 
 // toDoc turns an object into the map that is validated and written,
-// without the empty status and creation time the API types marshal.
+// without the status and the empty creation time the API types marshal.
 func toDoc(o templates.Object) (map[string]any, error) {
 	data, err := json.Marshal(o)
 	if err != nil {
@@ -149,6 +149,7 @@ func toDoc(o templates.Object) (map[string]any, error) {
 	if err := json.Unmarshal(data, &doc); err != nil {
 		return nil, err
 	}
+	delete(doc, "status") // the cluster's to write, never a manifest's
 	prune(doc)
 	return doc, nil
 }
@@ -162,9 +163,6 @@ func prune(m map[string]any) {
 			delete(m, k)
 		case map[string]any:
 			prune(v)
-			if len(v) == 0 {
-				delete(m, k)
-			}
 		case []any:
 			for _, item := range v {
 				if im, ok := item.(map[string]any); ok {
@@ -206,7 +204,7 @@ func (t *Tree) build() error {
 				return err
 			}
 			t.addDoc(path.Join("argocd", env, "apps", name+".yaml"), env, name, svc.File, doc)
-			if m := svc.Resolve(env).Migration; m != nil {
+			if m := svc.Resolve(env).Migration; m != nil && m.Via != config.MigrateViaIstio {
 				data, err := cutoverDocuments(t.Defs, env, svc, m)
 				if err != nil {
 					return err

@@ -144,6 +144,24 @@ func validateEnv(in *templates.Input) []*spec.FieldError {
 			}
 		}
 		validateSteps(m.Steps, "migration.steps", fail)
+		switch m.Via {
+		case "", config.MigrateViaGateway:
+		case config.MigrateViaIstio:
+			if len(m.Legacy) != 1 {
+				fail("migration.legacy", "via istio takes one legacy host:port, which gets a ServiceEntry")
+			}
+			if c.Rollout != nil {
+				fail("migration.via", "istio: the Argo Rollout already sets the weights of this VirtualService route; migrate first, then add rollout steps")
+			}
+			if len(in.Service.Hosts) == 0 {
+				fail("migration.via", "istio needs hosts: the Cutover moves the service's VirtualService route")
+			}
+			if len(m.Steps) == 0 {
+				fail("migration.steps", "via istio needs steps: the Cutover's plan")
+			}
+		default:
+			fail("migration.via", "%q is not gateway or istio", m.Via)
+		}
 	}
 	if c.Upload != nil {
 		u := c.Upload

@@ -89,6 +89,8 @@ func TestValidationRules(t *testing.T) {
 			"web.yaml:13:35: production.autoscaling.maxReplicas: must be at least minReplicas (4)"},
 		{"rollout weights", [2]string{"    version: 1.2.0\n", "    version: 1.2.0\n    rollout:\n      steps: [{setWeight: 120}]\n"},
 			"web.yaml:14:16: production.rollout.steps[0].setWeight: must be between 0 and 100"},
+		{"migration via istio with a rollout", [2]string{"    version: 1.2.0\n", "    version: 1.2.0\n    rollout: {steps: [{setWeight: 10}]}\n    migration: {via: istio, legacy: [old.example.com:80], steps: [{setWeight: 10}]}\n"},
+			"web.yaml:14:17: production.migration.via: istio: the Argo Rollout already sets the weights of this VirtualService route; migrate first, then add rollout steps"},
 		{"migration endpoints", [2]string{"    version: 1.2.0\n", "    version: 1.2.0\n    migration: {legacy: [old-host]}\n"},
 			"web.yaml:13:26: production.migration.legacy[0]: \"old-host\" is not host:port"},
 	}

@@ -138,9 +138,21 @@ type Upload struct {
 	Destination    string `yaml:"destination"`
 }
 
+// How a migration's traffic is moved.
+const (
+	MigrateViaGateway = "gateway"
+	MigrateViaIstio   = "istio"
+)
+
 // Migration is a service still being moved from a legacy backend.
 type Migration struct {
-	// Legacy lists the old side's endpoints, host:port.
+	// Via says what moves the traffic: "gateway" (the default) writes a
+	// cutover Gateway and plan for `cutover serve`; "istio" writes a
+	// Cutover resource for `cutover controller`, whose VirtualService
+	// route starts on the legacy host.
+	Via string `yaml:"via"`
+	// Legacy lists the old side's endpoints, host:port; via istio, one
+	// DNS name.
 	Legacy []string `yaml:"legacy"`
 	// Listen is where the cutover gateway accepts traffic.
 	Listen string `yaml:"listen"`

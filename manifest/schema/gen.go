@@ -68,50 +68,12 @@ func main() {
 	for mod, files := range crds {
 		dir := moduleDir(mod)
 		for _, f := range files {
-			data, err := os.ReadFile(filepath.Join(dir, f))
-			check(err)
-			for _, doc := range strings.Split(string(data), "\n---") {
-				var crd struct {
-					Kind string `json:"kind"`
-					Spec struct {
-						Group string `json:"group"`
-						Names struct {
-							Kind string `json:"kind"`
-						} `json:"names"`
-						Versions []struct {
-							Name   string `json:"name"`
-							Schema struct {
-								OpenAPIV3Schema map[string]any `json:"openAPIV3Schema"`
-							} `json:"schema"`
-						} `json:"versions"`
-					} `json:"spec"`
-				}
-				if err := yaml.Unmarshal([]byte(doc), &crd); err != nil || crd.Kind != "CustomResourceDefinition" {
-					continue
-				}
-				if strings.HasPrefix(mod, "istio.io/") && (crd.Spec.Group != "networking.istio.io" || !istioKinds[crd.Spec.Names.Kind]) {
-					continue
-				}
-				for _, v := range crd.Spec.Versions {
-					if v.Schema.OpenAPIV3Schema == nil {
-						continue
-					}
-					root := v.Schema.OpenAPIV3Schema
-					// The API server validates these itself; the CRDs leave them out.
-					props, _ := root["properties"].(map[string]any)
-					for _, k := range []string{"apiVersion", "kind"} {
-						if props != nil && props[k] == nil {
-							props[k] = map[string]any{"type": "string"}
-						}
-					}
-					if props != nil && props["metadata"] == nil {
-						props["metadata"] = map[string]any{"type": "object"}
-					}
-					out[crd.Spec.Group+"/"+v.Name+"/"+crd.Spec.Names.Kind] = strict(root)
-				}
-			}
+			addCRDs(out, mod, filepath.Join(dir, f))
 		}
 	}
+
+	// cutover's own CRD, generated from api/v1alpha1 by controller-gen.
+	addCRDs(out, "", filepath.Join("..", "..", "deploy", "crd", "cutover.dev_cutovers.yaml"))
 
 	data, err := json.Marshal(out) // map keys sorted: the same input gives the same bytes
 	check(err)
@@ -123,6 +85,52 @@ func main() {
 	check(zw.Close())
 	check(os.WriteFile(*output, b.Bytes(), 0o644))
 	fmt.Printf("%s: %d kinds, %d bytes (%d uncompressed)\n", *output, len(out), b.Len(), len(data))
+}
+
+// addCRDs adds the schema of every served version of the CRDs in file.
+func addCRDs(out map[string]any, mod, file string) {
+	data, err := os.ReadFile(file)
+	check(err)
+	for _, doc := range strings.Split(string(data), "\n---") {
+		var crd struct {
+			Kind string `json:"kind"`
+			Spec struct {
+				Group string `json:"group"`
+				Names struct {
+					Kind string `json:"kind"`
+				} `json:"names"`
+				Versions []struct {
+					Name   string `json:"name"`
+					Schema struct {
+						OpenAPIV3Schema map[string]any `json:"openAPIV3Schema"`
+					} `json:"schema"`
+				} `json:"versions"`
+			} `json:"spec"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &crd); err != nil || crd.Kind != "CustomResourceDefinition" {
+			continue
+		}
+		if strings.HasPrefix(mod, "istio.io/") && (crd.Spec.Group != "networking.istio.io" || !istioKinds[crd.Spec.Names.Kind]) {
+			continue
+		}
+		for _, v := range crd.Spec.Versions {
+			root := v.Schema.OpenAPIV3Schema
+			if root == nil {
+				continue
+			}
+			// The API server validates these itself; the CRDs leave them out.
+			props, _ := root["properties"].(map[string]any)
+			for _, k := range []string{"apiVersion", "kind"} {
+				if props != nil && props[k] == nil {
+					props[k] = map[string]any{"type": "string"}
+				}
+			}
+			if props != nil && props["metadata"] == nil {
+				props["metadata"] = map[string]any{"type": "object"}
+			}
+			out[crd.Spec.Group+"/"+v.Name+"/"+crd.Spec.Names.Kind] = strict(root)
+		}
+	}
 }
 
 // expand inlines $refs. Kubernetes' definitions reachable from the kinds

@@ -149,8 +149,10 @@ var IngressGateway = &Template{
 		}
 		svcs := Services(in, corev1.ServiceTypeLoadBalancer)
 		for _, s := range svcs {
-			s.(*corev1.Service).Spec.Selector = maps.Clone(pod.Labels)
-			delete(s.(*corev1.Service).Spec.Selector, "app.kubernetes.io/version")
+			// The pods' stable labels, and the selector Istio's Gateway uses.
+			sel := in.Selector()
+			maps.Copy(sel, in.Defs.Gateway.Selector)
+			s.(*corev1.Service).Spec.Selector = sel
 		}
 		objs = append(objs, svcs...)
 		if hpa := HPA(in, workload); hpa != nil {
@@ -189,6 +191,9 @@ func webService(in *Input, app corev1.Container) ([]Object, error) {
 	objs = append(objs, Services(in, corev1.ServiceTypeClusterIP)...)
 	if len(in.Service.Hosts) > 0 {
 		objs = append(objs, VirtualService(in))
+	}
+	if co := Cutover(in); co != nil {
+		objs = append(objs, co)
 	}
 	if hpa := HPA(in, workload); hpa != nil {
 		objs = append(objs, hpa)

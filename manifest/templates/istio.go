@@ -26,9 +26,16 @@ func VirtualService(in *Input) *istiov1.VirtualService {
 			Uri: &istioapi.StringMatch{MatchType: &istioapi.StringMatch_Prefix{Prefix: p}},
 		})
 	}
-	for i, name := range ServiceNames(in) {
+	if host, port, ok := LegacyHost(in); ok {
+		// Migrating: the route starts on the legacy host; the Cutover moves it.
+		route.Route = append(route.Route, &istioapi.HTTPRouteDestination{
+			Destination: &istioapi.Destination{Host: host, Port: &istioapi.PortSelector{Number: uint32(port)}},
+			Weight:      100,
+		})
+	}
+	for _, name := range ServiceNames(in) {
 		weight := int32(0)
-		if i == 0 {
+		if len(route.Route) == 0 {
 			weight = 100
 		}
 		route.Route = append(route.Route, &istioapi.HTTPRouteDestination{

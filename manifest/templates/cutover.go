@@ -1,0 +1,61 @@
+package templates
+
+import (
+	"net"
+	"strconv"
+
+	"k8s.io/utils/ptr"
+
+	"github.com/cutover-dev/cutover/api/v1alpha1"
+	"github.com/cutover-dev/cutover/manifest/config"
+)
+
+// LegacyHost is the legacy side of a migration that Istio carries out, as
+// host and port; ok is false for any other service.
+func LegacyHost(in *Input) (host string, port int, ok bool) {
+	m := in.Config.Migration
+	if m == nil || m.Via != config.MigrateViaIstio || len(m.Legacy) != 1 {
+		return "", 0, false
+	}
+	host, p, err := net.SplitHostPort(m.Legacy[0])
+	if err != nil {
+		return "", 0, false
+	}
+	port, err = strconv.Atoi(p)
+	return host, port, err == nil
+}
+
+// Cutover is the Cutover resource that moves a migrating service's
+// VirtualService route from the legacy host to the service, step by step,
+// run by `cutover controller`; nil for any other service.
+func Cutover(in *Input) *v1alpha1.Cutover {
+	host, port, ok := LegacyHost(in)
+	if !ok {
+		return nil
+	}
+	co := &v1alpha1.Cutover{
+		TypeMeta:   typeMeta(v1alpha1.GroupVersion.String(), "Cutover"),
+		ObjectMeta: in.Meta(in.Name()),
+		Spec: v1alpha1.CutoverSpec{
+			Stable: v1alpha1.Side{ExternalHost: host, Port: int32(port)},
+			Canary: v1alpha1.Side{Service: ServiceNames(in)[0]},
+			TrafficRouting: v1alpha1.TrafficRouting{Istio: &v1alpha1.IstioRouting{
+				VirtualService: v1alpha1.IstioVirtualService{Name: in.Name(), Routes: []string{PrimaryRoute(in)}},
+			}},
+		},
+	}
+	for _, s := range in.Config.Migration.Steps {
+		switch {
+		case s.SetWeight != nil:
+			co.Spec.Strategy.Canary.Steps = append(co.Spec.Strategy.Canary.Steps, v1alpha1.Step{SetWeight: ptr.To(int32(*s.SetWeight))})
+		case s.Pause != nil:
+			p := &v1alpha1.Pause{}
+			if s.Pause.Duration != nil {
+				p.Duration = ArgoDuration(s.Pause.Duration.D())
+			}
+			co.Spec.Strategy.Canary.Steps = append(co.Spec.Strategy.Canary.Steps, v1alpha1.Step{Pause: p})
+		}
+	}
+	co.Spec.Strategy.Canary.Steps = append(co.Spec.Strategy.Canary.Steps, v1alpha1.Step{SetWeight: ptr.To(int32(100))})
+	return co
+}
