@@ -1,8 +1,8 @@
-// Command cutover-kube is the Kubernetes half of cutover: the controller
-// that runs Cutover resources, and the plan commands against a cluster.
-// It is a binary of its own so that the Kubernetes client libraries stay
-// out of cutover's; `cutover controller` and `cutover get rollout
-// --kubeconfig ...` run it.
+// Command cutover-kube is the Kubernetes half of cutover: the manifest
+// generator, the controller that runs Cutover resources, and the plan
+// commands against a cluster. It is a binary of its own so that the
+// Kubernetes libraries stay out of cutover's; `cutover generate`, `cutover
+// controller` and `cutover get rollout --kubeconfig ...` run it.
 package main
 
 import (
@@ -25,10 +25,19 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRoot().ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "cutover:", err)
+		if e, ok := err.(exitError); ok {
+			os.Exit(int(e))
+		}
+		fmt.Fprintln(os.Stderr, "error:", err)
 		os.Exit(1)
 	}
 }
+
+// exitError ends the program with a status and no further message; the
+// command has already said what went wrong.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 type kubeFlags struct {
 	kubeconfig, context, namespace string
@@ -52,7 +61,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&k.context, "context", "", "kubeconfig context (default the current one)")
 	pf.StringVarP(&k.namespace, "namespace", "n", "", "namespace of the Cutover (default the context's)")
 	pf.DurationVar(&k.timeout, "timeout", 30*time.Second, "how long a command waits for the controller's answer")
-	root.AddCommand(newControllerCmd(k), newGetCmd(k))
+	root.AddCommand(newControllerCmd(k), newGetCmd(k), newGenerateCmd(), newNewCmd())
 	for _, c := range []struct{ name, short string }{
 		{"promote", "Skip the current step; with --full go to 100 %"},
 		{"abort", "Send all traffic back to stable at once"},

@@ -6,29 +6,40 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
-// The Kubernetes side of cutover (the controller, and plan commands on
-// Cutover resources) is the cutover-kube binary, so that client-go and
-// controller-runtime stay out of this one and `go run ./cmd/cutover demo`
-// builds in about a minute on a fresh machine. These commands hand over
-// to it the way kubectl runs its plugins.
+// The Kubernetes side of cutover (the manifest generator, the controller,
+// plan commands on Cutover resources) is the cutover-kube binary, so that
+// the Kubernetes libraries stay out of this one and `go run ./cmd/cutover
+// demo` builds in about a minute on a fresh machine. These commands hand
+// over to it the way kubectl runs its plugins.
 
 const kubeBinary = "cutover-kube"
 
-func newControllerCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:                "controller [flags]",
-		Short:              "Run Cutover resources on Kubernetes with Istio or the Gateway API (runs cutover-kube controller)",
-		DisableFlagParsing: true,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return execKube(append([]string{"controller"}, args...))
-		},
+// kubeCommands hand over to cutover-kube with all their arguments.
+func kubeCommands() []*cobra.Command {
+	var out []*cobra.Command
+	for _, c := range []struct{ use, short string }{
+		{"controller [flags]", "Run Cutover resources on Kubernetes with Istio or the Gateway API"},
+		{"generate [-c config] [-o dir]", "Generate Kubernetes manifests, Argo CD applications and a resource report from config/"},
+		{"new service NAME --template node-bff", "Scaffold a service config for cutover generate"},
+	} {
+		name := strings.Fields(c.use)[0]
+		out = append(out, &cobra.Command{
+			Use:                c.use,
+			Short:              c.short + " (runs cutover-kube " + name + ")",
+			DisableFlagParsing: true,
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return execKube(append([]string{name}, args...))
+			},
+		})
 	}
+	return out
 }
 
 // onCluster says whether a plan command is meant for a cluster.

@@ -68,10 +68,8 @@ func newRootCmd() *cobra.Command {
 		newEventsCmd(g),
 		newDiffsCmd(g),
 		newRateLimitCmd(g),
-		newGenerateCmd(),
-		newControllerCmd(),
-		newNewCmd(),
 	)
+	root.AddCommand(kubeCommands()...)
 	root.AddCommand(rolloutCommands(g)...)
 	return root
 }
