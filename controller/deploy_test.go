@@ -58,7 +58,7 @@ func TestDeployedRBACIsEnough(t *testing.T) {
 
 	mgr, err := NewManager(sa, Options{
 		MetricsAddr: "0", ProbeAddr: "0", LeaderElection: true, LeaderElectionNamespace: "cutover-system",
-		LeaseDuration: 2 * time.Second, RenewDeadline: 1500 * time.Millisecond, RetryPeriod: 200 * time.Millisecond,
+		LeaseDuration: 8 * time.Second, RenewDeadline: 6 * time.Second, RetryPeriod: 300 * time.Millisecond,
 		Interval: 100 * time.Millisecond, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), SeveralInProcess: true,
 	})
 	if err != nil {
