@@ -1,7 +1,9 @@
 package rollout
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -65,4 +67,34 @@ func (v *View) Render() string {
 		}
 	}
 	return b.String()
+}
+
+// Follow prints the view fetch returns and, with watch, prints it again
+// each time it changes until ctx ends: over the last one when clear (a
+// terminal), else below a rule.
+func Follow(ctx context.Context, out io.Writer, watch, clear bool, interval time.Duration, fetch func() (*View, error)) error {
+	last := ""
+	for {
+		v, err := fetch()
+		if err != nil {
+			return err
+		}
+		if frame := v.Render(); frame != last {
+			if clear {
+				fmt.Fprint(out, "\033[H\033[2J")
+			} else if last != "" {
+				fmt.Fprintln(out, strings.Repeat("-", 60))
+			}
+			fmt.Fprint(out, frame)
+			last = frame
+		}
+		if !watch {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(interval):
+		}
+	}
 }

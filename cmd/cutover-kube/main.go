@@ -12,13 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cutover-dev/cutover/controller"
+	"github.com/cutover-dev/cutover/rollout"
 )
 
 func main() {
@@ -125,28 +125,9 @@ func newGetCmd(k *kubeFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			last := ""
-			for {
-				v, err := c.View(cmd.Context(), args[1])
-				if err != nil {
-					return err
-				}
-				if frame := v.Render(); frame != last {
-					if last != "" {
-						fmt.Fprintln(cmd.OutOrStdout(), strings.Repeat("-", 60))
-					}
-					fmt.Fprint(cmd.OutOrStdout(), frame)
-					last = frame
-				}
-				if !watch {
-					return nil
-				}
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-time.After(500 * time.Millisecond):
-				}
-			}
+			return rollout.Follow(cmd.Context(), cmd.OutOrStdout(), watch, false, 500*time.Millisecond, func() (*rollout.View, error) {
+				return c.View(cmd.Context(), args[1])
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw whenever the plan changes")

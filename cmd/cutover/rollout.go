@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,32 +33,11 @@ func newGetCmd(g *globals) *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			clear := watch && isTerminal(out)
-			last := ""
-			for {
+			return rollout.Follow(cmd.Context(), out, watch, watch && isTerminal(out), interval, func() (*rollout.View, error) {
 				var v rollout.View
-				if err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/rollouts/"+args[1], nil, &v); err != nil {
-					return err
-				}
-				frame := v.Render()
-				if frame != last {
-					if clear {
-						fmt.Fprint(out, "\033[H\033[2J")
-					} else if last != "" {
-						fmt.Fprintln(out, strings.Repeat("-", 60))
-					}
-					fmt.Fprint(out, frame)
-					last = frame
-				}
-				if !watch {
-					return nil
-				}
-				select {
-				case <-cmd.Context().Done():
-					return nil
-				case <-time.After(interval):
-				}
-			}
+				err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/rollouts/"+args[1], nil, &v)
+				return &v, err
+			})
 		},
 	}
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw whenever the plan changes")
