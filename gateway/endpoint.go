@@ -23,7 +23,6 @@ type Endpoint struct {
 	// readySince is the UnixNano time the endpoint joined or last became
 	// available; slow start ramps from it.
 	readySince atomic.Int64
-	inflight   atomic.Int64
 }
 
 func newEndpoint(addr string, now time.Time) *Endpoint {

@@ -211,9 +211,6 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// hostPort is a backend's address as a config endpoint.
-func endpoint(s *httptest.Server) string { return s.URL }
-
 // deadAddr returns a loopback address nothing listens on.
 func deadAddr(t *testing.T) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -19,8 +19,6 @@ import (
 // ReasonOverflow is the answer when a backend's circuit breaker is full.
 const ReasonOverflow = "overflow"
 
-var errOverflow = errors.New("circuit breaker overflow")
-
 // breaker is a backend's circuit breaker, Envoy's way: every request in
 // flight holds a connection, so those beyond maxConnections are pending.
 type breaker struct {

@@ -292,11 +292,3 @@ func runtimeWeightsFor(r *spec.Route, rw state.RouteWeights) ([]int, bool) {
 	}
 	return out, true
 }
-
-func backendNames(r *spec.Route) []string {
-	names := make([]string, len(r.Backends))
-	for i, b := range r.Backends {
-		names[i] = b.Name
-	}
-	return names
-}
