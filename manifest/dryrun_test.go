@@ -19,8 +19,8 @@ import (
 
 // TestRealAPIServerAcceptsEveryGeneratedObject applies every object of the
 // sample tree (overlays and Argo CD applications) to a real kube-apiserver
-// with the Istio, Argo Rollouts and Argo CD CRDs installed from their
-// modules' files, as server-side dry-run apply with strict field
+// with the Istio, Gateway API, Argo Rollouts, Argo CD and Cutover CRDs
+// installed from their modules' files, as server-side dry-run apply with strict field
 // validation: unknown fields, wrong types and schema violations fail.
 func TestRealAPIServerAcceptsEveryGeneratedObject(t *testing.T) {
 	if testing.Short() {
@@ -31,6 +31,9 @@ func TestRealAPIServerAcceptsEveryGeneratedObject(t *testing.T) {
 		kubetest.ArgoRolloutsCRD(t),
 		kubetest.ArgoCDApplicationCRD(t),
 		filepath.Join("..", "deploy", "crd"),
+	}
+	for _, kind := range []string{"gateways", "httproutes", "gatewayclasses", "referencegrants"} {
+		crds = append(crds, filepath.Join(kubetest.GatewayAPICRDs(t), "gateway.networking.k8s.io_"+kind+".yaml"))
 	}
 	cfg := kubetest.Start(t, crds...)
 	c, err := client.New(cfg, client.Options{})
