@@ -117,8 +117,9 @@ func (r *Reconciler) engineFor(ctx context.Context, co *v1alpha1.Cutover, plan *
 	if err != nil {
 		return nil, err
 	}
-	// Put the mesh in the state the status says, as after a restart; a
-	// failure shows as Degraded and is retried by the next ticks.
+	// Put the mesh in the state the status says, as after a restart. A
+	// failure is logged here; the plan's next router call meets it again
+	// and turns it into a Degraded status.
 	if err := eng.Reconcile(ctx); err != nil {
 		r.Log.Warn("reconciling traffic", "cutover", key.String(), "err", err)
 	}
