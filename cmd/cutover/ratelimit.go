@@ -24,7 +24,8 @@ func newRateLimitCmd(g *globals) *cobra.Command {
 	}
 	var (
 		dir, grpcAddr, httpAddr, redisAddr, sentinel, failureMode string
-		timeout                                                   time.Duration
+		timeout, pipelineWindow                                   time.Duration
+		pipelineLimit                                             int
 		headers                                                   bool
 	)
 	serve := &cobra.Command{
@@ -61,6 +62,7 @@ answer within --timeout, decisions follow --failure-mode (allow or deny),
 			rdb := redis.NewUniversalClient(opts)
 			defer rdb.Close()
 			store := rls.NewStore(rdb)
+			store.SetPipeline(pipelineWindow, pipelineLimit)
 			store.Timeout = timeout
 			store.FailClosed = failureMode == "deny"
 			srv, err := rls.NewServer(dir, store, log)
@@ -92,6 +94,9 @@ answer within --timeout, decisions follow --failure-mode (allow or deny),
 	f.StringVar(&failureMode, "failure-mode", "allow", "answer while Redis is unreachable: allow or deny")
 	f.DurationVar(&timeout, "timeout", 50*time.Millisecond, "Redis timeout per decision")
 	f.BoolVar(&headers, "headers", false, "add RateLimit-Limit, -Remaining and -Reset headers to answers")
+	f.DurationVar(&pipelineWindow, "redis-pipeline-window", rls.DefaultPipelineWindow,
+		"while Redis is busy, how long a decision waits for others to share its round trip (0: never); as envoyproxy/ratelimit's REDIS_PIPELINE_WINDOW")
+	f.IntVar(&pipelineLimit, "redis-pipeline-limit", rls.DefaultPipelineLimit, "most decisions in one Redis round trip")
 	cmd.AddCommand(serve)
 	return cmd
 }

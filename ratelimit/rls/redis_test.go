@@ -173,3 +173,38 @@ func TestStoreThroughSentinel(t *testing.T) {
 		t.Fatalf("over-limit answers through Sentinel: %v", got)
 	}
 }
+
+// Concurrent decisions share Redis round trips and stay exact: 640
+// decisions from 64 callers at a limit of 100 admit exactly 100, in fewer
+// round trips than decisions.
+func TestPipelinedDecisionsStayExact(t *testing.T) {
+	r := testenv.StartRedis(t)
+	s := newTestStore(t, r.Addr)
+	s.SetPipeline(2*time.Millisecond, 32) // long enough that batches surely form
+	rule := &Rule{Key: "d.piped", Window: time.Hour, RequestsPerUnit: 100}
+	var allowed, answered atomic.Int64
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for range 10 {
+				d, err := s.Take(context.Background(), rule, "k", 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				answered.Add(1)
+				if !d.Over {
+					allowed.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if answered.Load() != 640 || allowed.Load() != 100 {
+		t.Fatalf("%d answered, %d admitted; want 640 and 100", answered.Load(), allowed.Load())
+	}
+	if n := s.pipe.batches.Load(); n >= 640 {
+		t.Errorf("%d round trips for 640 decisions: nothing was pipelined", n)
+	}
+	t.Logf("640 decisions in %d round trips", s.pipe.batches.Load())
+}
