@@ -106,13 +106,7 @@ func (p *controllerProcess) shutdown() {
 
 func (h *harness) apply(doc string) {
 	h.t.Helper()
-	u := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-		h.t.Fatal(err)
-	}
-	if err := h.c.Create(h.ctx, u); err != nil {
-		h.t.Fatal(err)
-	}
+	kubetest.Create(h.t, h.ctx, h.c, doc)
 }
 
 func (h *harness) cutover(name string) *v1alpha1.Cutover {

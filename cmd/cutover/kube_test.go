@@ -11,9 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/cutover-dev/cutover/internal/kubetest"
 )
@@ -61,13 +59,7 @@ spec:
     istio:
       virtualService: {name: web, routes: [primary]}
 `} {
-		u := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Create(ctx, u); err != nil {
-			t.Fatal(err)
-		}
+		kubetest.Create(t, ctx, c, doc)
 	}
 
 	ctrlCmd := exec.Command(binary, "controller", "--kubeconfig", kubeconfig, "--metrics-bind-address", "0",

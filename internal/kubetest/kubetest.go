@@ -6,6 +6,7 @@
 package kubetest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -14,8 +15,11 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/yaml"
 )
 
 // Versions of the binaries hack/envtest-assets.sh builds.
@@ -133,4 +137,16 @@ const GatewayAPIVersion = "v1.6.3"
 // GatewayAPICRDs is the standard channel's CRD directory.
 func GatewayAPICRDs(t testing.TB) string {
 	return filepath.Join(ModuleDir(t, "sigs.k8s.io/gateway-api@"+GatewayAPIVersion), "config", "crd", "standard")
+}
+
+// Create creates the object a YAML document describes.
+func Create(t testing.TB, ctx context.Context, c client.Client, doc string) {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Create(ctx, u); err != nil {
+		t.Fatalf("creating %s %s: %v", u.GetKind(), u.GetName(), err)
+	}
 }

@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/cutover-dev/cutover/internal/kubetest"
 	"github.com/cutover-dev/cutover/spec"
@@ -58,13 +57,7 @@ func setup(t *testing.T) (context.Context, client.Client) {
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop"}}); err != nil {
 		t.Fatal(err)
 	}
-	u := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(httpRoute), &u.Object); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	kubetest.Create(t, ctx, c, httpRoute)
 	return ctx, c
 }
 

@@ -12,7 +12,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	"github.com/cutover-dev/cutover/internal/kubetest"
 	"github.com/cutover-dev/cutover/spec"
@@ -61,13 +60,7 @@ func setup(t *testing.T) (context.Context, client.Client) {
 
 func create(t *testing.T, ctx context.Context, c client.Client, doc string) {
 	t.Helper()
-	u := &unstructured.Unstructured{}
-	if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Create(ctx, u); err != nil {
-		t.Fatal(err)
-	}
+	kubetest.Create(t, ctx, c, doc)
 }
 
 func fetch(t *testing.T, ctx context.Context, c client.Client) *unstructured.Unstructured {
