@@ -25,7 +25,7 @@ func newRateLimitCmd(g *globals) *cobra.Command {
 	var (
 		dir, grpcAddr, httpAddr, redisAddr, sentinel, failureMode string
 		timeout, pipelineWindow                                   time.Duration
-		pipelineLimit                                             int
+		pipelineLimit, streamWorkers                              int
 		headers                                                   bool
 	)
 	serve := &cobra.Command{
@@ -46,10 +46,20 @@ answer within --timeout, decisions follow --failure-mode (allow or deny),
 			if failureMode != "allow" && failureMode != "deny" {
 				return fmt.Errorf("--failure-mode: %q is not allow or deny", failureMode)
 			}
+			switch {
+			case streamWorkers < 0:
+				return fmt.Errorf("--grpc-stream-workers: %d is below 0", streamWorkers)
+			case pipelineLimit < 1:
+				return fmt.Errorf("--redis-pipeline-limit: %d is below 1", pipelineLimit)
+			case pipelineWindow < 0:
+				return fmt.Errorf("--redis-pipeline-window: %v is below 0", pipelineWindow)
+			}
 			// One quick dial and no retries: a decision waits at most --timeout.
+			// RESP2: the service needs no push notifications, and go-redis
+			// looks for them before every RESP3 reply (3 % of the CPU).
 			opts := &redis.UniversalOptions{
 				Addrs: strings.Split(redisAddr, ","), DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout,
-				MaxRetries: -1, DialerRetries: 1, DialerRetryTimeout: time.Millisecond, PoolSize: 256,
+				MaxRetries: -1, DialerRetries: 1, DialerRetryTimeout: time.Millisecond, PoolSize: 256, Protocol: 2,
 			}
 			redis.SetLogger(redisLogger{log})
 			if sentinel != "" {
@@ -71,6 +81,8 @@ answer within --timeout, decisions follow --failure-mode (allow or deny),
 				return exitError(1)
 			}
 			srv.Service.Headers = headers
+			srv.StreamWorkers = streamWorkers
+			collectLessOften()
 			grpcLn, err := net.Listen("tcp", grpcAddr)
 			if err != nil {
 				return err
@@ -96,6 +108,7 @@ answer within --timeout, decisions follow --failure-mode (allow or deny),
 	f.BoolVar(&headers, "headers", false, "add RateLimit-Limit, -Remaining and -Reset headers to answers")
 	f.DurationVar(&pipelineWindow, "redis-pipeline-window", rls.DefaultPipelineWindow,
 		"while Redis is busy, how long a decision waits for others to share its round trip (0: never); as envoyproxy/ratelimit's REDIS_PIPELINE_WINDOW")
+	f.IntVar(&streamWorkers, "grpc-stream-workers", rls.DefaultStreamWorkers, "goroutines kept to answer calls, so each call does not start on a fresh stack (0: one new goroutine per call)")
 	f.IntVar(&pipelineLimit, "redis-pipeline-limit", rls.DefaultPipelineLimit, "most decisions in one Redis round trip")
 	cmd.AddCommand(serve)
 	return cmd

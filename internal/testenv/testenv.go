@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -108,6 +109,7 @@ type Redis struct {
 	Addr string
 	cmd  *exec.Cmd
 	bin  string
+	args []string
 	t    testing.TB
 }
 
@@ -125,7 +127,7 @@ func StartRedis(t testing.TB) *Redis {
 func (r *Redis) Start() {
 	r.t.Helper()
 	_, port, _ := net.SplitHostPort(r.Addr)
-	r.cmd = exec.Command(r.bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no")
+	r.cmd = exec.Command(r.bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"}, r.args...)...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
@@ -156,6 +158,44 @@ func (r *Redis) Stop() {
 		r.cmd.Wait()
 		r.cmd = nil
 	}
+}
+
+// StartRedisCluster runs a Redis Cluster of three masters, each with a
+// third of the slots, and returns their addresses.
+func StartRedisCluster(t testing.TB) []string {
+	t.Helper()
+	bin := Binary(t, "redis-server", "redis-server")
+	cli := Binary(t, "redis-cli", "redis-tools")
+	dir := t.TempDir()
+	var addrs []string
+	for i := range 3 {
+		r := &Redis{bin: bin, Addr: FreeAddr(t), t: t}
+		_, bus, _ := net.SplitHostPort(FreeAddr(t))
+		r.args = []string{"--cluster-enabled", "yes", "--cluster-port", bus,
+			"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)), "--dir", dir}
+		r.Start()
+		t.Cleanup(r.Stop)
+		addrs = append(addrs, r.Addr)
+	}
+	out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, a := range addrs {
+		host, port, _ := net.SplitHostPort(a)
+		for {
+			out, _ := exec.Command(cli, "-h", host, "-p", port, "cluster", "info").Output()
+			if strings.Contains(string(out), "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the Redis cluster did not come up: %s", out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return addrs
 }
 
 // StartSentinel runs a Redis Sentinel that monitors master under the name

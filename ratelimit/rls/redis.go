@@ -4,57 +4,74 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// Each decision is one Lua script: one atomic round trip on Redis's own
-// clock, so that replicas' clocks do not matter, and a request over the
-// limit does not raise the counter (envoyproxy/ratelimit #185).
-
-// fixedWindow counts hits in the current window of ARGV[2] seconds.
-// It returns over (0/1), the count, seconds to the window's end, and now in ms.
-var fixedWindow = redis.NewScript(`
+// Decisions are taken by one Lua script on Redis's own clock, so that
+// replicas' clocks do not matter, and a request over the limit does not
+// raise the counter (envoyproxy/ratelimit #185). The script takes a batch
+// of decisions, atomically, in one round trip: on a single Redis the
+// pipeliner sends every decision waiting at once as one call, which costs
+// Redis half the CPU of one call each; on a cluster each goes on its own,
+// to the node that holds its key.
+//
+// KEYS[i] is decision i's counter; ARGV has four values for each: the
+// algorithm (f: fixed window, s: sliding log), the limit, the window
+// (fixed: seconds, sliding: ms) and the hits. The answer is four integers
+// for each: over (0/1); the count (fixed) or the hits left (sliding); the
+// time until the window ends (fixed, seconds) or until its oldest hit
+// leaves it (sliding, ms); and now in ms.
+//
+// A fixed window counts in KEYS[i]:<window start>, which shares KEYS[i]'s
+// hash tag and so its cluster slot. A sliding log keeps the times of the
+// hits of the last window and admits at most the limit of them in any such
+// window, so there is no 2x burst at window edges (envoyproxy/ratelimit #32).
+var decideScript = redis.NewScript(`
 local t = redis.call('TIME')
-local now = tonumber(t[1])
-local limit, window, hits = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local start = now - (now % window)
-local key = KEYS[1] .. ':' .. start
-local cur = tonumber(redis.call('GET', key) or '0')
-local nowms = now * 1000 + math.floor(tonumber(t[2]) / 1000)
-if cur + hits > limit then
-  return {1, cur, start + window - now, nowms}
+local sec = tonumber(t[1])
+local nowms = sec * 1000 + math.floor(tonumber(t[2]) / 1000)
+local out = {}
+for i, key in ipairs(KEYS) do
+  local a = 4 * (i - 1)
+  local limit, window, hits = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local over, n, reset
+  if ARGV[a + 1] == 'f' then
+    local start = sec - (sec % window)
+    local counter = key .. ':' .. start
+    n = tonumber(redis.call('GET', counter) or '0')
+    reset = start + window - sec
+    over = n + hits > limit
+    if not over then
+      n = redis.call('INCRBY', counter, hits)
+      if n == hits then
+        redis.call('EXPIRE', counter, window)
+      end
+    end
+  else
+    redis.call('ZREMRANGEBYSCORE', key, '-inf', nowms - window)
+    local used = redis.call('ZCARD', key)
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    reset = window
+    if oldest[2] then
+      reset = tonumber(oldest[2]) + window - nowms
+    end
+    over = used + hits > limit
+    n = limit - used
+    if not over then
+      for j = 1, hits do
+        redis.call('ZADD', key, nowms, t[1] .. t[2] .. ':' .. i .. ':' .. used .. ':' .. j)
+      end
+      redis.call('PEXPIRE', key, window)
+      n = limit - used - hits
+    end
+  end
+  out[a + 1], out[a + 2], out[a + 3], out[a + 4] = over and 1 or 0, n, reset, nowms
 end
-cur = redis.call('INCRBY', key, hits)
-if cur == hits then
-  redis.call('EXPIRE', key, window)
-end
-return {0, cur, start + window - now, nowms}
-`)
-
-// slidingLog keeps the times of the hits of the last ARGV[2] ms and admits
-// at most ARGV[1] of them in any such window, so there is no 2x burst at
-// window edges (envoyproxy/ratelimit #32). It returns over, hits left, ms
-// until the oldest hit leaves the window, and now in ms.
-var slidingLog = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local limit, period, hits = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - period)
-local n = redis.call('ZCARD', KEYS[1])
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local reset = period
-if oldest[2] then reset = tonumber(oldest[2]) + period - now end
-if n + hits > limit then
-  return {1, limit - n, reset, now}
-end
-for i = 1, hits do
-  redis.call('ZADD', KEYS[1], now, t[1] .. t[2] .. ':' .. n .. ':' .. i)
-end
-redis.call('PEXPIRE', KEYS[1], period)
-return {0, limit - n - hits, reset, now}
+return out
 `)
 
 // Decision is one limit's answer.
@@ -79,7 +96,8 @@ type Store struct {
 	degraded atomic.Bool
 	// OnFailure is told of each decision taken without Redis.
 	OnFailure func(error)
-	// Timeout bounds each decision, dialing included; default 50 ms.
+	// Timeout bounds each round trip to Redis, dialing included; default
+	// 50 ms. A decision waits at most this and the pipeline window.
 	Timeout time.Duration
 
 	pipe *pipeliner
@@ -120,15 +138,12 @@ func (s *Store) Take(ctx context.Context, r *Rule, key string, hits uint32) (Dec
 		d.Over, d.Reset = true, r.Window
 		return d, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
-	defer cancel()
-	var res []int64
-	var err error
+	// The hash tag keeps a fixed window's counters in its key's slot.
+	c := &call{key: "fw:{" + key + "}", algorithm: "f", limit: r.RequestsPerUnit, window: int64(r.Window / time.Second), hits: hits}
 	if r.Sliding {
-		res, err = s.pipe.run(ctx, slidingLog, []string{"sw:" + key}, r.RequestsPerUnit, r.Window.Milliseconds(), hits)
-	} else {
-		res, err = s.pipe.run(ctx, fixedWindow, []string{"fw:" + key}, r.RequestsPerUnit, int64(r.Window/time.Second), hits)
+		c.key, c.algorithm, c.window = "sw:{"+key+"}", "s", r.Window.Milliseconds()
 	}
+	res, err := s.pipe.run(ctx, c, s.Timeout)
 	if err != nil {
 		s.degraded.Store(true)
 		if s.OnFailure != nil {
@@ -154,9 +169,20 @@ func (s *Store) Take(ctx context.Context, r *Rule, key string, hits uint32) (Dec
 // the rule's key plus the request's values, as envoyproxy/ratelimit counts
 // a key-only descriptor per value.
 func CounterKey(r *Rule, entries []Entry) string {
-	k := r.Key
+	n := len(r.Key) + 8
 	for _, e := range entries {
-		k += "|" + e.Key + "=" + e.Value
+		n += len(e.Key) + len(e.Value) + 2
 	}
-	return k + "|" + strconv.FormatInt(int64(r.Window/time.Second), 10)
+	var k strings.Builder
+	k.Grow(n)
+	k.WriteString(r.Key)
+	for _, e := range entries {
+		k.WriteString("|")
+		k.WriteString(e.Key)
+		k.WriteString("=")
+		k.WriteString(e.Value)
+	}
+	k.WriteString("|")
+	k.WriteString(strconv.FormatInt(int64(r.Window/time.Second), 10))
+	return k.String()
 }

@@ -3,6 +3,7 @@ package rls
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,7 @@ func TestFixedWindowDoesNotCountRefusedHits(t *testing.T) {
 		t.Fatalf("%d over of 15, then %+v", over, d)
 	}
 	// The counter stayed at the limit: a hit of 0 sees exactly 10 used.
-	cnt, _ := redis.NewClient(&redis.Options{Addr: r.Addr}).Keys(ctx, "fw:k1:*").Result()
+	cnt, _ := redis.NewClient(&redis.Options{Addr: r.Addr}).Keys(ctx, "fw:{k1}:*").Result()
 	if len(cnt) != 1 {
 		t.Fatalf("keys %v", cnt)
 	}
@@ -207,4 +208,74 @@ func TestPipelinedDecisionsStayExact(t *testing.T) {
 		t.Errorf("%d round trips for 640 decisions: nothing was pipelined", n)
 	}
 	t.Logf("640 decisions in %d round trips", s.pipe.batches.Load())
+}
+
+// takeMany sends 64 callers at a set of counters, mixed fixed and sliding
+// windows with different limits, so that batches hold all kinds at once;
+// every counter must admit exactly its limit.
+func takeMany(t *testing.T, s *Store) {
+	t.Helper()
+	type counter struct {
+		rule *Rule
+		key  string
+	}
+	var counters []counter
+	for i := range 24 {
+		r := &Rule{Key: fmt.Sprint("d.k", i%3), Window: time.Hour, RequestsPerUnit: uint32(5 + i), Sliding: i%2 == 1}
+		counters = append(counters, counter{r, fmt.Sprint("v", i)})
+	}
+	admitted := make([]atomic.Int64, len(counters))
+	var wg sync.WaitGroup
+	for w := range 64 {
+		wg.Go(func() {
+			for i := range 2 * len(counters) {
+				c := (w + i) % len(counters)
+				d, err := s.Take(context.Background(), counters[c].rule, counters[c].key, 1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !d.Over {
+					admitted[c].Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, c := range counters {
+		if got := admitted[i].Load(); got != int64(c.rule.RequestsPerUnit) {
+			t.Errorf("%s %s (sliding %v): %d admitted at a limit of %d", c.rule.Key, c.key, c.rule.Sliding, got, c.rule.RequestsPerUnit)
+		}
+	}
+}
+
+func TestMixedBatchesStayExact(t *testing.T) {
+	r := testenv.StartRedis(t)
+	s := newTestStore(t, r.Addr)
+	s.SetPipeline(2*time.Millisecond, 32)
+	takeMany(t, s)
+	t.Logf("%d round trips", s.pipe.batches.Load())
+}
+
+// On a cluster each decision goes to the node of its key, fixed windows'
+// counters included.
+func TestStoreOnACluster(t *testing.T) {
+	addrs := testenv.StartRedisCluster(t)
+	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: addrs, Protocol: 2})
+	defer rdb.Close()
+	s := NewStore(rdb)
+	takeMany(t, s)
+	ctx := context.Background()
+	var keys atomic.Int64 // ForEachMaster calls in parallel
+	err := rdb.(*redis.ClusterClient).ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
+		n, err := c.DBSize(ctx).Result()
+		if n == 0 {
+			return fmt.Errorf("node %s holds no counter", c.Options().Addr)
+		}
+		keys.Add(n)
+		return err
+	})
+	if err != nil || keys.Load() != 24 {
+		t.Fatalf("%d counters across the cluster, want 24: %v", keys.Load(), err)
+	}
 }

@@ -37,6 +37,8 @@ type Server struct {
 
 	// WatchInterval is how often the directory is checked; 0 turns it off.
 	WatchInterval time.Duration
+	// StreamWorkers is how many goroutines answer calls; see DefaultStreamWorkers.
+	StreamWorkers int
 	lastHash      string
 }
 
@@ -51,7 +53,7 @@ func NewServer(dir string, store *Store, log *slog.Logger) (*Server, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{
 		Service: NewService(cfg, store, reg, log), Registry: reg, dir: dir, log: log,
-		WatchInterval: time.Second, health: health.NewServer(),
+		WatchInterval: time.Second, StreamWorkers: DefaultStreamWorkers, health: health.NewServer(),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_rls_config_reloads_total",
 			Help: "Configuration reloads by result (success or failure).",
@@ -99,9 +101,20 @@ func dirHash(dir string) (string, error) {
 	return spec.HashSources(srcs) + fmt.Sprint(files), nil
 }
 
+// DefaultStreamWorkers is how many goroutines answer calls. gRPC otherwise
+// starts a goroutine per call, whose stack then grows, copied each time, to
+// the depth of a decision's call chain: 12 % of the service's CPU under
+// bench/rlsclient. Kept workers keep their grown stacks; a call that finds
+// all of them busy still gets a goroutine of its own.
+const DefaultStreamWorkers = 128
+
 // Serve runs the gRPC listener and the HTTP listener until ctx ends.
 func (s *Server) Serve(ctx context.Context, grpcLn, httpLn net.Listener) error {
-	g := grpc.NewServer()
+	var opts []grpc.ServerOption
+	if s.StreamWorkers > 0 {
+		opts = append(opts, grpc.NumStreamWorkers(uint32(s.StreamWorkers)))
+	}
+	g := grpc.NewServer(opts...)
 	rlsv3.RegisterRateLimitServiceServer(g, s.Service)
 	healthpb.RegisterHealthServer(g, s.health)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)

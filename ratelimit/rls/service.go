@@ -103,19 +103,23 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 	cfg := s.cfg.Load()
 	rules := make([]*Rule, len(req.Descriptors))
 	entries := make([][]Entry, len(req.Descriptors))
-	replaced := map[string]bool{}
+	var replaced map[string]bool
 	for i, d := range req.Descriptors {
-		for _, e := range d.GetEntries() {
-			entries[i] = append(entries[i], Entry{Key: e.GetKey(), Value: e.GetValue()})
+		entries[i] = make([]Entry, len(d.GetEntries()))
+		for j, e := range d.GetEntries() {
+			entries[i][j] = Entry{Key: e.GetKey(), Value: e.GetValue()}
 		}
 		rules[i] = cfg.Match(req.Domain, entries[i])
-		if rules[i] != nil {
+		if rules[i] != nil && len(rules[i].Replaces) > 0 {
+			if replaced == nil {
+				replaced = map[string]bool{}
+			}
 			for _, name := range rules[i].Replaces {
 				replaced[name] = true
 			}
 		}
 	}
-	resp := &rlsv3.RateLimitResponse{OverallCode: rlsv3.RateLimitResponse_OK}
+	resp := &rlsv3.RateLimitResponse{OverallCode: rlsv3.RateLimitResponse_OK, Statuses: make([]*rlsv3.RateLimitResponse_DescriptorStatus, 0, len(req.Descriptors))}
 	var tightest *rlsv3.RateLimitResponse_DescriptorStatus
 	for i, d := range req.Descriptors {
 		st := &rlsv3.RateLimitResponse_DescriptorStatus{Code: rlsv3.RateLimitResponse_OK}
