@@ -357,12 +357,27 @@ func TestRestartResumesFromStatus(t *testing.T) {
 	h.waitFor("web", "the manual pause", phaseAt("Paused", 4))
 	first.shutdown()
 
+	version := func() string {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(vsGVK)
+		if err := h.c.Get(h.ctx, types.NamespacedName{Namespace: "shop", Name: "web"}, u); err != nil {
+			t.Fatal(err)
+		}
+		return u.GetResourceVersion()
+	}
+	before := version()
 	stopWatch := h.watchWeights()
 	h.startController()
 	time.Sleep(time.Second) // the new controller has had time to do something wrong
 	co := h.cutover("web")
 	if co.Status.Phase != "Paused" || co.Status.CurrentStepIndex != 4 {
 		t.Fatalf("after restart: %s at step %d; want Paused at 4", co.Status.Phase, co.Status.CurrentStepIndex)
+	}
+	// The mesh already matched the status: the restart wrote nothing to the
+	// VirtualService, so the header route was never taken away and put back.
+	if after := version(); after != before {
+		_, names, _ := h.vsState()
+		t.Errorf("the restart changed the VirtualService (resourceVersion %s -> %s; routes now %v)", before, after, names)
 	}
 	if msg := h.command("web", "promote"); msg != "" {
 		t.Fatalf("promote: %s", msg)

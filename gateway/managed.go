@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -127,12 +128,24 @@ func (g *Gateway) SetManagedRoute(parent string, mr ManagedRoute, actor, reason 
 	if err != nil {
 		return err
 	}
+	// Setting what is already there changes nothing and records nothing:
+	// the engine sets its routes again after every restart. A replaced
+	// route keeps its place.
 	before := all[parent]
-	after := slices.DeleteFunc(slices.Clone(before), func(x ManagedRoute) bool { return x.Name == mr.Name })
-	action := "managed-route.removed"
-	if len(mr.Match) > 0 {
+	after := slices.Clone(before)
+	i := slices.IndexFunc(after, func(x ManagedRoute) bool { return x.Name == mr.Name })
+	action := "managed-route.set"
+	switch {
+	case len(mr.Match) == 0 && i < 0:
+		return nil
+	case len(mr.Match) == 0:
+		after, action = slices.Delete(after, i, i+1), "managed-route.removed"
+	case i < 0:
 		after = append(after, mr)
-		action = "managed-route.set"
+	case bytes.Equal(mustJSON(after[i]), mustJSON(mr)):
+		return nil
+	default:
+		after[i] = mr
 	}
 	var value any
 	if len(after) > 0 {

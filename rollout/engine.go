@@ -221,7 +221,7 @@ func mustJSON(v any) json.RawMessage {
 }
 
 // Reconcile makes the router match the persisted state, as after a restart:
-// the weight, and the header routes the steps so far have set.
+// the weight, and the header and mirror routes the steps so far have set.
 func (e *Engine) Reconcile(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -229,22 +229,55 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 }
 
 func (e *Engine) enforce(ctx context.Context) error {
-	if err := e.router.RemoveManagedRoutes(ctx); err != nil {
+	if err := e.syncManagedRoutes(ctx); err != nil {
 		return err
 	}
+	return e.setWeight(ctx, e.st.Weight)
+}
+
+// syncManagedRoutes puts in place the header and mirror routes of the
+// current step. Routes that stay are set again, not removed and re-added,
+// so that a restart, a rollback or an edited spec never sends a preview
+// request to stable in between; only the routes the plan set and has since
+// removed go. When no route is wanted, every managed route goes, those of
+// an earlier version of the plan too.
+func (e *Engine) syncManagedRoutes(ctx context.Context) error {
+	var headers []*spec.SetHeaderRoute
+	var mirrors []*spec.SetMirrorRoute
 	if e.st.Phase != Completed && e.st.Phase != Aborted && !(e.st.Phase == Degraded && e.st.Resume == Aborted) {
-		for _, h := range e.plan.headerRoutesAt(e.st.Step) {
-			if err := e.router.SetHeaderRoute(ctx, h); err != nil {
-				return err
-			}
+		headers, mirrors = e.plan.headerRoutesAt(e.st.Step), e.plan.mirrorRoutesAt(e.st.Step)
+	}
+	if len(headers) == 0 && len(mirrors) == 0 {
+		return e.router.RemoveManagedRoutes(ctx)
+	}
+	settled := map[string]bool{}
+	for _, h := range headers {
+		if err := e.router.SetHeaderRoute(ctx, h); err != nil {
+			return err
 		}
-		for _, m := range e.plan.mirrorRoutesAt(e.st.Step) {
-			if err := e.router.SetMirrorRoute(ctx, m); err != nil {
+		settled[h.Name] = true
+	}
+	for _, m := range mirrors {
+		if err := e.router.SetMirrorRoute(ctx, m); err != nil {
+			return err
+		}
+		settled[m.Name] = true
+	}
+	for _, s := range e.plan.Steps {
+		if h := s.SetHeaderRoute; h != nil && !settled[h.Name] {
+			if err := e.router.SetHeaderRoute(ctx, &spec.SetHeaderRoute{Name: h.Name}); err != nil {
 				return err
 			}
+			settled[h.Name] = true // removed once is enough
+		}
+		if m := s.SetMirrorRoute; m != nil && !settled[m.Name] {
+			if err := e.router.SetMirrorRoute(ctx, &spec.SetMirrorRoute{Name: m.Name}); err != nil {
+				return err
+			}
+			settled[m.Name] = true
 		}
 	}
-	return e.setWeight(ctx, e.st.Weight)
+	return nil
 }
 
 func (e *Engine) setWeight(ctx context.Context, w int) error {

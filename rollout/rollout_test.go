@@ -407,6 +407,7 @@ func TestRestartResumesPlan(t *testing.T) {
 	v.stop()
 
 	file := v.srv.Gateway.Config().File
+	last, _ := v.store.LastEvents(1)
 	v.now = v.now.Add(2 * time.Hour) // down for two hours
 	v.start(file)
 	v.tick()
@@ -416,6 +417,25 @@ func TestRestartResumesPlan(t *testing.T) {
 	}
 	if _, b := v.get("X-Preview", "new"); b != "new" {
 		t.Fatalf("the preview route did not survive the restart: %q", b)
+	}
+	// The route stayed in place all along: the restart neither removed nor
+	// set it again, and neither does a rollback to a step after it.
+	if err := v.e.Rollback(ctx, 2, "t", ""); err != nil {
+		t.Fatal(err)
+	}
+	v.expect(rollout.Progressing, 2, 0)
+	events, _ := v.store.Events(last[0].Seq, 100)
+	for _, ev := range events {
+		if strings.HasPrefix(ev.Action, "managed-route") {
+			t.Errorf("after the restart: %s %s (%s)", ev.Action, ev.Target, ev.Reason)
+		}
+	}
+	// A rollback to before the route was set takes it away.
+	if err := v.e.Rollback(ctx, 0, "t", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, b := v.get("X-Preview", "new"); b != "legacy" {
+		t.Fatalf("after a rollback to step 0 the preview route still sends to %q", b)
 	}
 }
 
