@@ -200,13 +200,19 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	}
 	fmt.Fprintln(out)
 
+	// Traffic starts once the plan has taken its first step, the preview
+	// route: a preview request sent before it exists would go by weight and
+	// spoil the count of previews answered by new.
+	engine := srv.Rollouts.Get("web")
+	for wait := time.Now().Add(5 * time.Second); engine.View().State.Step == 0 && time.Now().Before(wait) && ctx.Err() == nil; {
+		time.Sleep(10 * time.Millisecond)
+	}
 	trafficCtx, stopTraffic := context.WithCancel(ctx)
 	defer stopTraffic()
 	counts := &demoCounts{backends: map[string]int{}}
 	trafficDone := make(chan struct{})
 	go func() { runTraffic(trafficCtx, target, o.rps, counts); close(trafficDone) }()
 
-	engine := srv.Rollouts.Get("web")
 	start := time.Now()
 	lastKey := ""
 	var endedAt time.Time

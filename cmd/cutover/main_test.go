@@ -363,6 +363,12 @@ func TestDemoRunsThePlan(t *testing.T) {
 			t.Fatalf("demo output lacks %s:\n%s", want, out)
 		}
 	}
+	// Every preview request went to new: the header route was in place
+	// before the first one.
+	m := regexp.MustCompile(`preview requests \(x-preview: new\): (\d+), answered by new: (\d+)`).FindStringSubmatch(string(out))
+	if m[1] == "0" || m[1] != m[2] {
+		t.Errorf("%s of %s preview requests answered by new", m[2], m[1])
+	}
 }
 
 // With a fault from step 4 (10 %), the analysis aborts the plan, all traffic
