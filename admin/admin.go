@@ -251,7 +251,8 @@ func (a *API) setManaged(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) removeManaged(w http.ResponseWriter, r *http.Request) {
-	if err := a.gw.RemoveManagedRoutes(r.PathValue("route"), actor(r), r.URL.Query().Get("reason")); err != nil {
+	q := r.URL.Query()
+	if err := a.gw.RemoveManagedRoutes(r.PathValue("route"), actor(r), q.Get("reason"), q["keep"]...); err != nil {
 		a.fail(w, err)
 		return
 	}

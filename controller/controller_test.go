@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -378,6 +379,22 @@ func TestRestartResumesFromStatus(t *testing.T) {
 	if after := version(); after != before {
 		_, names, _ := h.vsState()
 		t.Errorf("the restart changed the VirtualService (resourceVersion %s -> %s; routes now %v)", before, after, names)
+	}
+	// A spec edited mid-plan that renames the header route: the new name
+	// goes in, the old one goes, the weight stays.
+	co = h.cutover("web")
+	co.Spec.Strategy.Canary.Steps[0].SetHeaderRoute.Name = "preview-2"
+	if err := h.c.Update(h.ctx, co); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		w, names, _ := h.vsState()
+		if slices.Contains(names, "preview-2") && !slices.Contains(names, "canary-preview") && w == 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after renaming the header route: routes %v, canary weight %d", names, w)
+		}
 	}
 	if msg := h.command("web", "promote"); msg != "" {
 		t.Fatalf("promote: %s", msg)

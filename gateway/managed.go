@@ -159,20 +159,29 @@ func (g *Gateway) SetManagedRoute(parent string, mr ManagedRoute, actor, reason 
 	return g.recompile()
 }
 
-// RemoveManagedRoutes removes every managed route in front of parent.
-func (g *Gateway) RemoveManagedRoutes(parent, actor, reason string) error {
+// RemoveManagedRoutes removes every managed route in front of parent but
+// those named in keep.
+func (g *Gateway) RemoveManagedRoutes(parent, actor, reason string, keep ...string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.table.Load().routeByName(parent) == nil {
 		return &InputError{Field: "route", Msg: fmt.Sprintf("unknown route %q", parent)}
 	}
 	all, err := g.loadManagedRoutes()
-	if err != nil || len(all[parent]) == 0 {
+	if err != nil {
 		return err
 	}
-	if _, err := g.store.Put(state.BucketManagedRoutes, parent, nil, state.Event{
-		Actor: actor, Action: "managed-routes.removed", Target: parent, Reason: reason, Before: mustJSON(all[parent]),
-	}); err != nil {
+	before := all[parent]
+	after := slices.DeleteFunc(slices.Clone(before), func(x ManagedRoute) bool { return !slices.Contains(keep, x.Name) })
+	if len(after) == len(before) {
+		return nil
+	}
+	var value any
+	ev := state.Event{Actor: actor, Action: "managed-routes.removed", Target: parent, Reason: reason, Before: mustJSON(before)}
+	if len(after) > 0 {
+		value, ev.After = after, mustJSON(after)
+	}
+	if _, err := g.store.Put(state.BucketManagedRoutes, parent, value, ev); err != nil {
 		return err
 	}
 	return g.recompile()

@@ -236,48 +236,26 @@ func (e *Engine) enforce(ctx context.Context) error {
 }
 
 // syncManagedRoutes puts in place the header and mirror routes of the
-// current step. Routes that stay are set again, not removed and re-added,
-// so that a restart, a rollback or an edited spec never sends a preview
-// request to stable in between; only the routes the plan set and has since
-// removed go. When no route is wanted, every managed route goes, those of
-// an earlier version of the plan too.
+// current step, then removes every other managed route. Routes that stay
+// are set again, not removed and re-added, so that a restart, a rollback or
+// an edited spec never sends a preview request to stable in between.
 func (e *Engine) syncManagedRoutes(ctx context.Context) error {
-	var headers []*spec.SetHeaderRoute
-	var mirrors []*spec.SetMirrorRoute
+	var keep []string
 	if e.st.Phase != Completed && e.st.Phase != Aborted && !(e.st.Phase == Degraded && e.st.Resume == Aborted) {
-		headers, mirrors = e.plan.headerRoutesAt(e.st.Step), e.plan.mirrorRoutesAt(e.st.Step)
-	}
-	if len(headers) == 0 && len(mirrors) == 0 {
-		return e.router.RemoveManagedRoutes(ctx)
-	}
-	settled := map[string]bool{}
-	for _, h := range headers {
-		if err := e.router.SetHeaderRoute(ctx, h); err != nil {
-			return err
-		}
-		settled[h.Name] = true
-	}
-	for _, m := range mirrors {
-		if err := e.router.SetMirrorRoute(ctx, m); err != nil {
-			return err
-		}
-		settled[m.Name] = true
-	}
-	for _, s := range e.plan.Steps {
-		if h := s.SetHeaderRoute; h != nil && !settled[h.Name] {
-			if err := e.router.SetHeaderRoute(ctx, &spec.SetHeaderRoute{Name: h.Name}); err != nil {
+		for _, h := range e.plan.headerRoutesAt(e.st.Step) {
+			if err := e.router.SetHeaderRoute(ctx, h); err != nil {
 				return err
 			}
-			settled[h.Name] = true // removed once is enough
+			keep = append(keep, h.Name)
 		}
-		if m := s.SetMirrorRoute; m != nil && !settled[m.Name] {
-			if err := e.router.SetMirrorRoute(ctx, &spec.SetMirrorRoute{Name: m.Name}); err != nil {
+		for _, m := range e.plan.mirrorRoutesAt(e.st.Step) {
+			if err := e.router.SetMirrorRoute(ctx, m); err != nil {
 				return err
 			}
-			settled[m.Name] = true
+			keep = append(keep, m.Name)
 		}
 	}
-	return nil
+	return e.router.RemoveManagedRoutes(ctx, keep...)
 }
 
 func (e *Engine) setWeight(ctx context.Context, w int) error {

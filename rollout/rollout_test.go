@@ -619,6 +619,18 @@ func TestPlanDrivesRemoteReplicas(t *testing.T) {
 			t.Fatalf("%s: the preview header reached %v", url, c)
 		}
 	}
+	// A rollback to step 1 keeps the preview route on every replica.
+	if err := v.e.Rollback(context.Background(), 1, "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, url := range []string{v.url, urlB, urlC} {
+		if c := split(url); c["legacy"] != 100 {
+			t.Fatalf("%s splits %v after the rollback to step 1", url, c)
+		}
+		if c := split(url, "X-Preview", "new"); c["new"] != 100 {
+			t.Fatalf("%s: after the rollback the preview header reached %v", url, c)
+		}
+	}
 	if err := v.e.Abort(context.Background(), "test", ""); err != nil {
 		t.Fatal(err)
 	}

@@ -49,8 +49,8 @@ func (m Multi) SetMirrorRoute(ctx context.Context, mr *spec.SetMirrorRoute) erro
 }
 
 // RemoveManagedRoutes implements Router.
-func (m Multi) RemoveManagedRoutes(ctx context.Context) error {
-	return m.each(func(r Router) error { return r.RemoveManagedRoutes(ctx) })
+func (m Multi) RemoveManagedRoutes(ctx context.Context, keep ...string) error {
+	return m.each(func(r Router) error { return r.RemoveManagedRoutes(ctx, keep...) })
 }
 
 // VerifyWeight implements Router: false if any router disagrees, nil if

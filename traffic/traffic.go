@@ -27,8 +27,9 @@ type Router interface {
 	// VerifyWeight reports whether the weight in effect is weight. It
 	// returns nil when the router cannot tell.
 	VerifyWeight(ctx context.Context, weight int) (*bool, error)
-	// RemoveManagedRoutes removes every header and mirror route the plan added.
-	RemoveManagedRoutes(ctx context.Context) error
+	// RemoveManagedRoutes removes every header and mirror route the plan
+	// added but those named in keep.
+	RemoveManagedRoutes(ctx context.Context, keep ...string) error
 }
 
 // Health is what a router knows of the canary side's readiness, for

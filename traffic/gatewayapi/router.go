@@ -430,12 +430,12 @@ func (r *Router) ensureExternal(ctx context.Context, ext ExternalHost) error {
 }
 
 // RemoveManagedRoutes implements traffic.Router.
-func (r *Router) RemoveManagedRoutes(ctx context.Context) error {
+func (r *Router) RemoveManagedRoutes(ctx context.Context, keep ...string) error {
 	route, err := r.get(ctx)
 	if err != nil {
 		return err
 	}
-	return kubepatch.RemoveManaged(ctx, r.c, route, rulesField, kubepatch.ManagedRoutes(route)...)
+	return kubepatch.RemoveManaged(ctx, r.c, route, rulesField, kubepatch.ManagedRoutesExcept(route, keep)...)
 }
 
 var _ traffic.Router = (*Router)(nil)

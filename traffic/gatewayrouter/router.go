@@ -114,8 +114,8 @@ func MirrorRoute(mr *spec.SetMirrorRoute, backend string) gateway.ManagedRoute {
 }
 
 // RemoveManagedRoutes implements traffic.Router.
-func (r *Router) RemoveManagedRoutes(ctx context.Context) error {
-	return r.gw.RemoveManagedRoutes(r.route, r.Actor, "plan removed its routes")
+func (r *Router) RemoveManagedRoutes(ctx context.Context, keep ...string) error {
+	return r.gw.RemoveManagedRoutes(r.route, r.Actor, "plan removed its routes", keep...)
 }
 
 // CanaryHealthy implements traffic.Health.

@@ -382,12 +382,12 @@ func (r *Router) removeRoutes(ctx context.Context, vs *unstructured.Unstructured
 }
 
 // RemoveManagedRoutes implements traffic.Router.
-func (r *Router) RemoveManagedRoutes(ctx context.Context) error {
+func (r *Router) RemoveManagedRoutes(ctx context.Context, keep ...string) error {
 	vs, err := r.get(ctx, virtualServiceGVK, r.cfg.VirtualService)
 	if err != nil {
 		return err
 	}
-	return r.removeRoutes(ctx, vs, kubepatch.ManagedRoutes(vs)...)
+	return r.removeRoutes(ctx, vs, kubepatch.ManagedRoutesExcept(vs, keep)...)
 }
 
 // VerifyWeight implements traffic.Router by reading the VirtualService back.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -185,6 +186,18 @@ func TestRouterAgainstARealAPIServer(t *testing.T) {
 	_, after = routeJSON(t, fetch(t, ctx, c))
 	if !strings.Contains(after["shadow"], `"mirrorPercentage":{"value":10}`) || !strings.Contains(after["shadow"], `"mirror":{"host":"web-canary"`) {
 		t.Errorf("mirror route: %s", after["shadow"])
+	}
+
+	// Removing all but one keeps that one, where it was.
+	if err := r.RemoveManagedRoutes(ctx, "shadow"); err != nil {
+		t.Fatal(err)
+	}
+	vs = fetch(t, ctx, c)
+	if names, _ := routeJSON(t, vs); !slices.Contains(names, "shadow") || slices.Contains(names, "canary-preview") {
+		t.Errorf("routes after RemoveManagedRoutes but shadow: %v", names)
+	}
+	if got := vs.GetAnnotations()["cutover.dev/managed-routes"]; got != "shadow" {
+		t.Errorf("managed-routes annotation = %q, want shadow", got)
 	}
 
 	// Removing the plan's routes leaves exactly what was there before.

@@ -84,6 +84,11 @@ func ManagedRoutes(obj *unstructured.Unstructured) []string {
 	return strings.Split(v, ",")
 }
 
+// ManagedRoutesExcept are the managed routes not named in keep.
+func ManagedRoutesExcept(obj *unstructured.Unstructured, keep []string) []string {
+	return slices.DeleteFunc(ManagedRoutes(obj), func(n string) bool { return slices.Contains(keep, n) })
+}
+
 // SetManagedRoutes writes the annotation in the patch.
 func (p *Patch) SetManagedRoutes(obj *unstructured.Unstructured, names []string) {
 	ann := obj.GetAnnotations()

@@ -85,8 +85,12 @@ func (r *Router) SetMirrorRoute(ctx context.Context, mr *spec.SetMirrorRoute) er
 }
 
 // RemoveManagedRoutes implements traffic.Router.
-func (r *Router) RemoveManagedRoutes(ctx context.Context) error {
-	return r.call(ctx, http.MethodDelete, "/api/v1/routes/"+url.PathEscape(r.route)+"/managed", nil, nil)
+func (r *Router) RemoveManagedRoutes(ctx context.Context, keep ...string) error {
+	path := "/api/v1/routes/" + url.PathEscape(r.route) + "/managed"
+	if len(keep) > 0 {
+		path += "?" + url.Values{"keep": keep}.Encode()
+	}
+	return r.call(ctx, http.MethodDelete, path, nil, nil)
 }
 
 // CanaryHealthy implements traffic.Health.
