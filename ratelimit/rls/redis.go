@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -169,20 +168,9 @@ func (s *Store) Take(ctx context.Context, r *Rule, key string, hits uint32) (Dec
 // the rule's key plus the request's values, as envoyproxy/ratelimit counts
 // a key-only descriptor per value.
 func CounterKey(r *Rule, entries []Entry) string {
-	n := len(r.Key) + 8
+	k := r.Key
 	for _, e := range entries {
-		n += len(e.Key) + len(e.Value) + 2
+		k += "|" + e.Key + "=" + e.Value
 	}
-	var k strings.Builder
-	k.Grow(n)
-	k.WriteString(r.Key)
-	for _, e := range entries {
-		k.WriteString("|")
-		k.WriteString(e.Key)
-		k.WriteString("=")
-		k.WriteString(e.Value)
-	}
-	k.WriteString("|")
-	k.WriteString(strconv.FormatInt(int64(r.Window/time.Second), 10))
-	return k.String()
+	return k + "|" + strconv.FormatInt(int64(r.Window/time.Second), 10)
 }
