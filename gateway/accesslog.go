@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -86,18 +85,6 @@ func (w *loggedWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach Flush and Hijack.
 func (w *loggedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// countingBody counts the bytes of a request body.
-type countingBody struct {
-	io.ReadCloser
-	n int64
-}
-
-func (b *countingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	b.n += int64(n)
-	return n, err
-}
-
 func (h *proxyHandler) logRequest(r *http.Request, w *loggedWriter, x *exchange, start time.Time) {
 	l := h.log
 	now := time.Now()
@@ -118,7 +105,7 @@ func (h *proxyHandler) logRequest(r *http.Request, w *loggedWriter, x *exchange,
 	buf = append(buf, `,"status":`...)
 	buf = strconv.AppendInt(buf, int64(status), 10)
 	buf = append(buf, `,"bytes_in":`...)
-	buf = strconv.AppendInt(buf, x.bytesIn, 10)
+	buf = strconv.AppendInt(buf, x.body.n.Load(), 10)
 	buf = append(buf, `,"bytes_out":`...)
 	buf = strconv.AppendInt(buf, w.bytes, 10)
 	buf = append(buf, `,"duration_ms":`...)
@@ -144,6 +131,9 @@ func (h *proxyHandler) logRequest(r *http.Request, w *loggedWriter, x *exchange,
 	buf = appendField(buf, "ratelimit", x.limitResult)
 	buf = append(buf, `,"retries":`...)
 	buf = strconv.AppendInt(buf, int64(x.retries), 10)
+	// Which side failed the exchange, and the gateway's own reason.
+	buf = appendField(buf, "fault", x.fault)
+	buf = appendField(buf, "reason", x.reason)
 	buf = appendField(buf, "user_agent", r.UserAgent())
 	buf = appendField(buf, "referer", r.Referer())
 	if len(l.headers) > 0 {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
@@ -36,10 +37,21 @@ type Gateway struct {
 	metrics *Metrics
 	pool    *Pool
 	proxy   *proxyHandler
-	ctx     context.Context // lives as long as the gateway; health checkers use it
+	// ctx lives until Run has drained, not only until the signal: health
+	// checks and the refresh loop go on through the drain.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// refreshes asks the refresh loop to apply a health change, so that a
+	// request that ejects an endpoint never recomputes the routes itself.
+	refreshes chan struct{}
 
 	table atomic.Pointer[Table]
 	ready atomic.Bool
+	// checked turns true once every endpoint with an active check had its
+	// first answer, or checkWait after start; /readyz waits for it.
+	checked   atomic.Bool
+	createdAt time.Time
+	checkWait time.Duration
 
 	mu         sync.Mutex // serialises writers of table: reloads and weight changes
 	generation uint64
@@ -77,9 +89,12 @@ func New(ctx context.Context, files []string, store *state.Store, log *slog.Logg
 	}
 	g := &Gateway{
 		WatchInterval: time.Second,
-		files:         files, log: log, store: store, metrics: newMetrics(), ctx: ctx, started: make(chan struct{}),
+		files:         files, log: log, store: store, metrics: newMetrics(), started: make(chan struct{}),
+		refreshes: make(chan struct{}, 1),
+		createdAt: time.Now(), checkWait: firstCheckWait(cfg),
 	}
-	g.pool = newPool(log, g.healthChanged)
+	g.ctx, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	g.pool = newPool(log, g.metrics, g.healthChanged)
 	g.proxy = newProxyHandler(g.table.Load, g.pool, g.metrics, cfg.Gateway.Spec.Limits.MaxBodyBytes, log)
 	if al := cfg.Gateway.Spec.AccessLog; al != nil {
 		trusted := func() trustedProxies { return g.table.Load().trusted }
@@ -89,10 +104,13 @@ func New(ctx context.Context, files []string, store *state.Store, log *slog.Logg
 		}
 	}
 	if err := g.apply(cfg, "startup"); err != nil {
+		g.stopBackground()
 		return nil, err
 	}
+	go g.refreshLoop()
 	g.lastReload = ReloadResult{Time: time.Now().UTC(), Actor: "startup", OK: true, Hash: cfg.Hash}
 	if _, err := store.Append(state.Event{Actor: "startup", Action: "gateway.started", Target: cfg.Gateway.Metadata.Name, After: mustJSON(cfg.Hash)}); err != nil {
+		g.stopBackground()
 		return nil, err
 	}
 	g.ready.Store(true)
@@ -108,8 +126,40 @@ func (g *Gateway) Metrics() *Metrics { return g.metrics }
 // Store returns the runtime state store.
 func (g *Gateway) Store() *state.Store { return g.store }
 
-// Ready reports whether the gateway takes new traffic; false once draining.
-func (g *Gateway) Ready() bool { return g.ready.Load() }
+// Ready reports whether the gateway takes new traffic: not before the first
+// active checks answered (or a bounded wait passed), and not once draining.
+func (g *Gateway) Ready() bool {
+	return g.ready.Load() && g.firstChecksDone()
+}
+
+func (g *Gateway) firstChecksDone() bool {
+	if g.checked.Load() {
+		return true
+	}
+	if time.Since(g.createdAt) < g.checkWait {
+		for _, b := range g.table.Load().backends {
+			for _, e := range b.endpoints {
+				if e.active.Load() == checkUnknown {
+					return false
+				}
+			}
+		}
+	}
+	g.checked.Store(true)
+	return true
+}
+
+// firstCheckWait bounds how long readiness waits for the first active
+// checks: the longest check timeout, and a second for the rest.
+func firstCheckWait(cfg *spec.Config) time.Duration {
+	wait := time.Duration(0)
+	for _, b := range cfg.Gateway.Spec.Backends {
+		if hc := b.HealthCheck; hc != nil && hc.Timeout.D() > wait {
+			wait = hc.Timeout.D()
+		}
+	}
+	return wait + time.Second
+}
 
 // Config returns the config being served.
 func (g *Gateway) Config() *spec.Config { return g.table.Load().Config }
@@ -153,7 +203,7 @@ func (g *Gateway) apply(cfg *spec.Config, actor string) error {
 	}
 	g.table.Store(t)
 	g.pool.retain(g.ctx, t)
-	g.healthChanged()
+	g.refresh()
 	return nil
 }
 
@@ -310,12 +360,52 @@ func (g *Gateway) ResetWeights(route, actor, reason string) error {
 
 func (g *Gateway) swap(t *Table) {
 	g.table.Store(t)
-	g.healthChanged()
+	g.refresh()
 }
 
-// healthChanged recomputes the routes' splits after an endpoint changed
-// availability, and publishes the gauges.
+// healthChanged is called when an endpoint changed availability, often on a
+// request's goroutine: it only wakes the refresh loop.
 func (g *Gateway) healthChanged() {
+	select {
+	case g.refreshes <- struct{}{}:
+	default: // a refresh is already due
+	}
+}
+
+// refreshLoop applies health changes until the gateway stops. A panic in
+// one refresh is logged and counted, and the loop goes on.
+func (g *Gateway) refreshLoop() {
+	for {
+		select {
+		case <-g.ctx.Done():
+			return
+		case <-g.refreshes:
+			g.guard("health-refresh", g.refresh)
+		}
+	}
+}
+
+// guard runs one iteration of a background loop, recovering a panic so
+// that the loop survives it.
+func (g *Gateway) guard(loop string, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.metrics.panics.WithLabelValues(loop).Inc()
+			g.log.Error("background loop panicked; it goes on", "loop", loop, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
+}
+
+// stopBackground ends health checks and the refresh loop.
+func (g *Gateway) stopBackground() {
+	g.cancel()
+	g.pool.stop()
+}
+
+// refresh recomputes the routes' splits after a health change and
+// publishes the gauges.
+func (g *Gateway) refresh() {
 	g.healthMu.Lock()
 	defer g.healthMu.Unlock()
 	t := g.table.Load()
@@ -331,6 +421,7 @@ func (g *Gateway) healthChanged() {
 // drains: /readyz turns 503 at once, listeners keep accepting for the drain
 // delay, then close, and requests in flight get up to the shutdown timeout.
 func (g *Gateway) Run(ctx context.Context, admin http.Handler) error {
+	defer g.stopBackground()
 	s := g.table.Load().Config.Gateway.Spec
 	servers, err := g.listen(s, admin)
 	if err != nil {
@@ -385,7 +476,6 @@ func (g *Gateway) Run(ctx context.Context, admin http.Handler) error {
 			acancel()
 		}
 	}
-	g.pool.stop()
 	if g.proxy.log != nil {
 		g.proxy.log.logger.Close() // every line of every answered request is written
 	}
@@ -421,11 +511,6 @@ func (g *Gateway) Addr(name string) string {
 // also sees the symlink swaps of a Kubernetes ConfigMap volume and editors
 // that replace the file.
 func (g *Gateway) watchFile(ctx context.Context) {
-	defer func() {
-		if r := recover(); r != nil {
-			g.log.Error("config watcher panicked", "panic", r)
-		}
-	}()
 	if g.WatchInterval <= 0 {
 		return
 	}
@@ -438,24 +523,27 @@ func (g *Gateway) watchFile(ctx context.Context) {
 			return
 		case <-ticker.C:
 		}
-		srcs := make([]spec.Source, 0, len(g.files))
-		for _, f := range g.files {
-			data, err := os.ReadFile(f)
-			if err != nil {
-				break
-			}
-			srcs = append(srcs, spec.Source{File: f, Data: data})
-		}
-		if len(srcs) != len(g.files) {
-			continue
-		}
-		hash := spec.HashSources(srcs)
-		if hash == last {
-			continue
-		}
-		last = hash
-		g.Reload("file-watch")
+		g.guard("config-watch", func() { last = g.reloadIfChanged(last) })
 	}
+}
+
+// reloadIfChanged reloads when the files' hash differs from last, and
+// returns the hash it saw.
+func (g *Gateway) reloadIfChanged(last string) string {
+	srcs := make([]spec.Source, 0, len(g.files))
+	for _, f := range g.files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return last
+		}
+		srcs = append(srcs, spec.Source{File: f, Data: data})
+	}
+	hash := spec.HashSources(srcs)
+	if hash == last {
+		return last
+	}
+	g.Reload("file-watch")
+	return hash
 }
 
 func mustJSON(v any) json.RawMessage {

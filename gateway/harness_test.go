@@ -76,6 +76,9 @@ func writeConfig(t testing.TB, file, body string) {
 }
 
 // config wraps a spec body (backends and routes) in a Gateway document.
+// The shutdown timeout is more than the 5 s net/http waits for a
+// connection that has sent no request yet, such as one a client dialled in
+// a race and kept unused.
 func config(specBody string) string {
 	return `apiVersion: cutover.dev/v1alpha1
 kind: Gateway
@@ -88,7 +91,7 @@ spec:
   admin:
     address: 127.0.0.1:0
   drainDelay: 0s
-  shutdownTimeout: 5s
+  shutdownTimeout: 10s
 ` + specBody
 }
 
@@ -211,9 +214,11 @@ func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool)
 	}
 }
 
-// deadAddr returns a loopback address nothing listens on.
+// deadAddr returns a loopback address nothing listens on. It is on
+// 127.0.0.3, where no test listens, so that the kernel cannot hand the
+// port to a gateway's listener next, which would make it proxy to itself.
 func deadAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.3:0")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -53,15 +53,19 @@ func (p *Pool) runHealthChecks(ctx context.Context, c *checker, e *Endpoint, hc 
 		if ctx.Err() != nil {
 			return
 		}
+		// The first answer of an endpoint not yet checked decides at once,
+		// as in Envoy, so a new endpoint is neither served blind nor kept
+		// out for several intervals.
+		first := e.active.Load() == checkUnknown
 		if err == nil {
 			successes, failures = successes+1, 0
-			if successes >= hc.HealthyThreshold {
-				p.setActive(e, true, "active check passed")
+			if first || successes >= hc.HealthyThreshold {
+				p.setActive(e, checkUp, "active check passed")
 			}
 		} else {
 			successes, failures = 0, failures+1
-			if failures >= hc.UnhealthyThreshold {
-				p.setActive(e, false, err.Error())
+			if first || failures >= hc.UnhealthyThreshold {
+				p.setActive(e, checkDown, err.Error())
 			}
 		}
 		select {

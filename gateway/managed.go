@@ -36,6 +36,8 @@ func managedRouteConfig(parent *spec.Route, mr ManagedRoute, b *backend, m *Metr
 		name:         mr.Name,
 		hosts:        parent.Hosts,
 		timeout:      parent.Timeout.D(),
+		retry:        compileRetries(parent.Retries),
+		maxBody:      parent.MaxBodyBytes,
 		backends:     []*backend{b},
 		weights:      []int{100},
 		runtime:      true,

@@ -25,12 +25,21 @@ type Metrics struct {
 	ratelimits *prometheus.CounterVec
 
 	overflow       *prometheus.CounterVec
+	ejections      *prometheus.CounterVec
+	clientErrors   *prometheus.CounterVec
+	panics         *prometheus.CounterVec
 	mirrorRequests *prometheus.CounterVec
 	mirrorDropped  *prometheus.CounterVec
 	mirrorDiffs    *prometheus.CounterVec
 
 	mu     sync.Mutex // guards series
 	series map[[3]string]*routeMetrics
+
+	// The gauge series the last table published, so that the next deletes
+	// only those gone: a scrape never sees the gauges empty.
+	tableMu       sync.Mutex
+	weightSeries  map[[2]string]bool
+	healthySeries map[[2]string]bool
 }
 
 func newMetrics() *Metrics {
@@ -74,6 +83,18 @@ func newMetrics() *Metrics {
 			Name: "cutover_overflow_total",
 			Help: "Requests refused (503 overflow) or retries not made because a backend's circuit breaker was full, by backend and limit.",
 		}, []string{"backend", "limit"}),
+		ejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_outlier_ejections_total",
+			Help: "Passive ejections of endpoints, by backend and the counter that reached its threshold; refused_max_ejection_percent counts ejections maxEjectionPercent held back.",
+		}, []string{"backend", "reason"}),
+		clientErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_client_errors_total",
+			Help: "Exchanges that failed on the client's side (malformed_body, body_timeout, client_gone, body_too_large), by route. Never counted against an upstream.",
+		}, []string{"route", "kind"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_background_panics_total",
+			Help: "Panics recovered in background loops, by loop; the loop goes on.",
+		}, []string{"loop"}),
 		mirrorRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_mirror_requests_total",
 			Help: "Mirrored copies answered by the shadow backend, by route, backend and status code (error: no answer). Never counted in cutover_requests_total.",
@@ -87,7 +108,7 @@ func newMetrics() *Metrics {
 			Help: "Comparisons of primary and shadow answers, by route and kind (same, status, headers, body, error).",
 		}, []string{"route", "kind"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.healthy, m.weight, m.reloads, m.reloadOK, m.unrouted, m.ratelimits, m.overflow, m.mirrorRequests, m.mirrorDropped, m.mirrorDiffs,
+	m.Registry.MustRegister(m.requests, m.duration, m.healthy, m.weight, m.reloads, m.reloadOK, m.unrouted, m.ratelimits, m.overflow, m.ejections, m.clientErrors, m.panics, m.mirrorRequests, m.mirrorDropped, m.mirrorDiffs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")
@@ -221,9 +242,12 @@ func (m *Metrics) Latencies(route, backend string, t time.Time) []float64 {
 }
 
 // setTable publishes the gauges that describe a table: effective weights
-// and endpoint health.
+// and endpoint health. Series of routes and endpoints no longer there are
+// deleted; the others are overwritten in place.
 func (m *Metrics) setTable(t *Table, now int64) {
-	m.weight.Reset()
+	m.tableMu.Lock()
+	defer m.tableMu.Unlock()
+	weights := map[[2]string]bool{}
 	for _, rt := range t.routes {
 		p := rt.plan.Load()
 		for i, b := range rt.backends {
@@ -232,9 +256,10 @@ func (m *Metrics) setTable(t *Table, now int64) {
 				w = float64(p.effective[i]) * 100 / float64(p.total)
 			}
 			m.weight.WithLabelValues(rt.name, b.name).Set(w)
+			weights[[2]string{rt.name, b.name}] = true
 		}
 	}
-	m.healthy.Reset()
+	healthy := map[[2]string]bool{}
 	for _, b := range t.backends {
 		for _, e := range b.endpoints {
 			v := 0.0
@@ -242,8 +267,20 @@ func (m *Metrics) setTable(t *Table, now int64) {
 				v = 1
 			}
 			m.healthy.WithLabelValues(b.name, e.Addr).Set(v)
+			healthy[[2]string{b.name, e.Addr}] = true
 		}
 	}
+	for k := range m.weightSeries {
+		if !weights[k] {
+			m.weight.DeleteLabelValues(k[0], k[1])
+		}
+	}
+	for k := range m.healthySeries {
+		if !healthy[k] {
+			m.healthy.DeleteLabelValues(k[0], k[1])
+		}
+	}
+	m.weightSeries, m.healthySeries = weights, healthy
 }
 
 // statusLabel is a status code as a label value, without allocating for

@@ -160,7 +160,7 @@ func (m *mirror) send(req *http.Request, p *pair) {
 	defer func() { <-m.sem }()
 	ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
 	defer cancel()
-	i := m.backend.pickEndpoint(time.Now().UnixNano(), 0)
+	i := m.backend.pickEndpoint(time.Now().UnixNano(), &indexSet{})
 	if i < 0 {
 		m.metrics.mirrorDropped.WithLabelValues(m.route, "no_healthy_upstream").Inc()
 		p.set(false, &shadowAnswer{failed: true})

@@ -21,9 +21,12 @@ import (
 // reload compiles a new table against the same pool, so health, slow-start
 // progress and idle connections carry over.
 type Pool struct {
-	log *slog.Logger
+	log     *slog.Logger
+	metrics *Metrics
 	// onHealthChange is called after any endpoint changes availability.
 	onHealthChange func()
+
+	ejectMu sync.Mutex // serialises ejections, for maxEjectionPercent
 
 	mu         sync.Mutex // guards the maps below
 	endpoints  map[string]*Endpoint
@@ -43,9 +46,10 @@ type transportEntry struct {
 	t   *http.Transport
 }
 
-func newPool(log *slog.Logger, onHealthChange func()) *Pool {
+func newPool(log *slog.Logger, m *Metrics, onHealthChange func()) *Pool {
 	return &Pool{
 		log:            log,
+		metrics:        m,
 		onHealthChange: onHealthChange,
 		endpoints:      map[string]*Endpoint{},
 		transports:     map[string]*transportEntry{},
@@ -84,7 +88,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 			version:   sb.Version,
 			failOpen:  sb.FailOpen,
 			slowStart: sb.SlowStart,
-			passive:   *sb.Passive,
+			outlier:   compileOutlier(sb.Passive),
 			transport: p.transportFor(sb),
 			breaker:   p.breakerFor(sb, m),
 		}
@@ -92,6 +96,9 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 			e, ok := p.endpoints[addr]
 			if !ok {
 				e = newEndpoint(addr, now)
+				if sb.HealthCheck != nil {
+					e.active.Store(checkUnknown)
+				}
 				if initial {
 					e.readySince.Store(0)
 				}
@@ -250,9 +257,7 @@ func (p *Pool) retain(ctx context.Context, t *Table) {
 		e := p.endpoints[addr]
 		if hc == nil {
 			// Without active checks, an endpoint is up unless ejected.
-			if !e.activeUp.Load() {
-				p.setActive(e, true, "active health check removed")
-			}
+			p.setActive(e, checkUp, "active health check removed")
 			continue
 		}
 		if _, running := p.checkers[addr]; !running {
@@ -273,47 +278,19 @@ func (p *Pool) stop() {
 
 // setActive records an active health verdict, logging and notifying only on
 // a transition.
-func (p *Pool) setActive(e *Endpoint, up bool, why string) {
-	if !e.activeUp.CompareAndSwap(!up, up) {
+func (p *Pool) setActive(e *Endpoint, v int32, why string) {
+	old := e.active.Swap(v)
+	if old == v {
 		return
 	}
-	if up {
+	switch v {
+	case checkUp:
 		e.readySince.Store(time.Now().UnixNano())
 		p.log.Info("endpoint is healthy", "endpoint", e.Addr, "reason", why)
-	} else {
+	case checkDown:
 		p.log.Warn("endpoint is unhealthy", "endpoint", e.Addr, "reason", why)
 	}
 	p.onHealthChange()
-}
-
-// reportResult feeds passive ejection with the outcome of one request.
-func (p *Pool) reportResult(b *backend, e *Endpoint, failed bool) {
-	if !failed {
-		if e.consecFails.Load() != 0 {
-			e.consecFails.Store(0)
-		}
-		return
-	}
-	limit := b.passive.ConsecutiveFailures
-	if limit <= 0 || e.consecFails.Add(1) < int32(limit) {
-		return
-	}
-	now := time.Now()
-	until := now.Add(b.passive.EjectionTime.D()).UnixNano()
-	prev := e.ejectedUntil.Load()
-	if prev > now.UnixNano() || !e.ejectedUntil.CompareAndSwap(prev, until) {
-		return // already ejected, or another request ejected it first
-	}
-	e.consecFails.Store(0)
-	p.log.Warn("endpoint ejected", "endpoint", e.Addr, "backend", b.name, "consecutiveFailures", limit, "for", b.passive.EjectionTime.D())
-	p.onHealthChange()
-	time.AfterFunc(b.passive.EjectionTime.D(), func() {
-		if e.ejectedUntil.Load() == until {
-			e.readySince.Store(time.Now().UnixNano())
-			p.log.Info("endpoint ejection ended", "endpoint", e.Addr)
-			p.onHealthChange()
-		}
-	})
 }
 
 // diffLogFor returns a route's log of differing mirrored answers, kept

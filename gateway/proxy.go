@@ -43,16 +43,29 @@ var errNoHealthyUpstream = errors.New("no healthy upstream")
 type exchange struct {
 	route     *route
 	plan      *routePlan
-	backend   int    // index into route.backends; changes on failover
-	tried     uint64 // backends tried, as bits
-	triedEP   uint64 // endpoints of the current backend tried, as bits
-	bucket    int    // sticky bucket, or -1
-	setSticky bool   // the sticky cookie must be (re)written
+	backend   int      // index into route.backends; changes on failover
+	tried     indexSet // backends tried
+	triedEP   indexSet // endpoints of the current backend tried
+	breaker   *breaker // the circuit breaker holding this request's place
+	bucket    int      // sticky bucket, or -1
+	setSticky bool     // the sticky cookie must be (re)written
 	status    int
 	// pair receives the primary's answer when the request was mirrored
 	// with a comparison; maxBody bounds what is compared.
 	pair    *pair
 	maxBody int64
+
+	// clientCtx is the request's context before the route's timeout: it
+	// ends when the client goes away.
+	clientCtx context.Context
+	// body wraps the client's request body, and answer the upstream's
+	// response body, so that a failure is blamed on the side that failed.
+	body     clientBody
+	response upstreamBody
+	// fault is which side failed the exchange, for the log: "client",
+	// "upstream", or "" when none did.
+	fault  string
+	reason string // x-cutover-reason, when the gateway answered itself
 
 	// For the access log.
 	mirrored      bool
@@ -61,7 +74,6 @@ type exchange struct {
 	retries       int
 	upstreamStart time.Time
 	upstreamTime  time.Duration
-	bytesIn       int64
 
 	// ip is the client's address, worked out once (X-Forwarded-For through
 	// trusted proxies) for limits, mirroring, stickiness and the log.
@@ -111,26 +123,21 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("X-Request-Id") == "" {
 		r.Header.Set("X-Request-Id", newRequestID())
 	}
-	x := &exchange{backend: -1}
+	x := &exchange{backend: -1, clientCtx: r.Context()}
 	if h.log != nil {
 		lw := &loggedWriter{ResponseWriter: w}
 		w = lw
-		if r.Body != nil && r.Body != http.NoBody {
-			cb := &countingBody{ReadCloser: r.Body}
-			r.Body = cb
-			defer func() { x.bytesIn = cb.n }()
-		}
 		defer func() { h.logRequest(r, lw, x, start) }()
 	}
 	if r.Method == http.MethodConnect {
 		// Never a tunnel to wherever the client asks: not an open proxy.
-		answer(w, http.StatusMethodNotAllowed, ReasonConnectRefused)
+		x.reply(w, http.StatusMethodNotAllowed, ReasonConnectRefused)
 		return
 	}
 	rt := h.table().Route(r)
 	if rt == nil {
 		h.metrics.unrouted.Inc()
-		answer(w, http.StatusNotFound, ReasonNoRoute)
+		x.reply(w, http.StatusNotFound, ReasonNoRoute)
 		return
 	}
 	x.route = rt
@@ -144,7 +151,7 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	plan := rt.plan.Load()
 	if plan.total == 0 {
 		rt.localMetrics.observe(http.StatusServiceUnavailable, start, true)
-		answer(w, http.StatusServiceUnavailable, ReasonNoHealthyUpstream)
+		x.reply(w, http.StatusServiceUnavailable, ReasonNoHealthyUpstream)
 		return
 	}
 	maxBody := h.maxBody
@@ -153,11 +160,13 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength > maxBody {
 		rt.localMetrics.observe(http.StatusRequestEntityTooLarge, start, true)
-		answer(w, http.StatusRequestEntityTooLarge, ReasonBodyTooLarge)
+		x.fault = "client"
+		x.reply(w, http.StatusRequestEntityTooLarge, ReasonBodyTooLarge)
 		return
 	}
 	if r.Body != nil && r.Body != http.NoBody {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		x.body.ReadCloser = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Body = &x.body
 	}
 	x.plan = plan
 	if m := rt.mirror; m != nil && m.selects(r) {
@@ -165,22 +174,38 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.pair, x.maxBody = m.start(r, x.clientIP(r, rt.trusted)), m.maxBody
 	}
 	x.backend = rt.choose(r, plan, x)
-	x.tried = 1 << x.backend
+	x.tried.add(x.backend)
 	b := rt.backends[x.backend]
 	if !b.breaker.admit() {
 		rt.localMetrics.observe(http.StatusServiceUnavailable, start, true)
-		answer(w, http.StatusServiceUnavailable, ReasonOverflow)
+		x.reply(w, http.StatusServiceUnavailable, ReasonOverflow)
 		return
 	}
-	defer b.breaker.release()
+	x.breaker = b.breaker
+	// The place is held on whichever backend finally serves the request.
+	defer func() { x.breaker.release() }()
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
 	if rt.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, rt.timeout)
 		defer cancel()
 	}
+	// Counted even when the proxy aborts a response whose upstream body
+	// failed half-way (it panics with http.ErrAbortHandler).
+	defer func() {
+		if x.fault == "client" {
+			rt.localMetrics.observe(x.status, start, true)
+		} else {
+			rt.metrics[x.backend].observe(x.status, start, false)
+		}
+	}()
 	h.rp.ServeHTTP(w, r.WithContext(ctx))
-	rt.metrics[x.backend].observe(x.status, start, false)
+}
+
+// answer writes the gateway's own short answer.
+func (x *exchange) reply(w http.ResponseWriter, code int, reason string) {
+	x.status, x.reason = code, reason
+	answer(w, code, reason)
 }
 
 // answer writes the gateway's own short answer.
@@ -234,38 +259,43 @@ func modifyResponse(resp *http.Response) error {
 func (h *proxyHandler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	x := r.Context().Value(exchangeKey{}).(*exchange)
 	x.pair.set(true, &shadowAnswer{failed: true})
-	var ne net.Error
-	var oe *net.OpError
-	switch {
-	case errors.Is(err, errNoHealthyUpstream):
-		x.status = http.StatusServiceUnavailable
-		answer(w, x.status, ReasonNoHealthyUpstream)
-	case err == nil:
-		// The retry budget ran out before any try.
-		x.status = http.StatusServiceUnavailable
-		answer(w, x.status, ReasonOverflow)
-	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
-		// The client went away; nobody reads an answer. 499 as nginx logs it.
-		x.status = 499
-	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		x.status = http.StatusGatewayTimeout
-		answer(w, x.status, ReasonTimeout)
-	case errors.As(err, &oe) && oe.Op == "dial":
-		x.status = http.StatusBadGateway
-		answer(w, x.status, ReasonConnectError)
-	default:
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			x.status = http.StatusRequestEntityTooLarge
-			answer(w, x.status, ReasonBodyTooLarge)
+	if berr := x.body.failure(); berr != nil {
+		// The client's body failed: the upstream is not at fault.
+		code, kind := clientFault(berr)
+		x.fault = "client"
+		h.metrics.clientErrors.WithLabelValues(x.route.name, kind).Inc()
+		if code == 499 {
+			x.status = 499 // nobody reads an answer
 			return
 		}
-		x.status = http.StatusBadGateway
-		answer(w, x.status, ReasonReset)
+		x.reply(w, code, kind)
+		return
 	}
-	if x.status != 499 {
-		h.slog.Warn("upstream error", "route", x.route.name, "backend", x.route.backends[x.backend].name, "status", x.status, "err", err)
+	if x.clientCtx.Err() != nil {
+		// The client went away; nobody reads an answer. 499 as nginx logs it.
+		x.fault, x.status = "client", 499
+		h.metrics.clientErrors.WithLabelValues(x.route.name, "client_gone").Inc()
+		return
 	}
+	var ne net.Error
+	switch {
+	case errors.Is(err, errNoHealthyUpstream):
+		x.reply(w, http.StatusServiceUnavailable, ReasonNoHealthyUpstream)
+	case errors.Is(err, errOverflow) || err == nil:
+		// Every backend left was full, or the retry budget ran out before
+		// any try.
+		x.reply(w, http.StatusServiceUnavailable, ReasonOverflow)
+	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		x.fault = "upstream"
+		x.reply(w, http.StatusGatewayTimeout, ReasonTimeout)
+	case isDialError(err):
+		x.fault = "upstream"
+		x.reply(w, http.StatusBadGateway, ReasonConnectError)
+	default:
+		x.fault = "upstream"
+		x.reply(w, http.StatusBadGateway, ReasonReset)
+	}
+	h.slog.Warn("upstream error", "route", x.route.name, "backend", x.route.backends[x.backend].name, "status", x.status, "err", err)
 }
 
 // upstreamTransport picks the endpoint for each attempt. A connection that
@@ -275,6 +305,8 @@ type upstreamTransport struct {
 	pool *Pool
 }
 
+var errOverflow = errors.New("every backend left is at its circuit breaker's limit")
+
 func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	x := req.Context().Value(exchangeKey{}).(*exchange)
 	policy := x.route.retry
@@ -282,24 +314,27 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	bodyless := req.Body == nil || req.Body == http.NoBody
 	idempotent := isIdempotent(req.Method) && bodyless
 	x.upstreamStart = time.Now()
+	deadline := x.upstreamStart.Add(policy.tryDuration)
 	var lastErr error
-	for {
+	for tries := 0; ; tries++ {
+		if tries > 0 && (tries >= policy.maxTries || time.Now().After(deadline)) {
+			return nil, lastErr // every retry loop is bounded, whatever the sizes
+		}
 		now := time.Now().UnixNano()
 		b := x.route.backends[x.backend]
-		i := b.pickEndpoint(now, x.triedEP)
+		i := b.pickEndpoint(now, &x.triedEP)
 		if i < 0 {
-			next := x.route.fallback(x.tried, now)
-			if next < 0 && lastErr != nil {
+			next, err := x.route.failover(x, now)
+			if next < 0 && lastErr != nil && err != errOverflow {
 				return nil, lastErr // the client learns why the last try failed
 			}
 			if next < 0 {
-				return nil, errNoHealthyUpstream
+				return nil, err
 			}
-			x.backend, x.triedEP = next, 0
-			x.tried |= 1 << next
+			tries-- // choosing another backend is not a try
 			continue
 		}
-		retry := x.triedEP != 0 || x.tried != 1<<x.backend
+		retry := tries > 0
 		// A retry after a connection that was never made costs the upstream
 		// nothing, so it does not take from the retry budget.
 		budgeted := retry && !isDialError(lastErr)
@@ -309,30 +344,31 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			}
 			x.retries++
 		}
-		x.triedEP |= 1 << i
+		x.triedEP.add(i)
 		e := b.endpoints[i]
 		x.endpoint = e
 		req.URL.Scheme, req.URL.Host = e.url.Scheme, e.url.Host
-		perTry := time.Duration(0)
-		if policy != nil {
-			perTry = policy.perTry
-		}
-		resp, err := attempt(b.transport, req, perTry)
+		resp, err := attempt(b.transport, req, policy.perTry)
 		if budgeted {
 			b.breaker.endRetry()
 		}
 		if err != nil {
-			if req.Context().Err() != nil {
-				return nil, err
+			if x.body.failure() != nil || x.clientCtx.Err() != nil {
+				return nil, err // the client's fault: nothing to count or retry
 			}
-			t.pool.reportResult(b, e, true)
+			t.pool.observe(b, e, outcomeLocal)
 			lastErr = err
+			if req.Context().Err() != nil {
+				return nil, err // the route's timeout
+			}
 			if bodyless && policy.retriesError(err, idempotent, x.retries) {
 				continue
 			}
 			return nil, err
 		}
-		t.pool.reportResult(b, e, resp.StatusCode >= 500)
+		if o := statusOutcome(resp.StatusCode); o != outcomeOK {
+			t.pool.observe(b, e, o)
+		}
 		if policy.retriesStatus(resp.StatusCode, idempotent, x.retries) && x.route.anotherEndpoint(x, time.Now().UnixNano()) {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 			resp.Body.Close()
@@ -340,13 +376,48 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			continue
 		}
 		x.upstreamTime = time.Since(x.upstreamStart)
+		if resp.StatusCode == http.StatusSwitchingProtocols {
+			// The body is the upgraded connection, which the proxy copies both
+			// ways; the upstream answered.
+			t.pool.observe(b, e, outcomeOK)
+			return resp, nil
+		}
+		// A 2xx-4xx counts as a success only once its body arrived whole.
+		x.response = upstreamBody{ReadCloser: resp.Body, pool: t.pool, backend: b, endpoint: e, x: x, done: resp.StatusCode >= 500}
+		resp.Body = &x.response
 		return resp, nil
+	}
+}
+
+// failover moves the request to the usable backend not yet tried with the
+// largest share, taking a place in its circuit breaker and giving back the
+// one it held. It returns the backend's index, or -1 and why there is none.
+func (rt *route) failover(x *exchange, now int64) (int, error) {
+	err := errNoHealthyUpstream
+	for {
+		next := rt.fallback(&x.tried, now)
+		if next < 0 {
+			return -1, err
+		}
+		x.tried.add(next)
+		nb := rt.backends[next].breaker
+		if nb != x.breaker {
+			if !nb.admit() {
+				err = errOverflow
+				continue
+			}
+			x.breaker.release()
+			x.breaker = nb
+		}
+		x.backend = next
+		x.triedEP.reset()
+		return next, nil
 	}
 }
 
 // anotherEndpoint reports whether a retry has somewhere else to go.
 func (rt *route) anotherEndpoint(x *exchange, now int64) bool {
-	return rt.backends[x.backend].pickEndpoint(now, x.triedEP) >= 0 || rt.fallback(x.tried, now) >= 0
+	return rt.backends[x.backend].pickEndpoint(now, &x.triedEP) >= 0 || rt.fallback(&x.tried, now) >= 0
 }
 
 // choose picks the backend for a request: by sticky bucket when the route
@@ -421,19 +492,28 @@ func (x *exchange) cookieBackend(r *http.Request) int {
 }
 
 // fallback returns the usable backend, not yet tried, with the largest
-// effective weight, or -1.
-func (rt *route) fallback(tried uint64, now int64) int {
+// effective weight; failing that, one whose endpoints wait for their first
+// check; or -1.
+func (rt *route) fallback(tried *indexSet, now int64) int {
 	best := -1
 	p := rt.plan.Load()
 	for i, b := range rt.backends {
-		if tried&(1<<i) != 0 || !b.usable(now) {
+		if tried.has(i) || !b.usable(now) {
 			continue
 		}
 		if best < 0 || p.effective[i] > p.effective[best] {
 			best = i
 		}
 	}
-	return best
+	if best >= 0 {
+		return best
+	}
+	for i, b := range rt.backends {
+		if !tried.has(i) && b.untested(now) {
+			return i
+		}
+	}
+	return -1
 }
 
 // parseStickyCookie reads "BUCKET.BACKEND".

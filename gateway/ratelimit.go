@@ -111,7 +111,7 @@ func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, x *exchange
 			lim.results[resultLimited].Inc()
 			w.Header().Set(HeaderRateLimited, "local")
 			rt.localMetrics.observe(lim.status, start, true)
-			answer(w, lim.status, ReasonRateLimited)
+			x.reply(w, lim.status, ReasonRateLimited)
 			return false, lim.name + ":limited"
 		case d.Wait > 0:
 			lim.results[resultDelayed].Inc()

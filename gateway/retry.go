@@ -73,13 +73,28 @@ type retryPolicy struct {
 	perTry                      time.Duration
 	refusedStream, reset, timed bool
 	statuses                    []int
+	// maxTries and tryDuration bound every request's tries, connections
+	// never made included, by count and by time (Caddy's try_duration).
+	maxTries    int
+	tryDuration time.Duration
 }
+
+// defaultRetries is a route's policy when it sets none: one retry of an
+// idempotent request without a body whose connection failed before an
+// answer, as nginx's proxy_next_upstream error timeout.
+var defaultRetries = spec.Retries{Attempts: 1, RetryOn: []string{"connect-failure", "refused-stream", "reset"}}
 
 func compileRetries(r *spec.Retries) *retryPolicy {
 	if r == nil {
-		return nil
+		r = &defaultRetries
 	}
-	p := &retryPolicy{attempts: r.Attempts, perTry: r.PerTryTimeout.D()}
+	p := &retryPolicy{attempts: r.Attempts, perTry: r.PerTryTimeout.D(), maxTries: r.MaxTries, tryDuration: r.TryDuration.D()}
+	if p.maxTries <= 0 {
+		p.maxTries = spec.DefaultMaxTries
+	}
+	if p.tryDuration <= 0 {
+		p.tryDuration = spec.DefaultTryDuration
+	}
 	for _, on := range r.RetryOn {
 		switch on {
 		case "refused-stream":
@@ -100,7 +115,7 @@ func (p *retryPolicy) retriesError(err error, idempotent bool, retries int) bool
 	if isDialError(err) {
 		return true
 	}
-	if p == nil || retries >= p.attempts {
+	if retries >= p.attempts {
 		return false
 	}
 	var pt perTryTimeout
@@ -115,7 +130,7 @@ func (p *retryPolicy) retriesError(err error, idempotent bool, retries int) bool
 }
 
 func (p *retryPolicy) retriesStatus(code int, idempotent bool, retries int) bool {
-	return p != nil && idempotent && retries < p.attempts && slices.Contains(p.statuses, code)
+	return idempotent && retries < p.attempts && slices.Contains(p.statuses, code)
 }
 
 func isIdempotent(method string) bool {

@@ -53,9 +53,12 @@ type BackendStatus struct {
 type EndpointStatus struct {
 	Address string `json:"address"`
 	Healthy bool   `json:"healthy"`
-	// ActiveCheck is the last active-check verdict; Ejected is passive ejection.
-	ActiveCheck bool `json:"activeCheck"`
-	Ejected     bool `json:"ejected"`
+	// ActiveCheck is the last active-check verdict; ActiveState says
+	// "unknown" too, before the first check answered. Ejected is passive
+	// ejection.
+	ActiveCheck bool   `json:"activeCheck"`
+	ActiveState string `json:"activeState"`
+	Ejected     bool   `json:"ejected"`
 	// SlowStart is the ramp factor in percent; 100 when fully warmed up.
 	SlowStart float64 `json:"slowStart"`
 }
@@ -102,7 +105,8 @@ func (g *Gateway) Status() Status {
 			bs.Endpoints = append(bs.Endpoints, EndpointStatus{
 				Address:     e.Addr,
 				Healthy:     e.Available(now),
-				ActiveCheck: e.activeUp.Load(),
+				ActiveCheck: e.active.Load() == checkUp,
+				ActiveState: e.ActiveState(),
 				Ejected:     e.Ejected(now),
 				SlowStart:   100 * rampFactor(b.slowStart, e.readySince.Load(), now),
 			})

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"math/bits"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -34,7 +35,7 @@ type backend struct {
 	endpoints     []*Endpoint
 	failOpen      bool
 	slowStart     *spec.SlowStart
-	passive       spec.Passive
+	outlier       outlierPolicy
 	transport     http.RoundTripper
 	breaker       *breaker
 	rr            atomic.Uint64
@@ -53,14 +54,26 @@ func (b *backend) usable(now int64) bool {
 	return false
 }
 
-// pickEndpoint returns the index of an endpoint not in tried (a bit set), or
-// -1. Available endpoints share requests round robin, or by slow-start
-// weight while one of them is ramping up.
-func (b *backend) pickEndpoint(now int64, tried uint64) int {
+// untested reports whether one of the backend's endpoints waits for its
+// first active check: a last resort when no backend of a route is usable.
+func (b *backend) untested(now int64) bool {
+	for _, e := range b.endpoints {
+		if e.untested(now) {
+			return true
+		}
+	}
+	return false
+}
+
+// pickEndpoint returns the index of an endpoint not in tried, or -1.
+// Available endpoints share requests round robin, or by slow-start weight
+// while one of them is ramping up. When none is available, endpoints not
+// yet checked are tried, then, with failOpen, every endpoint.
+func (b *backend) pickEndpoint(now int64, tried *indexSet) int {
 	n := len(b.endpoints)
 	count, total, ramping := 0, 0.0, false
 	for i, e := range b.endpoints {
-		if tried&(1<<i) != 0 || !e.Available(now) {
+		if tried.has(i) || !e.Available(now) {
 			continue
 		}
 		count++
@@ -71,13 +84,18 @@ func (b *backend) pickEndpoint(now int64, tried uint64) int {
 		total += f
 	}
 	if count == 0 {
+		start := int(b.rr.Add(1) % uint64(n))
+		for k := range n {
+			if i := (start + k) % n; !tried.has(i) && b.endpoints[i].untested(now) {
+				return i
+			}
+		}
 		if !b.failOpen {
 			return -1
 		}
 		// Fail open: try every endpoint, as an ALB does with an all-unhealthy target group.
-		start := int(b.rr.Add(1) % uint64(n))
 		for k := range n {
-			if i := (start + k) % n; tried&(1<<i) == 0 {
+			if i := (start + k) % n; !tried.has(i) {
 				return i
 			}
 		}
@@ -87,7 +105,7 @@ func (b *backend) pickEndpoint(now int64, tried uint64) int {
 		start := int(b.rr.Add(1) % uint64(n))
 		for k := range n {
 			i := (start + k) % n
-			if tried&(1<<i) == 0 && b.endpoints[i].Available(now) {
+			if !tried.has(i) && b.endpoints[i].Available(now) {
 				return i
 			}
 		}
@@ -96,7 +114,7 @@ func (b *backend) pickEndpoint(now int64, tried uint64) int {
 	x := rand.Float64() * total
 	last := -1
 	for i, e := range b.endpoints {
-		if tried&(1<<i) != 0 || !e.Available(now) {
+		if tried.has(i) || !e.Available(now) {
 			continue
 		}
 		last = i
@@ -105,6 +123,50 @@ func (b *backend) pickEndpoint(now int64, tried uint64) int {
 		}
 	}
 	return last
+}
+
+// indexSet is a set of endpoint or backend indices, such as those one
+// request tried. The first 64 need no allocation; a backend behind an ALB
+// or in Kubernetes may have hundreds of endpoints.
+type indexSet struct {
+	low  uint64
+	high []uint64
+}
+
+func (s *indexSet) has(i int) bool {
+	if i < 64 {
+		return s.low&(1<<i) != 0
+	}
+	w := i/64 - 1
+	return w < len(s.high) && s.high[w]&(1<<(i%64)) != 0
+}
+
+func (s *indexSet) add(i int) {
+	if i < 64 {
+		s.low |= 1 << i
+		return
+	}
+	w := i/64 - 1
+	for len(s.high) <= w {
+		s.high = append(s.high, 0)
+	}
+	s.high[w] |= 1 << (i % 64)
+}
+
+// len is the number of indices in the set.
+func (s *indexSet) len() int {
+	n := bits.OnesCount64(s.low)
+	for _, w := range s.high {
+		n += bits.OnesCount64(w)
+	}
+	return n
+}
+
+func (s *indexSet) reset() {
+	s.low = 0
+	for i := range s.high {
+		s.high[i] = 0
+	}
 }
 
 // routeConfig is the immutable part of a route.
@@ -154,7 +216,7 @@ type routePlan struct {
 	effective []int
 	usable    []bool
 	total     int
-	schedule  []uint8
+	schedule  []uint16
 	bounds    []int // bounds[i] is the first bucket after backend i's range
 }
 
@@ -171,6 +233,16 @@ func (rt *route) computePlan(now int64) *routePlan {
 	for i, b := range rt.backends {
 		usable[i] = b.usable(now)
 		anyUsable = anyUsable || usable[i]
+	}
+	if !anyUsable {
+		// Nothing proven healthy: endpoints still waiting for their first
+		// check are better than no answer at all.
+		for i, b := range rt.backends {
+			usable[i] = b.untested(now)
+			anyUsable = anyUsable || usable[i]
+		}
+	}
+	for i := range rt.backends {
 		if usable[i] {
 			p.effective[i] = rt.weights[i]
 			p.total += rt.weights[i]
@@ -203,7 +275,7 @@ func (p *routePlan) equal(q *routePlan) bool {
 // smoothSchedule is nginx's smooth weighted round robin, computed once over
 // the weights divided by their greatest common divisor: over any cycle the
 // split is exact, and picks of a backend are spread evenly within it.
-func smoothSchedule(weights []int) []uint8 {
+func smoothSchedule(weights []int) []uint16 {
 	g := 0
 	for _, w := range weights {
 		g = gcd(g, w)
@@ -215,7 +287,7 @@ func smoothSchedule(weights []int) []uint8 {
 		total += w[i]
 	}
 	current := make([]int, len(w))
-	out := make([]uint8, 0, total)
+	out := make([]uint16, 0, total)
 	for range total {
 		best := -1
 		for i := range w {
@@ -225,7 +297,7 @@ func smoothSchedule(weights []int) []uint8 {
 			}
 		}
 		current[best] -= total
-		out = append(out, uint8(best))
+		out = append(out, uint16(best))
 	}
 	return out
 }

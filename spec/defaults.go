@@ -24,9 +24,11 @@ const (
 	DefaultHealthyThreshold   = 2
 	DefaultUnhealthyThreshold = 3
 
-	// Passive ejection is on unless disabled, as nginx's max_fails is.
+	// Passive ejection is on unless disabled, as nginx's max_fails is;
+	// Envoy's outlier-detection defaults.
 	DefaultConsecutiveFailures = 5
 	DefaultEjectionTime        = 30 * time.Second
+	DefaultMaxEjectionPercent  = 10
 
 	DefaultSlowStartAggression = 1.0
 	// Envoy's slow_start_config.min_weight_percent default.
@@ -42,6 +44,10 @@ const (
 	// Envoy's circuit-breaker defaults.
 	DefaultCircuitLimit = 1024
 	DefaultMaxRetries   = 3
+
+	// Every request's tries are bounded, whatever the number of endpoints.
+	DefaultMaxTries    = 5
+	DefaultTryDuration = 10 * time.Second
 
 	DefaultMirrorMaxBody     = 64 << 10
 	DefaultMirrorTimeout     = 5 * time.Second
@@ -124,9 +130,9 @@ func SetDefaults(g *Gateway) {
 			setInt(&hc.UnhealthyThreshold, DefaultUnhealthyThreshold)
 		}
 		if b.Passive == nil {
-			b.Passive = &Passive{ConsecutiveFailures: DefaultConsecutiveFailures}
+			b.Passive = &Passive{}
 		}
-		setDuration(&b.Passive.EjectionTime, DefaultEjectionTime)
+		setPassiveDefaults(b.Passive)
 		if ss := b.SlowStart; ss != nil {
 			if ss.Aggression == 0 {
 				ss.Aggression = DefaultSlowStartAggression
@@ -190,4 +196,22 @@ func SetDefaults(g *Gateway) {
 			setDuration(&st.Cookie.MaxAge, DefaultCookieMaxAge)
 		}
 	}
+}
+
+func setPassiveDefaults(ps *Passive) {
+	base := DefaultConsecutiveFailures
+	if ps.ConsecutiveFailures != nil {
+		base = *ps.ConsecutiveFailures
+	}
+	for _, v := range []**int{&ps.Consecutive5xx, &ps.ConsecutiveGatewayFailure, &ps.ConsecutiveLocalOriginFailure} {
+		if *v == nil {
+			n := base
+			*v = &n
+		}
+	}
+	if ps.MaxEjectionPercent == nil {
+		n := DefaultMaxEjectionPercent
+		ps.MaxEjectionPercent = &n
+	}
+	setDuration(&ps.EjectionTime, DefaultEjectionTime)
 }

@@ -53,7 +53,7 @@ func TestValidConfigGetsDefaults(t *testing.T) {
 	if ss := s.Backends[1].SlowStart; ss.Aggression != 1 || ss.MinWeightPercent != 10 {
 		t.Errorf("slow start defaults: %+v", ss)
 	}
-	if p := s.Backends[0].Passive; p.ConsecutiveFailures != 5 || p.EjectionTime.D().String() != "30s" {
+	if p := s.Backends[0].Passive; *p.Consecutive5xx != 5 || *p.ConsecutiveGatewayFailure != 5 || *p.ConsecutiveLocalOriginFailure != 5 || *p.MaxEjectionPercent != 10 || p.EjectionTime.D().String() != "30s" {
 		t.Errorf("passive defaults: %+v", p)
 	}
 	if w := s.Routes[1].Backends[0].Weight; w == nil || *w != 100 {

@@ -121,11 +121,28 @@ type HealthCheck struct {
 	ExpectedStatus []int `yaml:"expectedStatus"`
 }
 
-// Passive ejects an endpoint after consecutive failed requests (connection
-// errors and 5xx answers), as Envoy's outlier detection does.
+// Passive ejects an endpoint after consecutive failed requests, as Envoy's
+// outlier detection does, with its three counters. Local-origin failures
+// are the ones the gateway sees itself: a connection that could not be
+// made, a reset (also in the middle of a response body) and a timeout.
+// Unless SplitExternalLocalOriginErrors is set they also count as 5xx and
+// as gateway failures, as in Envoy. A client's fault never counts.
 type Passive struct {
-	ConsecutiveFailures int      `yaml:"consecutiveFailures"`
-	EjectionTime        Duration `yaml:"ejectionTime"`
+	// Consecutive5xx: 5xx answers in a row. nil: the default; 0: off.
+	Consecutive5xx *int `yaml:"consecutive5xx"`
+	// ConsecutiveGatewayFailure: 502, 503 and 504 answers in a row.
+	ConsecutiveGatewayFailure *int `yaml:"consecutiveGatewayFailure"`
+	// ConsecutiveLocalOriginFailure: connect errors, resets and timeouts in
+	// a row; any answer from the upstream ends the run.
+	ConsecutiveLocalOriginFailure *int `yaml:"consecutiveLocalOriginFailure"`
+	SplitExternalLocalOriginErrors bool `yaml:"splitExternalLocalOriginErrors"`
+	// MaxEjectionPercent bounds the share of a backend's endpoints ejected
+	// at once; one endpoint may always be ejected (Envoy's rule).
+	MaxEjectionPercent *int     `yaml:"maxEjectionPercent"`
+	EjectionTime       Duration `yaml:"ejectionTime"`
+	// ConsecutiveFailures is the older single threshold: when written it
+	// is the default of the three counters above, and 0 turns all off.
+	ConsecutiveFailures *int `yaml:"consecutiveFailures"`
 }
 
 // SlowStart ramps a new or recovered endpoint up, as Envoy does:
@@ -171,6 +188,11 @@ type Retries struct {
 	// RetryOn: connect-failure, refused-stream, reset, 502, 503, 504 (504
 	// includes a per-try timeout). Default connect-failure, refused-stream, reset.
 	RetryOn []string `yaml:"retryOn"`
+	// MaxTries bounds a request's tries in all, connections never made
+	// included; TryDuration is the time after the first try when no other
+	// starts (Caddy's try_duration).
+	MaxTries    int      `yaml:"maxTries"`
+	TryDuration Duration `yaml:"tryDuration"`
 }
 
 // Mirror copies requests to a backend whose answers are compared, never

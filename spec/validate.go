@@ -250,8 +250,21 @@ func validateBackend(p *problems, path string, b *Backend) {
 		}
 	}
 	if ps := b.Passive; ps != nil {
-		if ps.ConsecutiveFailures < 0 {
-			p.add(path+".passive.consecutiveFailures", "must not be negative (0 turns passive ejection off)")
+		for _, f := range []struct {
+			name string
+			v    *int
+		}{
+			{"consecutiveFailures", ps.ConsecutiveFailures},
+			{"consecutive5xx", ps.Consecutive5xx},
+			{"consecutiveGatewayFailure", ps.ConsecutiveGatewayFailure},
+			{"consecutiveLocalOriginFailure", ps.ConsecutiveLocalOriginFailure},
+		} {
+			if f.v != nil && *f.v < 0 {
+				p.add(path+".passive."+f.name, "must not be negative (0 turns it off)")
+			}
+		}
+		if v := ps.MaxEjectionPercent; v != nil && (*v < 0 || *v > 100) {
+			p.add(path+".passive.maxEjectionPercent", "%d must be between 0 and 100", *v)
 		}
 		if ps.EjectionTime <= 0 {
 			p.add(path+".passive.ejectionTime", "must be positive")
