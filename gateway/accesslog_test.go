@@ -17,7 +17,8 @@ import (
 func TestAccessLogUnderLoadLosesNothing(t *testing.T) {
 	b := newBackend(t, "app", nil)
 	logFile := filepath.Join(t.TempDir(), "access.log")
-	h := startGateway(t, config(fmt.Sprintf(`  accessLog:
+	h := startGateway(t, config(fmt.Sprintf(`  preserveExternalRequestId: true
+  accessLog:
     sinks: [{file: {path: %q}}]
     headers: [X-Tenant]
     cookies: [{name: session, hash: true}, {name: lang}]

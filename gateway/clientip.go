@@ -46,3 +46,37 @@ func (tp trustedProxies) clientIP(r *http.Request) string {
 	}
 	return host
 }
+
+// trustsPeer reports whether the request's peer is a trusted proxy.
+func (tp trustedProxies) trustsPeer(r *http.Request) bool {
+	if len(tp) == 0 {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	peer, err := netip.ParseAddr(host)
+	return err == nil && tp.trusts(peer.Unmap())
+}
+
+// ownHeaders makes the headers the gateway owns its own: from a peer that
+// is not a trusted proxy, X-Forwarded-*, Forwarded and X-Real-IP are
+// removed (the gateway sets them again) and X-Request-Id is replaced unless
+// preserveID. A trusted proxy's are kept.
+func ownHeaders(r *http.Request, trusted, preserveID bool) {
+	if !trusted {
+		for name := range r.Header {
+			if strings.HasPrefix(name, "X-Forwarded-") || name == "Forwarded" || name == "X-Real-Ip" {
+				delete(r.Header, name)
+			}
+		}
+		if !preserveID {
+			r.Header.Set("X-Request-Id", newRequestID())
+			return
+		}
+	}
+	if r.Header.Get("X-Request-Id") == "" {
+		r.Header.Set("X-Request-Id", newRequestID())
+	}
+}

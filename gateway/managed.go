@@ -38,6 +38,7 @@ func managedRouteConfig(parent *spec.Route, mr ManagedRoute, b *backend, m *Metr
 		timeout:      parent.Timeout.D(),
 		retry:        compileRetries(parent.Retries),
 		maxBody:      parent.MaxBodyBytes,
+		upgrades:     parent.Upgrades,
 		backends:     []*backend{b},
 		weights:      []int{100},
 		runtime:      true,

@@ -80,6 +80,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 		trusted = append(trusted, pfx.Masked())
 	}
 	t.trusted = trusted
+	t.preserveRequestID = cfg.Gateway.Spec.PreserveExternalRequestID
 	p.limitersUsed = map[string]bool{}
 	for i := range cfg.Gateway.Spec.Backends {
 		sb := &cfg.Gateway.Spec.Backends[i]
@@ -112,13 +113,14 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 	for i := range cfg.Gateway.Spec.Routes {
 		sr := &cfg.Gateway.Spec.Routes[i]
 		c := routeConfig{
-			name:    sr.Name,
-			hosts:   sr.Hosts,
-			sticky:  sr.Sticky,
-			drain:   sr.Drain,
-			timeout: sr.Timeout.D(),
-			retry:   compileRetries(sr.Retries),
-			maxBody: sr.MaxBodyBytes,
+			name:     sr.Name,
+			hosts:    sr.Hosts,
+			sticky:   sr.Sticky,
+			drain:    sr.Drain,
+			timeout:  sr.Timeout.D(),
+			retry:    compileRetries(sr.Retries),
+			maxBody:  sr.MaxBodyBytes,
+			upgrades: sr.Upgrades,
 
 			localMetrics: m.forRoute(sr.Name, "", ""),
 			trusted:      trusted,

@@ -75,6 +75,9 @@ type exchange struct {
 	upstreamStart time.Time
 	upstreamTime  time.Duration
 
+	// peerTrusted: the peer is a trusted proxy, whose forwarding headers
+	// are believed and extended.
+	peerTrusted bool
 	// ip is the client's address, worked out once (X-Forwarded-For through
 	// trusted proxies) for limits, mirroring, stickiness and the log.
 	ip      string
@@ -120,10 +123,10 @@ func newProxyHandler(table func() *Table, pool *Pool, m *Metrics, maxBody int64,
 
 func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	if r.Header.Get("X-Request-Id") == "" {
-		r.Header.Set("X-Request-Id", newRequestID())
-	}
 	x := &exchange{backend: -1, clientCtx: r.Context()}
+	t := h.table()
+	x.peerTrusted = t.trusted.trustsPeer(r)
+	ownHeaders(r, x.peerTrusted, t.preserveRequestID)
 	if h.log != nil {
 		lw := &loggedWriter{ResponseWriter: w}
 		w = lw
@@ -134,13 +137,16 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.reply(w, http.StatusMethodNotAllowed, ReasonConnectRefused)
 		return
 	}
-	rt := h.table().Route(r)
+	rt := t.Route(r)
 	if rt == nil {
 		h.metrics.unrouted.Inc()
 		x.reply(w, http.StatusNotFound, ReasonNoRoute)
 		return
 	}
 	x.route = rt
+	if r.Header.Get("Upgrade") != "" {
+		rt.filterUpgrade(r.Header)
+	}
 	if len(rt.limits) > 0 || len(rt.globals) > 0 {
 		ok, result := rt.applyLimits(w, r, x, start)
 		x.limitResult = result
@@ -218,12 +224,15 @@ func answer(w http.ResponseWriter, code int, reason string) {
 }
 
 func rewrite(pr *httputil.ProxyRequest) {
-	// Append to the chain, as nginx's $proxy_add_x_forwarded_for and Envoy
-	// do; which hops to trust is for whoever reads the header.
+	x := pr.In.Context().Value(exchangeKey{}).(*exchange)
+	// A trusted proxy's chain is appended to, as nginx's
+	// $proxy_add_x_forwarded_for and Envoy do; anyone else's was removed
+	// by ownHeaders and starts again from the peer.
 	if xff, ok := pr.In.Header["X-Forwarded-For"]; ok {
 		pr.Out.Header["X-Forwarded-For"] = xff
 	}
 	pr.SetXForwarded()
+	pr.Out.Header.Set("X-Real-IP", x.clientIP(pr.In, x.route.trusted))
 	// Keep the client's Host, as Envoy and Istio do: migrated apps often
 	// route by host name. X-Forwarded-Host carries it too.
 	pr.Out.Host = pr.In.Host

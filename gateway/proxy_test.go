@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,6 +22,9 @@ func oneBackendConfig(url, routeExtra, specExtra string) string {
 %s`, url, routeExtra))
 }
 
+// The headers the gateway owns are believed only from a trusted proxy:
+// anyone else's X-Forwarded-*, Forwarded, X-Real-IP and X-Request-Id are
+// replaced, not passed on.
 func TestProxyHeaders(t *testing.T) {
 	seen := make(chan http.Header, 2)
 	b := newBackend(t, "app", func(w http.ResponseWriter, r *http.Request) {
@@ -28,46 +32,112 @@ func TestProxyHeaders(t *testing.T) {
 		hdr.Set("Host", r.Host)
 		seen <- hdr
 	})
-	h := startGateway(t, oneBackendConfig(b.URL, "", ""))
+	for _, tc := range []struct {
+		name, specExtra string
+		want            map[string]string
+		keptID          bool
+	}{
+		{"untrusted peer", "", map[string]string{
+			"X-Forwarded-For": "127.0.0.1", "X-Real-Ip": "127.0.0.1", "X-Forwarded-Port": "", "Forwarded": "",
+		}, false},
+		{"untrusted peer, request id preserved", "  preserveExternalRequestId: true\n", map[string]string{
+			"X-Forwarded-For": "127.0.0.1", "X-Real-Ip": "127.0.0.1", "X-Forwarded-Port": "",
+		}, true},
+		{"trusted proxy", "  trustedProxies: [127.0.0.1]\n", map[string]string{
+			"X-Forwarded-For": "203.0.113.7, 127.0.0.1", "X-Real-Ip": "203.0.113.7", "X-Forwarded-Port": "8443",
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := startGateway(t, oneBackendConfig(b.URL, "", tc.specExtra))
+			req, _ := http.NewRequest(http.MethodGet, h.url+"/x", nil)
+			req.Host = "shop.example.com"
+			req.Header.Set("X-Forwarded-For", "203.0.113.7")
+			req.Header.Set("X-Forwarded-Host", "evil.example")
+			req.Header.Set("X-Forwarded-Proto", "https")
+			req.Header.Set("X-Forwarded-Port", "8443")
+			req.Header.Set("Forwarded", "for=203.0.113.7")
+			req.Header.Set("X-Real-IP", "203.0.113.9")
+			req.Header.Set("X-Request-Id", "abc-123")
+			req.Header.Set("Connection", "X-Secret")
+			req.Header.Set("X-Secret", "hop-by-hop")
+			req.Header.Set("Keep-Alive", "timeout=5")
+			resp, err := h.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			got := <-seen
+			checks := map[string]string{
+				"Host":             "shop.example.com",
+				"X-Forwarded-Host": "shop.example.com",
+				"X-Secret":         "",
+				"Keep-Alive":       "",
+			}
+			if !strings.Contains(tc.specExtra, "trusted") {
+				checks["X-Forwarded-Proto"] = "http"
+			}
+			for k, v := range tc.want {
+				checks[k] = v
+			}
+			for k, want := range checks {
+				if got.Get(k) != want {
+					t.Errorf("upstream saw %s %q, want %q", k, got.Get(k), want)
+				}
+			}
+			id := got.Get("X-Request-Id")
+			if tc.keptID && id != "abc-123" || !tc.keptID && (id == "abc-123" || len(id) != 32) {
+				t.Errorf("X-Request-Id %q (client sent abc-123; kept: %v)", id, tc.keptID)
+			}
+		})
+	}
+}
 
-	req, _ := http.NewRequest(http.MethodGet, h.url+"/x", nil)
-	req.Host = "shop.example.com"
-	req.Header.Set("X-Forwarded-For", "203.0.113.7")
-	req.Header.Set("Connection", "X-Secret")
-	req.Header.Set("X-Secret", "hop-by-hop")
-	req.Header.Set("Keep-Alive", "timeout=5")
-	resp, err := h.client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	got := <-seen
-	checks := map[string]string{
-		"Host":              "shop.example.com",
-		"X-Forwarded-For":   "203.0.113.7, 127.0.0.1",
-		"X-Forwarded-Proto": "http",
-		"X-Forwarded-Host":  "shop.example.com",
-		"X-Secret":          "",
-		"Keep-Alive":        "",
-	}
-	for k, want := range checks {
-		if got.Get(k) != want {
-			t.Errorf("upstream saw %s %q, want %q", k, got.Get(k), want)
+// Only the upgrade protocols a route allows pass: an h2c upgrade is
+// stripped, so the backend's 101 cannot open a tunnel past the gateway.
+func TestOnlyAllowedUpgradesPass(t *testing.T) {
+	var upgrades []string
+	var mu sync.Mutex
+	b := newBackend(t, "app", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		upgrades = append(upgrades, r.Header.Get("Upgrade")+"|"+r.Header.Get("Connection")+"|"+r.Header.Get("Http2-Settings"))
+		mu.Unlock()
+		if r.Header.Get("Upgrade") == "" {
+			fmt.Fprint(w, "plain")
+			return
 		}
-	}
-	if id := got.Get("X-Request-Id"); len(id) != 32 {
-		t.Errorf("generated X-Request-Id %q", id)
-	}
-
-	req, _ = http.NewRequest(http.MethodGet, h.url+"/x", nil)
-	req.Header.Set("X-Request-Id", "abc-123")
-	resp, err = h.client.Do(req)
+		w.Header().Set("Upgrade", r.Header.Get("Upgrade"))
+		w.Header().Set("Connection", "Upgrade")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+	})
+	h := startGateway(t, oneBackendConfig(b.URL, "", ""))
+	addr := strings.TrimPrefix(h.url, "http://")
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer conn.Close()
+	io.WriteString(conn, "GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 100))
 	resp.Body.Close()
-	if id := (<-seen).Get("X-Request-Id"); id != "abc-123" {
-		t.Errorf("X-Request-Id %q was not kept", id)
+	if resp.StatusCode != 200 || string(body) != "plain" {
+		t.Fatalf("h2c upgrade: %d %q, want a plain 200", resp.StatusCode, body)
+	}
+	// The connection is still HTTP, routed and logged like any other.
+	io.WriteString(conn, "GET /again HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("next request on the connection: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if upgrades[0] != "||" {
+		t.Errorf("the backend saw Upgrade|Connection|HTTP2-Settings %q, want none", upgrades[0])
 	}
 }
 

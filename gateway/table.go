@@ -27,6 +27,8 @@ type Table struct {
 	routes   []*route
 	backends []*backend
 	trusted  trustedProxies
+	// preserveRequestID keeps an untrusted client's X-Request-Id.
+	preserveRequestID bool
 }
 
 // backend is a compiled spec.Backend. Its endpoints are shared with the Pool.
@@ -193,6 +195,7 @@ type routeConfig struct {
 	mirror       *mirror
 	retry        *retryPolicy
 	maxBody      int64 // 0: the gateway's limit
+	upgrades     []string
 	// parent is the config route a plan's mirror route copies; weight
 	// changes to the parent apply to it too.
 	parent string

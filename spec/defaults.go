@@ -158,6 +158,9 @@ func SetDefaults(g *Gateway) {
 			w := 100
 			r.Backends[0].Weight = &w
 		}
+		if r.Upgrades == nil {
+			r.Upgrades = []string{"websocket"}
+		}
 		if rt := r.Retries; rt != nil {
 			setInt(&rt.Attempts, 1)
 			if len(rt.RetryOn) == 0 {

@@ -47,6 +47,10 @@ type GatewaySpec struct {
 	// is believed when finding a client's IP for rate limits, stickiness and
 	// logs. Without any, the peer address is the client.
 	TrustedProxies []string `yaml:"trustedProxies"`
+	// PreserveExternalRequestID keeps the X-Request-Id of a client that is
+	// not a trusted proxy (Envoy's preserve_external_request_id); by default
+	// the gateway gives it a new one.
+	PreserveExternalRequestID bool `yaml:"preserveExternalRequestId"`
 }
 
 // Listener is one address the gateway accepts traffic on. HTTP/2 is served
@@ -173,6 +177,10 @@ type Route struct {
 	Retries *Retries `yaml:"retries"`
 	// MaxBodyBytes overrides spec.limits.maxBodyBytes for this route.
 	MaxBodyBytes int64 `yaml:"maxBodyBytes"`
+	// Upgrades are the protocols a request may switch to (Envoy's
+	// upgrade_configs); others have their Upgrade header removed, so that
+	// no tunnel skips routing, limits and logs. Default: websocket.
+	Upgrades []string `yaml:"upgrades"`
 }
 
 // Retries is a route's retry policy. A retry goes only to a different

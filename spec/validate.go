@@ -369,7 +369,18 @@ func validateRoute(p *problems, path string, r *Route, backends map[string]bool)
 	if r.MaxBodyBytes < 0 {
 		p.add(path+".maxBodyBytes", "must not be negative")
 	}
+	for i, u := range r.Upgrades {
+		if u == "" || strings.ContainsAny(u, " ,\t") {
+			p.add(fmt.Sprintf("%s.upgrades[%d]", path, i), "%q is not a protocol token (websocket, say)", u)
+		}
+	}
 	if rt := r.Retries; rt != nil {
+		if rt.MaxTries < 0 {
+			p.add(path+".retries.maxTries", "must not be negative")
+		}
+		if rt.TryDuration < 0 {
+			p.add(path+".retries.tryDuration", "must not be negative")
+		}
 		if rt.Attempts < 1 || rt.Attempts > 10 {
 			p.add(path+".retries.attempts", "%d must be between 1 and 10", rt.Attempts)
 		}
