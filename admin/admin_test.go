@@ -192,3 +192,24 @@ func TestWeightsAndEventsStream(t *testing.T) {
 	}
 	t.Fatalf("stream ended without the event: %v", sc.Err())
 }
+
+// A weight PUT that changes nothing writes nothing and records no event:
+// the plan engine sets the weight again on every reconcile.
+func TestUnchangedWeightsWriteNothing(t *testing.T) {
+	srv, token, gw := newAPI(t)
+	for range 3 {
+		if code, out := call(t, srv, token, http.MethodPut, "/api/v1/routes/web/weights", `{"weights":{"new":25,"legacy":75}}`); code != 200 {
+			t.Fatalf("PUT weights: %d %v", code, out)
+		}
+	}
+	evs, _ := gw.Store().Events(0, 0)
+	sets := 0
+	for _, ev := range evs {
+		if ev.Action == "weights.set" {
+			sets++
+		}
+	}
+	if sets != 1 {
+		t.Fatalf("%d weights.set events for one change set three times", sets)
+	}
+}

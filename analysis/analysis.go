@@ -122,8 +122,11 @@ func (r *Run) Tick(ctx context.Context, now time.Time, providers Providers, side
 		if ms.Phase != Running || !due(ms, m, r.Started, now) {
 			continue
 		}
-		changed = true
 		meas := measure(ctx, providers, m, ms.Since, sides)
+		if ctx.Err() != nil {
+			break // cancelled, by an abort say: not a measurement
+		}
+		changed = true
 		meas.At = now
 		ms.Looks++
 		ms.Measurements = append(ms.Measurements, meas)

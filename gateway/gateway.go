@@ -44,6 +44,7 @@ type Gateway struct {
 	// refreshes asks the refresh loop to apply a health change, so that a
 	// request that ejects an endpoint never recomputes the routes itself.
 	refreshes chan struct{}
+	running   atomic.Bool // Run has started; it stops the background work itself
 
 	table atomic.Pointer[Table]
 	ready atomic.Bool
@@ -94,6 +95,12 @@ func New(ctx context.Context, files []string, store *state.Store, log *slog.Logg
 		createdAt: time.Now(), checkWait: firstCheckWait(cfg),
 	}
 	g.ctx, g.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	// Without Run, ctx bounds the background work as it always did.
+	context.AfterFunc(ctx, func() {
+		if !g.running.Load() {
+			g.stopBackground()
+		}
+	})
 	g.pool = newPool(log, g.metrics, g.healthChanged)
 	g.proxy = newProxyHandler(g.table.Load, g.pool, g.metrics, cfg.Gateway.Spec.Limits.MaxBodyBytes, log)
 	if al := cfg.Gateway.Spec.AccessLog; al != nil {
@@ -312,6 +319,9 @@ func (g *Gateway) SetWeights(route string, weights map[string]int, actor, reason
 		ordered[i] = weights[name]
 		full[name] = weights[name]
 	}
+	if rt.runtime && slices.Equal(ordered, rt.weights) {
+		return nil // nothing changes: nothing to write, no event
+	}
 	before := map[string]int{}
 	for i, name := range names {
 		before[name] = rt.weights[i]
@@ -421,6 +431,7 @@ func (g *Gateway) refresh() {
 // drains: /readyz turns 503 at once, listeners keep accepting for the drain
 // delay, then close, and requests in flight get up to the shutdown timeout.
 func (g *Gateway) Run(ctx context.Context, admin http.Handler) error {
+	g.running.Store(true)
 	defer g.stopBackground()
 	s := g.table.Load().Config.Gateway.Spec
 	servers, err := g.listen(s, admin)

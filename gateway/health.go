@@ -32,11 +32,6 @@ func (p *Pool) startChecker(ctx context.Context, e *Endpoint, hc spec.HealthChec
 
 func (p *Pool) runHealthChecks(ctx context.Context, c *checker, e *Endpoint, hc spec.HealthCheck) {
 	defer close(c.done)
-	defer func() {
-		if r := recover(); r != nil {
-			p.log.Error("health checker panicked", "endpoint", e.Addr, "panic", r)
-		}
-	}()
 	client := &http.Client{
 		Timeout:   hc.Timeout.D(),
 		Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true},
@@ -49,29 +44,41 @@ func (p *Pool) runHealthChecks(ctx context.Context, c *checker, e *Endpoint, hc 
 	defer ticker.Stop()
 	successes, failures := 0, 0
 	for {
-		err := probe(ctx, client, url, hc.ExpectedStatus)
-		if ctx.Err() != nil {
-			return
-		}
-		// The first answer of an endpoint not yet checked decides at once,
-		// as in Envoy, so a new endpoint is neither served blind nor kept
-		// out for several intervals.
-		first := e.active.Load() == checkUnknown
-		if err == nil {
-			successes, failures = successes+1, 0
-			if first || successes >= hc.HealthyThreshold {
-				p.setActive(e, checkUp, "active check passed")
-			}
-		} else {
-			successes, failures = 0, failures+1
-			if first || failures >= hc.UnhealthyThreshold {
-				p.setActive(e, checkDown, err.Error())
-			}
-		}
+		p.checkOnce(ctx, e, client, url, hc, &successes, &failures)
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
+		}
+	}
+}
+
+// checkOnce is one active check and its verdict. A panic is logged and
+// counted, and the checker goes on.
+func (p *Pool) checkOnce(ctx context.Context, e *Endpoint, client *http.Client, url string, hc spec.HealthCheck, successes, failures *int) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.metrics.panics.WithLabelValues("health-check").Inc()
+			p.log.Error("health check panicked; the checker goes on", "endpoint", e.Addr, "panic", r)
+		}
+	}()
+	err := probe(ctx, client, url, hc.ExpectedStatus)
+	if ctx.Err() != nil {
+		return
+	}
+	// The first answer of an endpoint not yet checked decides at once, as
+	// in Envoy, so a new endpoint is neither served blind nor kept out for
+	// several intervals.
+	first := e.active.Load() == checkUnknown
+	if err == nil {
+		*successes, *failures = *successes+1, 0
+		if first || *successes >= hc.HealthyThreshold {
+			p.setActive(e, checkUp, "active check passed")
+		}
+	} else {
+		*successes, *failures = 0, *failures+1
+		if first || *failures >= hc.UnhealthyThreshold {
+			p.setActive(e, checkDown, err.Error())
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,6 +125,7 @@ func (p *Plan) metrics(a *spec.StepAnalysis) []spec.Metric {
 // Engine runs one plan. Its methods are safe for concurrent use; commands
 // and ticks take turns.
 type Engine struct {
+	name      string // the plan's, which a new config keeps
 	router    traffic.Router
 	providers analysis.Providers
 	store     Store
@@ -132,7 +134,13 @@ type Engine struct {
 	Now func() time.Time
 
 	mu   sync.Mutex // guards plan and st
-	plan *Plan
+	// opMu guards cancelOp, which cancels the tick or command holding mu,
+	// and aborting, the aborts waiting for mu: an abort never waits behind
+	// a hanging analysis query or router write.
+	opMu     sync.Mutex
+	cancelOp context.CancelFunc
+	aborting int
+	plan     *Plan
 	st   State
 	// retryAt is when a Degraded plan tries its router again.
 	retryAt time.Time
@@ -141,6 +149,22 @@ type Engine struct {
 	ticked bool
 	// verdicts counts measurements by verdict; nil in tests that need none.
 	verdicts *prometheus.CounterVec
+	// published is the plan and a copy of its state as last stored, for
+	// View: status never waits behind a tick's query or router write.
+	published atomic.Pointer[publishedState]
+}
+
+type publishedState struct {
+	plan *Plan
+	st   State
+}
+
+// publish copies the state for View. Called with e.mu held.
+func (e *Engine) publish() {
+	var st State
+	data, _ := json.Marshal(e.st) // a deep copy: a tick goes on changing the analysis runs
+	json.Unmarshal(data, &st)
+	e.published.Store(&publishedState{plan: e.plan, st: st})
 }
 
 func (e *Engine) observe(metric string, m analysis.Measurement) {
@@ -151,7 +175,7 @@ func (e *Engine) observe(metric string, m analysis.Measurement) {
 
 // NewEngine loads the plan's state from store, or starts it at step 0.
 func NewEngine(plan *Plan, router traffic.Router, providers analysis.Providers, store Store, log *slog.Logger) (*Engine, error) {
-	e := &Engine{plan: plan, router: router, providers: providers, store: store, log: log.With("rollout", plan.Name), Now: time.Now}
+	e := &Engine{name: plan.Name, plan: plan, router: router, providers: providers, store: store, log: log.With("rollout", plan.Name), Now: time.Now}
 	found, err := store.Load(plan.Name, &e.st)
 	if err != nil {
 		return nil, fmt.Errorf("rollout %s: reading state: %w", plan.Name, err)
@@ -164,6 +188,7 @@ func NewEngine(plan *Plan, router traffic.Router, providers analysis.Providers, 
 		}
 	}
 	e.attachRuns()
+	e.publish()
 	return e, nil
 }
 
@@ -176,6 +201,7 @@ func (e *Engine) SetPlan(p *Plan) {
 		e.st.Step = len(p.Steps)
 	}
 	e.attachRuns()
+	e.publish()
 }
 
 // attachRuns gives runs read back from the store their metric specs.
@@ -203,7 +229,24 @@ func (e *Engine) persist(actor, action, reason string, before State) error {
 	if err := e.store.Transition(e.plan.Name, &e.st, ev); err != nil {
 		return fmt.Errorf("rollout %s: persisting state: %w", e.plan.Name, err)
 	}
+	e.publish()
 	e.log.Info("rollout "+action, "phase", e.st.Phase, "step", e.st.Step, "weight", e.st.Weight, "reason", reason, "actor", actor)
+	return nil
+}
+
+// transition changes the state with change and persists it with its audit
+// event. When the store fails, the state is put back as it was and the
+// error returned: nothing changed, and the router has not been touched.
+// Called with e.mu held.
+func (e *Engine) transition(actor, action, reason string, change func(st *State)) error {
+	before := e.st
+	change(&e.st)
+	if err := e.persist(actor, action, reason, before); err != nil {
+		e.st = before
+		e.publish()
+		e.log.Error("the plan's state could not be stored; nothing changed", "action", action, "err", err)
+		return err
+	}
 	return nil
 }
 
@@ -213,6 +256,7 @@ func (e *Engine) checkpoint() {
 	if err := e.store.Checkpoint(e.plan.Name, &e.st); err != nil {
 		e.log.Error("checkpoint failed", "err", err)
 	}
+	e.publish()
 }
 
 func mustJSON(v any) json.RawMessage {
@@ -228,11 +272,32 @@ func (e *Engine) Reconcile(ctx context.Context) error {
 	return e.enforce(ctx)
 }
 
+// enforce makes the router carry the traffic the plan's position implies,
+// and verifies it: whatever brought the plan there (a step, promote,
+// rollback, retry, a restart), the traffic follows from the position alone.
 func (e *Engine) enforce(ctx context.Context) error {
+	e.st.Weight = e.wantWeight()
 	if err := e.syncManagedRoutes(ctx); err != nil {
 		return err
 	}
 	return e.setWeight(ctx, e.st.Weight)
+}
+
+// wantWeight is the canary weight the position implies: the last setWeight
+// before the current step, as in Argo Rollouts; all or nothing once the plan
+// is over.
+func (e *Engine) wantWeight() int {
+	phase := e.st.Phase
+	if phase == Degraded {
+		phase = e.st.Resume
+	}
+	switch phase {
+	case Completed:
+		return 100
+	case Aborted:
+		return 0
+	}
+	return e.plan.weightAt(e.st.Step)
 }
 
 // syncManagedRoutes puts in place the header and mirror routes of the
@@ -284,13 +349,69 @@ func (e *Engine) degrade(err error) {
 	e.retryAt = e.Now().Add(2 * time.Second)
 	if perr := e.persist("system", "degraded", err.Error(), before); perr != nil {
 		e.log.Error("persist", "err", perr)
+		e.publish()
+	}
+}
+
+// begin takes e.mu for an operation that an abort may cancel, and returns
+// its context; ok is false when an abort is waiting, and nothing is held.
+func (e *Engine) begin(ctx context.Context) (opCtx context.Context, end func(), ok bool) {
+	opCtx, cancel := context.WithCancel(ctx)
+	e.opMu.Lock()
+	if e.aborting > 0 {
+		e.opMu.Unlock()
+		cancel()
+		return nil, nil, false
+	}
+	e.opMu.Unlock()
+	e.mu.Lock()
+	e.opMu.Lock()
+	if e.aborting > 0 {
+		e.opMu.Unlock()
+		e.mu.Unlock()
+		cancel()
+		return nil, nil, false
+	}
+	e.cancelOp = cancel
+	e.opMu.Unlock()
+	return opCtx, func() {
+		e.opMu.Lock()
+		e.cancelOp = nil
+		e.opMu.Unlock()
+		cancel()
+		e.mu.Unlock()
+	}, true
+}
+
+// interrupt cancels the operation holding e.mu and keeps new ones from
+// starting, then takes e.mu; the returned func gives it back.
+func (e *Engine) interrupt() func() {
+	e.opMu.Lock()
+	e.aborting++
+	if e.cancelOp != nil {
+		e.cancelOp()
+	}
+	e.opMu.Unlock()
+	e.mu.Lock()
+	return func() {
+		e.opMu.Lock()
+		e.aborting--
+		e.opMu.Unlock()
+		e.mu.Unlock()
 	}
 }
 
 // Tick advances the plan as far as it can go at now.
 func (e *Engine) Tick(ctx context.Context) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	ctx, end, ok := e.begin(ctx)
+	if !ok {
+		return
+	}
+	defer end()
+	defer e.publish()
+	if ctx.Err() != nil {
+		return
+	}
 	now := e.Now()
 	if !e.ticked {
 		e.ticked = true
@@ -300,7 +421,7 @@ func (e *Engine) Tick(ctx context.Context) {
 	}
 	e.tickBackground(ctx, now)
 	for range len(e.plan.Steps) + 2 {
-		if !e.step(ctx, now) {
+		if ctx.Err() != nil || !e.step(ctx, now) {
 			return
 		}
 	}
@@ -318,7 +439,7 @@ func (e *Engine) tickBackground(ctx context.Context, now time.Time) {
 		e.checkpoint()
 	}
 	run := e.st.Background
-	if !run.Tick(ctx, now, e.providers, e.sides(), e.observe) {
+	if !run.Tick(ctx, now, e.providers, e.sides(), e.observe) || ctx.Err() != nil {
 		return
 	}
 	switch run.Phase {
@@ -370,14 +491,13 @@ func (e *Engine) step(ctx context.Context, now time.Time) bool {
 			e.degrade(err)
 			return false
 		}
-		before := *st
-		st.Phase, st.PauseKind, st.Reason = st.Resume, st.ResumeKind, ""
-		st.Resume, st.ResumeKind = "", ""
-		if st.Phase == Paused && st.PauseKind == PauseTimed {
-			st.PauseCheckpoint = now
-		}
-		e.persist("system", "recovered", "the traffic router answers again", before)
-		return true
+		return e.transition("system", "recovered", "the traffic router answers again", func(st *State) {
+			st.Phase, st.PauseKind, st.Reason = st.Resume, st.ResumeKind, ""
+			st.Resume, st.ResumeKind = "", ""
+			if st.Phase == Paused && st.PauseKind == PauseTimed {
+				st.PauseCheckpoint = now
+			}
+		}) == nil
 	case Paused:
 		if st.PauseKind != PauseTimed {
 			return false
@@ -389,17 +509,15 @@ func (e *Engine) step(ctx context.Context, now time.Time) bool {
 			}
 			return false
 		}
-		e.advance(now, "system", "pause ended")
-		return true
+		return e.advance(ctx, now, "system", "pause ended") == nil
 	case Analyzing:
 		run := st.Analysis
-		if !run.Tick(ctx, now, e.providers, e.sides(), e.observe) {
+		if !run.Tick(ctx, now, e.providers, e.sides(), e.observe) || ctx.Err() != nil {
 			return false
 		}
 		switch run.Phase {
 		case analysis.Successful:
-			e.advance(now, "system", "analysis passed: "+runSummary(run))
-			return true
+			return e.advance(ctx, now, "system", "analysis passed: "+runSummary(run)) == nil
 		case analysis.Failed:
 			e.abort(ctx, "system", "analysis failed: "+runReason(run))
 		case analysis.Inconclusive:
@@ -415,57 +533,56 @@ func (e *Engine) step(ctx context.Context, now time.Time) bool {
 		return false
 	}
 	s := e.plan.Steps[st.Step]
-	before := *st
 	switch {
-	case s.SetWeight != nil:
-		st.Weight = *s.SetWeight
-		if e.persist("system", "setWeight", fmt.Sprintf("step %d: setWeight %d", st.Step, st.Weight), before) != nil {
+	case s.SetWeight != nil, s.SetHeaderRoute != nil, s.SetMirrorRoute != nil:
+		// The position moves past the step first, so that the traffic it
+		// sets is part of the position a restart comes back to.
+		next := func(st *State) { e.moveTo(st.Step+1, now) }
+		if e.goTo(ctx, "system", stepAction(s), fmt.Sprintf("step %d: %s", st.Step, describeStep(s)), next) != nil {
 			return false
 		}
-		if err := e.setWeight(ctx, st.Weight); err != nil {
-			e.degrade(err)
-			return false
-		}
-		e.advanceQuietly(now)
-		return true
-	case s.SetHeaderRoute != nil:
-		if e.persist("system", "setHeaderRoute", fmt.Sprintf("step %d: setHeaderRoute %s", st.Step, s.SetHeaderRoute.Name), before) != nil {
-			return false
-		}
-		if err := e.router.SetHeaderRoute(ctx, s.SetHeaderRoute); err != nil {
-			e.degrade(err)
-			return false
-		}
-		e.advanceQuietly(now)
-		return true
-	case s.SetMirrorRoute != nil:
-		if e.persist("system", "setMirrorRoute", fmt.Sprintf("step %d: setMirrorRoute %s", st.Step, s.SetMirrorRoute.Name), before) != nil {
-			return false
-		}
-		if err := e.router.SetMirrorRoute(ctx, s.SetMirrorRoute); err != nil {
-			e.degrade(err)
-			return false
-		}
-		e.advanceQuietly(now)
-		return true
+		return st.Phase == Progressing
 	case s.Pause != nil:
-		st.Phase = Paused
-		if s.Pause.Duration == nil {
-			st.PauseKind, st.Reason = PauseStep, fmt.Sprintf("step %d: waiting for promote", st.Step)
-		} else {
-			st.PauseKind, st.Reason = PauseTimed, fmt.Sprintf("step %d: pause %s", st.Step, s.Pause.Duration.D())
-			st.PauseLeft, st.PauseCheckpoint = s.Pause.Duration.D(), now
+		reason := fmt.Sprintf("step %d: waiting for promote", st.Step)
+		if s.Pause.Duration != nil {
+			reason = fmt.Sprintf("step %d: pause %s", st.Step, s.Pause.Duration.D())
 		}
-		e.persist("system", "paused", st.Reason, before)
+		e.transition("system", "paused", reason, func(st *State) {
+			st.Phase, st.Reason, st.PauseKind = Paused, reason, PauseStep
+			if s.Pause.Duration != nil {
+				st.PauseKind, st.PauseLeft, st.PauseCheckpoint = PauseTimed, s.Pause.Duration.D(), now
+			}
+		})
 		return false
 	case s.Analysis != nil:
-		st.Phase = Analyzing
-		st.Analysis = analysis.NewRun(fmt.Sprintf("step-%d", st.Step), e.plan.metrics(s.Analysis), now, false)
-		st.Reason = fmt.Sprintf("step %d: analysis", st.Step)
-		e.persist("system", "analyzing", st.Reason, before)
-		return true
+		reason := fmt.Sprintf("step %d: analysis", st.Step)
+		err := e.transition("system", "analyzing", reason, func(st *State) {
+			st.Phase, st.Reason = Analyzing, reason
+			st.Analysis = analysis.NewRun(fmt.Sprintf("step-%d", st.Step), e.plan.metrics(s.Analysis), now, false)
+		})
+		return err == nil
 	}
 	return false
+}
+
+func stepAction(s spec.Step) string {
+	switch {
+	case s.SetWeight != nil:
+		return "setWeight"
+	case s.SetHeaderRoute != nil:
+		return "setHeaderRoute"
+	}
+	return "setMirrorRoute"
+}
+
+func describeStep(s spec.Step) string {
+	switch {
+	case s.SetWeight != nil:
+		return fmt.Sprintf("setWeight %d", *s.SetWeight)
+	case s.SetHeaderRoute != nil:
+		return "setHeaderRoute " + s.SetHeaderRoute.Name
+	}
+	return "setMirrorRoute " + s.SetMirrorRoute.Name
 }
 
 func runSummary(r *analysis.Run) string {
@@ -481,17 +598,26 @@ func runSummary(r *analysis.Run) string {
 }
 
 // advance moves to the next step with an audit event.
-func (e *Engine) advance(now time.Time, actor, reason string) {
-	before := e.st
-	e.moveTo(e.st.Step+1, now)
-	e.persist(actor, "step", reason, before)
+func (e *Engine) advance(ctx context.Context, now time.Time, actor, reason string) error {
+	return e.goTo(ctx, actor, "step", reason, func(st *State) { e.moveTo(st.Step+1, now) })
 }
 
-// advanceQuietly moves on after an action whose event was already written;
-// a restart before the checkpoint repeats the action, which is idempotent.
-func (e *Engine) advanceQuietly(now time.Time) {
-	e.moveTo(e.st.Step+1, now)
-	e.checkpoint()
+// goTo moves the plan with change, stores it, and then makes the router
+// carry the traffic the new position implies. A store error changes nothing
+// and is returned; a router error leaves the plan Degraded, to be tried
+// again.
+func (e *Engine) goTo(ctx context.Context, actor, action, reason string, change func(st *State)) error {
+	err := e.transition(actor, action, reason, func(st *State) {
+		change(st)
+		st.Weight = e.plan.weightAt(st.Step)
+	})
+	if err != nil {
+		return err
+	}
+	if err := e.enforce(ctx); err != nil {
+		e.degrade(err)
+	}
+	return nil
 }
 
 func (e *Engine) moveTo(step int, now time.Time) {
@@ -505,34 +631,44 @@ func (e *Engine) moveTo(step int, now time.Time) {
 }
 
 func (e *Engine) pauseInconclusive(reason string) {
-	before := e.st
-	e.st.Phase, e.st.PauseKind, e.st.Reason = Paused, PauseInconclusive, reason
-	e.persist("system", "paused", reason+"; resume runs the analysis again, promote skips it, abort rolls back", before)
+	e.transition("system", "paused", reason+"; resume runs the analysis again, promote skips it, abort rolls back", func(st *State) {
+		st.Phase, st.PauseKind, st.Reason = Paused, PauseInconclusive, reason
+	})
 }
 
-func (e *Engine) complete(ctx context.Context, actor, reason string) {
-	before := e.st
-	e.st.Phase, e.st.Weight, e.st.Reason = Completed, 100, reason
-	e.st.Step = len(e.plan.Steps)
-	e.st.PauseKind, e.st.Analysis = "", nil
-	if e.persist(actor, "completed", reason, before) != nil {
-		return
+func (e *Engine) complete(ctx context.Context, actor, reason string) error {
+	err := e.transition(actor, "completed", reason, func(st *State) {
+		st.Phase, st.Weight, st.Reason = Completed, 100, reason
+		st.Step = len(e.plan.Steps)
+		st.PauseKind, st.Analysis = "", nil
+		st.Resume, st.ResumeKind = "", ""
+	})
+	if err != nil {
+		return err
 	}
 	if err := e.enforce(ctx); err != nil {
 		e.degrade(err)
 	}
+	return nil
 }
 
-func (e *Engine) abort(ctx context.Context, actor, reason string) {
+// abort sends all traffic to stable whatever else fails: when the state
+// cannot be stored, the traffic moves anyway and the store's error is
+// returned, loudly.
+func (e *Engine) abort(ctx context.Context, actor, reason string) error {
 	before := e.st
 	e.st.Phase, e.st.Weight, e.st.Reason = Aborted, 0, reason
 	e.st.PauseKind, e.st.Resume, e.st.ResumeKind = "", "", ""
-	if e.persist(actor, "aborted", reason, before) != nil {
-		return
-	}
+	perr := e.persist(actor, "aborted", reason, before)
 	if err := e.enforce(ctx); err != nil {
 		e.degrade(err)
 	}
+	if perr != nil {
+		e.publish()
+		e.log.Error("ABORTED, traffic is on stable, but the state could not be stored: a restart would resume the plan where it was", "err", perr)
+		return fmt.Errorf("traffic is back on stable, but the aborted state could not be stored (a restart would resume the plan): %w", perr)
+	}
+	return nil
 }
 
 // ErrUnhealthyCanary and ErrFailingAnalysis are why promote --full refuses.
@@ -571,15 +707,14 @@ func (e *Engine) Promote(ctx context.Context, full, force bool, actor, reason st
 				}
 			}
 		}
-		e.complete(ctx, actor, orDefault(reason, "promoted fully"))
-		return nil
+		return e.complete(ctx, actor, orDefault(reason, "promoted fully"))
 	}
 	if st.Step >= len(e.plan.Steps) {
-		e.complete(ctx, actor, orDefault(reason, "promoted"))
-		return nil
+		return e.complete(ctx, actor, orDefault(reason, "promoted"))
 	}
-	e.advance(e.Now(), actor, orDefault(reason, fmt.Sprintf("promoted past step %d", st.Step)))
-	return nil
+	// Skipping a step never skips the traffic it implies: the next position
+	// carries every setWeight and route up to it.
+	return e.advance(ctx, e.Now(), actor, orDefault(reason, fmt.Sprintf("promoted past step %d", st.Step)))
 }
 
 // failing says why a run counts as failing, or "".
@@ -608,16 +743,14 @@ func orDefault(s, def string) string {
 // Abort sends all traffic back to stable at once and removes the plan's
 // managed routes.
 func (e *Engine) Abort(ctx context.Context, actor, reason string) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	defer e.interrupt()()
 	switch e.st.Phase {
 	case Completed:
 		return &CommandError{"abort", e.st.Phase, "the plan is complete; rollback --to-step N moves traffic back"}
 	case Aborted:
 		return &CommandError{"abort", e.st.Phase, "the plan is already aborted"}
 	}
-	e.abort(ctx, actor, orDefault(reason, "aborted"))
-	return nil
+	return e.abort(ctx, actor, orDefault(reason, "aborted"))
 }
 
 // Retry starts an aborted plan again from step 0.
@@ -627,17 +760,12 @@ func (e *Engine) Retry(ctx context.Context, actor, reason string) error {
 	if e.st.Phase != Aborted {
 		return &CommandError{"retry", e.st.Phase, "only an aborted plan can be retried"}
 	}
-	before := e.st
 	now := e.Now()
-	e.moveTo(0, now)
-	e.st.History = []StepTime{{0, now}}
-	e.st.Weight = e.plan.InitialWeight
-	e.st.Background = nil
-	e.persist(actor, "retried", orDefault(reason, "retry from step 0"), before)
-	if err := e.enforce(ctx); err != nil {
-		e.degrade(err)
-	}
-	return nil
+	return e.goTo(ctx, actor, "retried", orDefault(reason, "retry from step 0"), func(st *State) {
+		e.moveTo(0, now)
+		st.History = []StepTime{{0, now}}
+		st.Background = nil
+	})
 }
 
 // Pause holds the plan where it is; Resume continues it. A timed pause
@@ -656,14 +784,15 @@ func (e *Engine) Pause(ctx context.Context, actor, reason string) error {
 	case st.Phase == Degraded:
 		return &CommandError{"pause", st.Phase, "the traffic router is failing: " + st.Reason}
 	}
-	before := *st
 	now := e.Now()
-	if st.PauseKind == PauseTimed {
-		st.PauseLeft, st.PauseCheckpoint = st.pauseLeft(now), now
-	}
-	st.Resume, st.ResumeKind = st.Phase, st.PauseKind
-	st.Phase, st.PauseKind, st.Reason = Paused, PauseManual, orDefault(reason, "paused by "+actor)
-	return e.persist(actor, "paused", st.Reason, before)
+	why := orDefault(reason, "paused by "+actor)
+	return e.transition(actor, "paused", why, func(st *State) {
+		if st.PauseKind == PauseTimed {
+			st.PauseLeft, st.PauseCheckpoint = st.pauseLeft(now), now
+		}
+		st.Resume, st.ResumeKind = st.Phase, st.PauseKind
+		st.Phase, st.PauseKind, st.Reason = Paused, PauseManual, why
+	})
 }
 
 // Resume continues a plan paused by the pause command, or runs an
@@ -679,8 +808,13 @@ func (e *Engine) Resume(ctx context.Context, actor, reason string) error {
 		}
 		return &CommandError{"resume", st.Phase, msg}
 	}
-	before := *st
 	now := e.Now()
+	return e.transition(actor, "resumed", orDefault(reason, "resumed"), func(st *State) {
+		resume(st, now)
+	})
+}
+
+func resume(st *State, now time.Time) {
 	if st.PauseKind == PauseInconclusive {
 		if st.Analysis != nil && st.Analysis.Phase == analysis.Inconclusive {
 			st.Phase, st.Analysis = Progressing, nil // the step starts its analysis again
@@ -701,7 +835,6 @@ func (e *Engine) Resume(ctx context.Context, actor, reason string) error {
 		}
 	}
 	st.Resume, st.ResumeKind, st.Reason = "", "", ""
-	return e.persist(actor, "resumed", orDefault(reason, "resumed"), before)
 }
 
 // Rollback goes back to step n: the weight and header routes return to what
@@ -712,13 +845,9 @@ func (e *Engine) Rollback(ctx context.Context, n int, actor, reason string) erro
 	if n < 0 || n >= len(e.plan.Steps) {
 		return &CommandError{"rollback", e.st.Phase, fmt.Sprintf("step %d does not exist (0-%d)", n, len(e.plan.Steps)-1)}
 	}
-	before := e.st
-	e.moveTo(n, e.Now())
-	e.st.Weight = e.plan.weightAt(n)
-	e.st.Background = nil
-	e.persist(actor, "rolledBack", orDefault(reason, fmt.Sprintf("rolled back to step %d", n)), before)
-	if err := e.enforce(ctx); err != nil {
-		e.degrade(err)
-	}
-	return nil
+	now := e.Now()
+	return e.goTo(ctx, actor, "rolledBack", orDefault(reason, fmt.Sprintf("rolled back to step %d", n)), func(st *State) {
+		e.moveTo(n, now)
+		st.Background = nil
+	})
 }

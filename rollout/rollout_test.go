@@ -30,6 +30,7 @@ type env struct {
 	store *state.Store
 	e     *rollout.Engine
 	url   string
+	file  string
 	now   time.Time
 	stop  func()
 }
@@ -103,7 +104,7 @@ func newEnv(t *testing.T, cfg string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := &env{t: t, store: store, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	v := &env{t: t, store: store, file: file, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	v.start(file)
 	t.Cleanup(func() { v.stop(); store.Close() })
 	return v

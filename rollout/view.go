@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -41,9 +42,8 @@ type StepView struct {
 
 // View returns the plan's picture.
 func (e *Engine) View() View {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return ViewOfPlan(e.plan, e.st, e.Now(), e.router.Type(), e.plan.Route, e.plan.Stable, e.plan.Canary)
+	ps := e.published.Load()
+	return ViewOfPlan(ps.plan, ps.st, e.Now(), e.router.Type(), ps.plan.Route, ps.plan.Stable, ps.plan.Canary)
 }
 
 // ViewOfPlan draws a plan at a state, also for a plan whose engine runs
@@ -142,6 +142,7 @@ type Manager struct {
 	// TickInterval is how often plans advance. Default 250ms.
 	TickInterval time.Duration
 	verdicts     *prometheus.CounterVec
+	panics       prometheus.Counter
 
 	mu      sync.Mutex // guards engines
 	engines map[string]*Engine
@@ -155,8 +156,12 @@ func NewManager(store *state.Store, providers analysis.Providers, log *slog.Logg
 		Name: "cutover_analysis_verdict_total",
 		Help: "Analysis measurements by plan, metric and verdict (Successful, Failed, Inconclusive, Pending, Error).",
 	}, []string{"rollout", "metric", "verdict"})
+	m.panics = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cutover_rollout_panics_total",
+		Help: "Panics recovered while advancing a plan; the manager goes on with the next tick.",
+	})
 	if reg != nil {
-		reg.MustRegister(m.verdicts)
+		reg.MustRegister(m.verdicts, m.panics)
 	}
 	return m
 }
@@ -219,13 +224,9 @@ func (m *Manager) Views() []View {
 	return out
 }
 
-// Run advances every plan until ctx ends.
+// Run advances every plan until ctx ends. A panic while advancing one plan
+// is logged and counted, and the others, and the next ticks, go on.
 func (m *Manager) Run(ctx context.Context) {
-	defer func() {
-		if r := recover(); r != nil {
-			m.log.Error("rollout manager panicked", "panic", r)
-		}
-	}()
 	t := time.NewTicker(m.TickInterval)
 	defer t.Stop()
 	for {
@@ -241,7 +242,17 @@ func (m *Manager) Run(ctx context.Context) {
 		}
 		m.mu.Unlock()
 		for _, e := range engines {
-			e.Tick(ctx)
+			m.tick(ctx, e)
 		}
 	}
+}
+
+func (m *Manager) tick(ctx context.Context, e *Engine) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.panics.Inc()
+			m.log.Error("advancing a plan panicked; the manager goes on", "rollout", e.name, "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	e.Tick(ctx)
 }
