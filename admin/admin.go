@@ -274,17 +274,24 @@ func (a *API) reload(w http.ResponseWriter, r *http.Request) {
 }
 
 // events returns the audit log. ?after=SEQ returns newer events only;
-// ?limit=N the newest N; ?follow=1 streams them as Server-Sent Events.
+// ?limit=N the newest N; ?before=SEQ&limit=N the page of N before SEQ,
+// with "before" set to fetch the page older than it; ?follow=1 streams
+// them as Server-Sent Events.
 func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var after uint64
-	if v := q.Get("after"); v != "" {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "after", "must be an event sequence number")
-			return
+	var after, before uint64
+	for _, p := range []struct {
+		name string
+		v    *uint64
+	}{{"after", &after}, {"before", &before}} {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, p.name, "must be an event sequence number")
+				return
+			}
+			*p.v = n
 		}
-		after = n
 	}
 	limit := 0
 	if v := q.Get("limit"); v != "" {
@@ -299,16 +306,23 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 	if q.Get("follow") == "" || q.Get("follow") == "0" {
 		var evs []state.Event
 		var err error
-		if limit > 0 && after == 0 {
-			evs, err = store.LastEvents(limit)
-		} else {
+		switch {
+		case before > 0 || limit > 0 && after == 0:
+			evs, err = store.EventsBefore(before, max(limit, 1))
+		default:
 			evs, err = store.Events(after, limit)
 		}
 		if err != nil {
 			a.fail(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"events": nonNil(evs)})
+		out := map[string]any{"events": nonNil(evs)}
+		if len(evs) > 0 {
+			if older, err := store.EventsBefore(evs[0].Seq, 1); err == nil && len(older) > 0 {
+				out["before"] = evs[0].Seq // the next page back starts here
+			}
+		}
+		writeJSON(w, http.StatusOK, out)
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
@@ -219,4 +220,57 @@ func (g *Gateway) Diffs(route string) ([]Diff, error) {
 		diffs = []Diff{}
 	}
 	return diffs, nil
+}
+
+// String is the route as a user writes it: "preview: x-preview=new to new",
+// "shadow: 10% of GET /api* copied to new".
+func (mr ManagedRoute) String() string {
+	var alts []string
+	for _, m := range mr.Match {
+		alts = append(alts, describeMatch(m))
+	}
+	what := strings.Join(alts, " or ")
+	if what == "" {
+		what = "every request"
+	}
+	if mr.MirrorPercent > 0 {
+		return fmt.Sprintf("%s: %d%% of %s copied to %s", mr.Name, mr.MirrorPercent, what, mr.Backend)
+	}
+	return fmt.Sprintf("%s: %s to %s", mr.Name, what, mr.Backend)
+}
+
+func describeMatch(m spec.Match) string {
+	var parts []string
+	if m.Method != "" {
+		parts = append(parts, m.Method)
+	}
+	if m.Path != nil {
+		parts = append(parts, describeString("", m.Path))
+	}
+	for _, h := range m.Headers {
+		parts = append(parts, describeKey(h))
+	}
+	for _, q := range m.QueryParams {
+		parts = append(parts, "?"+describeKey(q))
+	}
+	return strings.Join(parts, " ")
+}
+
+func describeKey(k spec.KeyMatch) string {
+	if k.Present && k.Exact == nil && k.Prefix == nil && k.Regex == nil {
+		return k.Name + " present"
+	}
+	return describeString(k.Name+"=", &k.StringMatch)
+}
+
+func describeString(prefix string, s *spec.StringMatch) string {
+	switch {
+	case s.Exact != nil:
+		return prefix + *s.Exact
+	case s.Prefix != nil:
+		return prefix + *s.Prefix + "*"
+	case s.Regex != nil:
+		return prefix + "~" + *s.Regex
+	}
+	return prefix
 }

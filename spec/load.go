@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -76,25 +77,69 @@ func ParseSources(srcs []Source) (*Config, error) {
 	// still points into the right one.
 	var gatewayDoc *decoder
 	var rolloutDocs, templateDocs []*decoder
+	readable := true // every document parsed as YAML
 	for _, src := range srcs {
 		cfg.Files = append(cfg.Files, src.File)
-		errs = append(errs, parseDocuments(cfg, src.File, src.Data, &gatewayDoc, &rolloutDocs, &templateDocs)...)
+		docErrs, ok := parseDocuments(cfg, src.File, src.Data, &gatewayDoc, &rolloutDocs, &templateDocs)
+		errs = append(errs, docErrs...)
+		readable = readable && ok
 	}
-	if len(errs) == 0 && cfg.Gateway == nil {
+	if readable && cfg.Gateway == nil {
 		errs = append(errs, &FieldError{File: cfg.File, Msg: "no Gateway document found"})
+		readable = false
+	}
+	// Unknown fields do not stop the checks of the rest: everything wrong
+	// is reported in one pass. A field that could not be decoded is not
+	// reported again by the checks of its value.
+	if readable {
+		decodeErrs := slices.Clone(errs)
+		for _, fe := range checkAll(cfg, gatewayDoc, rolloutDocs, templateDocs, len(errs) > 0) {
+			if !coveredBy(fe, decodeErrs) {
+				errs = append(errs, fe)
+			}
+		}
 	}
 	if len(errs) > 0 {
 		sortErrors(errs)
 		return nil, errs
 	}
-	if err := finish(cfg, gatewayDoc, rolloutDocs, templateDocs); err != nil {
-		return nil, err
-	}
 	return cfg, nil
 }
 
-func parseDocuments(cfg *Config, file string, data []byte, gatewayDoc **decoder, rolloutDocs, templateDocs *[]*decoder) ErrorList {
-	var errs ErrorList
+// checkAll is finish's errors. After decoding errors the values may be
+// partly filled in; should a check trip over one, the decoding errors are
+// reported alone.
+func checkAll(cfg *Config, gatewayDoc *decoder, rolloutDocs, templateDocs []*decoder, decodeFailed bool) (errs ErrorList) {
+	defer func() {
+		if r := recover(); r != nil {
+			if !decodeFailed {
+				panic(r)
+			}
+			errs = nil
+		}
+	}()
+	if err := finish(cfg, gatewayDoc, rolloutDocs, templateDocs); err != nil {
+		return err.(ErrorList)
+	}
+	return nil
+}
+
+// coveredBy reports whether a validation error is about a field, or a part
+// of a field, that already has a decoding error.
+func coveredBy(e *FieldError, decodeErrs ErrorList) bool {
+	for _, d := range decodeErrs {
+		if d.File == e.File && d.Path != "" && (e.Path == d.Path || strings.HasPrefix(e.Path, d.Path+".") || strings.HasPrefix(e.Path, d.Path+"[")) {
+			return true
+		}
+	}
+	return false
+}
+
+// parseDocuments decodes every document of a file; ok is false when the
+// file is not YAML or a document's kind is unknown, so that nothing can be
+// checked further.
+func parseDocuments(cfg *Config, file string, data []byte, gatewayDoc **decoder, rolloutDocs, templateDocs *[]*decoder) (errs ErrorList, ok bool) {
+	ok = true
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
 		var root yaml.Node
@@ -104,6 +149,7 @@ func parseDocuments(cfg *Config, file string, data []byte, gatewayDoc **decoder,
 		}
 		if err != nil {
 			errs = append(errs, syntaxError(file, data, err))
+			ok = false
 			break
 		}
 		if len(root.Content) == 0 || root.Content[0].Tag == "!!null" {
@@ -116,6 +162,7 @@ func parseDocuments(cfg *Config, file string, data []byte, gatewayDoc **decoder,
 		case KindGateway:
 			if cfg.Gateway != nil {
 				errs = append(errs, &FieldError{File: file, Pos: kindPos, Path: "kind", Msg: "only one Gateway document is allowed per config"})
+				ok = false
 				continue
 			}
 			cfg.Gateway = &Gateway{}
@@ -133,12 +180,14 @@ func parseDocuments(cfg *Config, file string, data []byte, gatewayDoc **decoder,
 			*templateDocs = append(*templateDocs, d)
 		case "":
 			errs = append(errs, &FieldError{File: file, Pos: nodePos(node), Path: "kind", Msg: "required (want " + wantKinds + ")"})
+			ok = false
 		default:
 			errs = append(errs, &FieldError{File: file, Pos: kindPos, Path: "kind", Msg: fmt.Sprintf("unsupported kind %q (want %s)", kind, wantKinds)})
+			ok = false
 		}
 		errs = append(errs, d.errs...)
 	}
-	return errs
+	return errs, ok
 }
 
 // finish defaults and validates the parsed documents, across documents.

@@ -225,7 +225,7 @@ func validateAnalysisRef(p *problems, path string, a *StepAnalysis, templates ma
 	for i, ref := range a.Templates {
 		at := templates[ref.TemplateName]
 		if at == nil {
-			p.add(fmt.Sprintf("%s.templates[%d].templateName", path, i), "unknown AnalysisTemplate %q", ref.TemplateName)
+			p.add(fmt.Sprintf("%s.templates[%d].templateName", path, i), "unknown AnalysisTemplate %q (the templates are %s)", ref.TemplateName, names(templates))
 			continue
 		}
 		for _, arg := range at.Spec.Args {
@@ -252,7 +252,11 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 	case r.Spec.Route == "":
 		p.add("spec.route", "required")
 	case route == nil:
-		p.add("spec.route", "unknown route %q", r.Spec.Route)
+		known := map[string]bool{}
+		for _, rt := range g.Spec.Routes {
+			known[rt.Name] = true
+		}
+		p.add("spec.route", "unknown route %q (the routes are %s)", r.Spec.Route, names(known))
 	case routes[r.Spec.Route] != "":
 		p.add("spec.route", "route %q is already driven by rollout %q", r.Spec.Route, routes[r.Spec.Route])
 	}
@@ -288,7 +292,11 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		case name == "":
 			p.add("spec.strategy.canary."+field, "required: a backend of route %q", r.Spec.Route)
 		case !inRoute(name):
-			p.add("spec.strategy.canary."+field, "%q is not a backend of route %q", name, r.Spec.Route)
+			inIt := map[string]bool{}
+			for _, b := range route.Backends {
+				inIt[b.Name] = true
+			}
+			p.add("spec.strategy.canary."+field, "%q is not a backend of route %q (it has %s)", name, r.Spec.Route, names(inIt))
 		}
 	}
 	if c.StableService != "" && c.StableService == c.CanaryService {

@@ -138,7 +138,7 @@ type Passive struct {
 	ConsecutiveGatewayFailure *int `yaml:"consecutiveGatewayFailure"`
 	// ConsecutiveLocalOriginFailure: connect errors, resets and timeouts in
 	// a row; any answer from the upstream ends the run.
-	ConsecutiveLocalOriginFailure *int `yaml:"consecutiveLocalOriginFailure"`
+	ConsecutiveLocalOriginFailure  *int `yaml:"consecutiveLocalOriginFailure"`
 	SplitExternalLocalOriginErrors bool `yaml:"splitExternalLocalOriginErrors"`
 	// MaxEjectionPercent bounds the share of a backend's endpoints ejected
 	// at once; one endpoint may always be ejected (Envoy's rule).
@@ -342,26 +342,26 @@ type LeakyBucket struct {
 // Match is one way a request can match a route. The fields of one Match are
 // AND'd; the Matches of a route are OR'd.
 type Match struct {
-	Path        *StringMatch `yaml:"path"`
-	Method      string       `yaml:"method"`
-	Headers     []KeyMatch   `yaml:"headers"`
-	QueryParams []KeyMatch   `yaml:"queryParams"`
+	Path        *StringMatch `yaml:"path" json:"path,omitempty"`
+	Method      string       `yaml:"method" json:"method,omitempty"`
+	Headers     []KeyMatch   `yaml:"headers" json:"headers,omitempty"`
+	QueryParams []KeyMatch   `yaml:"queryParams" json:"queryParams,omitempty"`
 }
 
 // StringMatch matches a string in exactly one way.
 type StringMatch struct {
-	Exact  *string `yaml:"exact"`
-	Prefix *string `yaml:"prefix"`
+	Exact  *string `yaml:"exact" json:"exact,omitempty"`
+	Prefix *string `yaml:"prefix" json:"prefix,omitempty"`
 	// Regex is RE2 syntax and must match the whole string.
-	Regex *string `yaml:"regex"`
+	Regex *string `yaml:"regex" json:"regex,omitempty"`
 }
 
 // KeyMatch matches a header or query parameter by name. With only Present
 // set, the key must be there with any value.
 type KeyMatch struct {
-	Name        string `yaml:"name"`
+	Name        string `yaml:"name" json:"name"`
 	StringMatch `yaml:",inline"`
-	Present     bool `yaml:"present"`
+	Present     bool `yaml:"present" json:"present,omitempty"`
 }
 
 // RouteBackend is a backend's share of a route, in percent.

@@ -2,11 +2,13 @@ package spec
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -317,7 +319,7 @@ func validateRoute(p *problems, path string, r *Route, backends map[string]bool)
 		case rb.Name == "":
 			p.add(bp+".name", "required")
 		case !backends[rb.Name]:
-			p.add(bp+".name", "unknown backend %q", rb.Name)
+			p.add(bp+".name", "unknown backend %q (the backends are %s)", rb.Name, names(backends))
 		case seen[rb.Name]:
 			p.add(bp+".name", "backend %q is listed twice", rb.Name)
 		}
@@ -399,7 +401,7 @@ func validateRoute(p *problems, path string, r *Route, backends map[string]bool)
 		case m.Backend == "":
 			p.add(mp+".backend", "required")
 		case !backends[m.Backend]:
-			p.add(mp+".backend", "unknown backend %q", m.Backend)
+			p.add(mp+".backend", "unknown backend %q (the backends are %s)", m.Backend, names(backends))
 		}
 		if *m.Percent < 0 || *m.Percent > 100 {
 			p.add(mp+".percent", "%d must be between 0 and 100", *m.Percent)
@@ -707,3 +709,11 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 }
 
 var retryOnValues = map[string]bool{"connect-failure": true, "refused-stream": true, "reset": true, "502": true, "503": true, "504": true}
+
+// names lists a set's names, sorted, for an error that says what is valid.
+func names[V any](set map[string]V) string {
+	if len(set) == 0 {
+		return "none"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(set)), ", ")
+}

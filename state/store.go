@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -44,20 +46,96 @@ type Event struct {
 
 // Store is the runtime state. It is safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db   *bolt.DB
+	path string
+	opts Options
 
 	mu      sync.Mutex    // guards changed
 	changed chan struct{} // closed and replaced after each appended event
+
+	dirty      atomic.Bool // written since the last backup
+	stopBackup chan struct{}
+	backupDone chan struct{}
+	closeOnce  sync.Once
+	closeErr   error
 }
 
-// Open opens or creates DIR/state.db. Only one process may hold it; a
-// second one fails after a second instead of waiting forever.
-func Open(dir string) (*Store, error) {
+// Options say how to open the state and how much of the audit log to keep.
+type Options struct {
+	// Recover restores state.db from its backup, moving the file there
+	// aside; Reset starts with no runtime state, moving it aside.
+	Recover, Reset bool
+	// MaxEvents and MaxEventAge bound the audit log: older events are
+	// deleted as new ones come. 0: the defaults.
+	MaxEvents   int
+	MaxEventAge time.Duration
+	// BackupInterval is how often a consistent copy of the state is written
+	// to state.db.bak while it changes; one is also written at each clean
+	// open. 0: the default.
+	BackupInterval time.Duration
+}
+
+// Defaults of the audit log's retention and of backups.
+const (
+	DefaultMaxEvents      = 10000
+	DefaultMaxEventAge    = 90 * 24 * time.Hour
+	DefaultBackupInterval = 5 * time.Minute
+)
+
+// ErrLocked is returned when another process holds the state file.
+var ErrLocked = errors.New("held by another process")
+
+// Open opens or creates DIR/state.db with the default options.
+func Open(dir string) (*Store, error) { return OpenWith(dir, Options{}) }
+
+// OpenWith opens or creates DIR/state.db. Only one process may hold it; a
+// second one fails after a second, saying so. A damaged or empty file is
+// refused with what to do, never read as empty state; opts.Recover and
+// opts.Reset move it aside.
+func OpenWith(dir string, opts Options) (*Store, error) {
+	if opts.MaxEvents <= 0 {
+		opts.MaxEvents = DefaultMaxEvents
+	}
+	if opts.MaxEventAge <= 0 {
+		opts.MaxEventAge = DefaultMaxEventAge
+	}
+	if opts.BackupInterval <= 0 {
+		opts.BackupInterval = DefaultBackupInterval
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating state dir: %w", err)
 	}
 	path := filepath.Join(dir, "state.db")
+	backup := path + ".bak"
+	switch {
+	case opts.Recover && opts.Reset:
+		return nil, errors.New("--state-recover and --state-reset exclude each other")
+	case opts.Recover:
+		if err := checkFile(backup); err != nil {
+			return nil, fmt.Errorf("cannot recover %s: its backup %s is not usable: %w", path, backup, err)
+		}
+		if err := moveAside(path); err != nil {
+			return nil, err
+		}
+		if err := copyFile(backup, path); err != nil {
+			return nil, fmt.Errorf("restoring %s from %s: %w", path, backup, err)
+		}
+	case opts.Reset:
+		if err := moveAside(path); err != nil {
+			return nil, err
+		}
+	default:
+		if err := checkFile(path); err != nil {
+			if errors.Is(err, ErrLocked) {
+				return nil, fmt.Errorf("%s is %w: another cutover serve is running with this --state directory; stop it, or give this one a --state of its own", path, err)
+			}
+			return nil, damaged(path, backup, err)
+		}
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("%s is %w: another cutover serve is running with this --state directory; stop it, or give this one a --state of its own", path, ErrLocked)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
@@ -73,11 +151,171 @@ func Open(dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("initialising %s: %w", path, err)
 	}
-	return &Store{db: db, changed: make(chan struct{})}, nil
+	s := &Store{db: db, path: path, opts: opts, changed: make(chan struct{}), stopBackup: make(chan struct{}), backupDone: make(chan struct{})}
+	if err := s.Backup(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.backupLoop()
+	return s, nil
 }
 
-// Close closes the file.
-func (s *Store) Close() error { return s.db.Close() }
+// damaged is the error for a state file that cannot be read: what is
+// wrong, and what to do.
+func damaged(path, backup string, cause error) error {
+	what := "damaged"
+	if fi, err := os.Stat(path); err == nil && fi.Size() == 0 {
+		what = "empty (0 bytes)"
+	}
+	msg := fmt.Sprintf("state file %s is %s (%v): the runtime weights, plan positions and audit log it held cannot be read. ", path, what, cause)
+	if fi, err := os.Stat(backup); err == nil && checkFile(backup) == nil {
+		msg += fmt.Sprintf("Start with --state-recover to restore the backup %s (written %s), or with --state-reset to start with no runtime state", backup, fi.ModTime().UTC().Format(time.RFC3339))
+	} else {
+		msg += "There is no usable backup (" + backup + "); start with --state-reset to begin with no runtime state"
+	}
+	return errors.New(msg + "; either moves the damaged file aside.")
+}
+
+// checkFile checks that the bbolt file at path can be read, page by page.
+// bbolt trusts its file: a damaged one makes it panic or fault on its
+// memory map (SIGBUS past a truncated end), so the checks run with faults
+// turned into panics, and on a copy, so that the damaged file is left as it
+// was. A file that does not exist is fine: it will be created.
+func checkFile(path string) error {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Size() == 0 {
+		return errors.New("no bbolt header")
+	}
+	// Is it held? A shared lock waits for another process's exclusive one.
+	err = guarded(func() error {
+		db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, ReadOnly: true})
+		if errors.Is(err, bolt.ErrTimeout) {
+			return ErrLocked
+		}
+		if err == nil {
+			db.Close()
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	tmp := path + ".check"
+	os.Remove(tmp)
+	if err := copyFile(path, tmp); err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	return guarded(func() error {
+		db, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: time.Second})
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.View(func(tx *bolt.Tx) error {
+			if tx.Size() > fi.Size() {
+				return fmt.Errorf("truncated: %d bytes, its pages need %d", fi.Size(), tx.Size())
+			}
+			for err := range tx.Check() {
+				return err
+			}
+			return nil
+		})
+	})
+}
+
+// guarded runs f with memory faults turned into panics, and a panic into
+// an error.
+func guarded(f func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("unreadable: %v", r)
+		}
+	}()
+	return f()
+}
+
+// moveAside renames path to path.damaged-TIME, if it exists.
+func moveAside(path string) error {
+	aside := path + ".damaged-" + time.Now().UTC().Format("20060102T150405Z")
+	if err := os.Rename(path, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("moving %s aside: %w", path, err)
+	}
+	return nil
+}
+
+func copyFile(from, to string) error {
+	data, err := os.ReadFile(from)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(to, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// Backup writes a consistent copy of the state to state.db.bak, through a
+// temporary file and a rename, so a crash never leaves a half backup.
+func (s *Store) Backup() error {
+	tmp := s.path + ".bak.tmp"
+	s.dirty.Store(false)
+	err := s.db.View(func(tx *bolt.Tx) error { return tx.CopyFile(tmp, 0o600) })
+	if err == nil {
+		err = os.Rename(tmp, s.path+".bak")
+	}
+	if err != nil {
+		os.Remove(tmp)
+		s.dirty.Store(true)
+		return fmt.Errorf("backing up %s: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) backupLoop() {
+	defer close(s.backupDone)
+	t := time.NewTicker(s.opts.BackupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stopBackup:
+			return
+		case <-t.C:
+			if s.dirty.Load() {
+				s.Backup() // a failure leaves it dirty: the next tick tries again
+			}
+		}
+	}
+}
+
+// Close writes a last backup and closes the file.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		close(s.stopBackup)
+		<-s.backupDone
+		if s.dirty.Load() {
+			s.Backup()
+		}
+		s.closeErr = s.db.Close()
+	})
+	return s.closeErr
+}
 
 // Buckets of runtime state.
 const (
@@ -185,16 +423,54 @@ func (s *Store) update(ev Event, fn func(*bolt.Tx) error) (Event, error) {
 		if err != nil {
 			return err
 		}
-		return b.Put(seqKey(seq), data)
+		if err := b.Put(seqKey(seq), data); err != nil {
+			return err
+		}
+		if seq%pruneEvery == 0 {
+			return s.prune(b, seq, ev.Time)
+		}
+		return nil
 	})
 	if err != nil {
 		return ev, fmt.Errorf("writing state: %w", err)
 	}
+	s.dirty.Store(true)
 	s.mu.Lock()
 	close(s.changed)
 	s.changed = make(chan struct{})
 	s.mu.Unlock()
 	return ev, nil
+}
+
+// pruneEvery is how many events go by between prunes of the audit log.
+const pruneEvery = 32
+
+// prune deletes the events beyond MaxEvents and those older than
+// MaxEventAge, oldest first.
+func (s *Store) prune(b *bolt.Bucket, last uint64, now time.Time) error {
+	var old [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		seq := binary.BigEndian.Uint64(k)
+		if last-seq >= uint64(s.opts.MaxEvents) {
+			old = append(old, k)
+			continue
+		}
+		var ev struct {
+			Time time.Time `json:"time"`
+		}
+		if json.Unmarshal(v, &ev) == nil && now.Sub(ev.Time) > s.opts.MaxEventAge {
+			old = append(old, k)
+			continue
+		}
+		break
+	}
+	for _, k := range old {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Changed returns a channel that is closed when the next event is appended.
@@ -228,10 +504,25 @@ func (s *Store) Events(after uint64, limit int) ([]Event, error) {
 
 // LastEvents returns the newest n events, oldest first.
 func (s *Store) LastEvents(n int) ([]Event, error) {
+	return s.EventsBefore(0, n)
+}
+
+// EventsBefore returns the newest n events with Seq < before (any Seq when
+// before is 0), oldest first: one page of the log, going back.
+func (s *Store) EventsBefore(before uint64, n int) ([]Event, error) {
 	var out []Event
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
-		for k, v := c.Last(); k != nil && len(out) < n; k, v = c.Prev() {
+		k, v := c.Last()
+		if before > 0 {
+			k, v = c.Seek(seqKey(before))
+			if k == nil {
+				k, v = c.Last()
+			} else {
+				k, v = c.Prev()
+			}
+		}
+		for ; k != nil && len(out) < n; k, v = c.Prev() {
 			var ev Event
 			if err := json.Unmarshal(v, &ev); err != nil {
 				return err

@@ -183,8 +183,9 @@ func newReloadCmd(g *globals) *cobra.Command {
 func newEventsCmd(g *globals) *cobra.Command {
 	var follow bool
 	var limit int
+	var before uint64
 	cmd := &cobra.Command{
-		Use:   "events [--follow]",
+		Use:   "events [--follow] [--limit N] [--before SEQ]",
 		Short: "Show the audit log of a running gateway",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -194,12 +195,18 @@ func newEventsCmd(g *globals) *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			if !follow {
-				var resp struct{ Events []state.Event }
-				if err := c.Do(cmd.Context(), http.MethodGet, fmt.Sprintf("/api/v1/events?limit=%d", limit), nil, &resp); err != nil {
+				var resp struct {
+					Events []state.Event
+					Before uint64
+				}
+				if err := c.Do(cmd.Context(), http.MethodGet, fmt.Sprintf("/api/v1/events?limit=%d&before=%d", limit, before), nil, &resp); err != nil {
 					return err
 				}
 				for _, ev := range resp.Events {
 					printEvent(out, ev)
+				}
+				if resp.Before > 0 {
+					fmt.Fprintf(cmd.ErrOrStderr(), "older events: cutover events --limit %d --before %d\n", limit, resp.Before)
 				}
 				return nil
 			}
@@ -208,6 +215,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&follow, "follow", false, "keep printing new events as they happen")
 	cmd.Flags().IntVar(&limit, "limit", 50, "how many of the newest events to show first")
+	cmd.Flags().Uint64Var(&before, "before", 0, "show the page of events older than this sequence number")
 	return cmd
 }
 
@@ -246,13 +254,33 @@ func followEvents(ctx context.Context, c *admin.Client, limit int, fn func(state
 
 func printEvent(out io.Writer, ev state.Event) {
 	line := fmt.Sprintf("%s  #%d  %-16s %-10s by %s", ev.Time.Local().Format("2006-01-02 15:04:05"), ev.Seq, ev.Action, ev.Target, ev.Actor)
+	show := orDash
+	if strings.HasPrefix(ev.Action, "managed-route") {
+		show = managedRoutes
+	}
 	if len(ev.Before) > 0 || len(ev.After) > 0 {
-		line += fmt.Sprintf("  %s → %s", orDash(ev.Before), orDash(ev.After))
+		line += fmt.Sprintf("  %s → %s", show(ev.Before), show(ev.After))
 	}
 	if ev.Reason != "" {
 		line += "  (" + strings.ReplaceAll(ev.Reason, "\n", "; ") + ")"
 	}
 	fmt.Fprintln(out, line)
+}
+
+// managedRoutes shows a list of managed routes as a user writes them.
+func managedRoutes(b json.RawMessage) string {
+	var mrs []gateway.ManagedRoute
+	if len(b) == 0 || json.Unmarshal(b, &mrs) != nil {
+		return orDash(b)
+	}
+	if len(mrs) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(mrs))
+	for i, mr := range mrs {
+		parts[i] = mr.String()
+	}
+	return strings.Join(parts, "; ")
 }
 
 func orDash(b json.RawMessage) string {

@@ -23,6 +23,7 @@ import (
 	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/server"
+	"github.com/cutover-dev/cutover/state"
 )
 
 //go:embed demo.yaml
@@ -174,7 +175,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 		return err
 	}
 	stateDir := filepath.Join(dir, "state")
-	store, token, err := openState(stateDir)
+	store, token, err := openState(stateDir, state.Options{})
 	if err != nil {
 		return err
 	}

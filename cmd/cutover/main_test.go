@@ -104,8 +104,8 @@ spec:
 	return s
 }
 
-func (s *server) launch(t *testing.T) {
-	s.cmd = exec.Command(binary, "serve", "-f", s.file, "--state", s.stateDir, "--watch-interval", "0")
+func (s *server) launch(t *testing.T, flags ...string) {
+	s.cmd = exec.Command(binary, append([]string{"serve", "-f", s.file, "--state", s.stateDir, "--watch-interval", "0"}, flags...)...)
 	s.cmd.Stderr = s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -324,6 +324,33 @@ spec:
 		file + `:7:17: spec.backends[0].endpoints[0]: "localhost:80" must start with http:// or https://`,
 		file + `:10:17: spec.routes[0].backends[0].name: unknown backend "b"`,
 		file + `:10:5: spec.routes[0].backends: weights add up to 50, not 100`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate output lacks\n%s\n---\n%s", want, out)
+		}
+	}
+	// One pass: unknown fields and wrong types do not hide the semantic
+	// checks of the rest, and an unknown name lists the valid ones.
+	both := filepath.Join(dir, "both.yaml")
+	os.WriteFile(both, []byte(`apiVersion: cutover.dev/v1alpha1
+kind: Gateway
+metadata: {name: x}
+spec:
+  backends:
+  - name: a
+    weigth: 3
+    endpoints: [http://127.0.0.1:80]
+  - {name: c, endpoints: [http://127.0.0.1:81], dialTimeout: [1]}
+  routes:
+  - name: r
+    backends: [{name: b, weight: 50}]
+`), 0o600)
+	out, _ = exec.Command(binary, "validate", "-f", both).CombinedOutput()
+	for _, want := range []string{
+		both + `:7:5: spec.backends[0].weigth: unknown field "weigth"`,
+		both + `:9:62: spec.backends[1].dialTimeout: cannot unmarshal`,
+		both + `:12:17: spec.routes[0].backends[0].name: unknown backend "b" (the backends are a, c)`,
+		both + `:12:5: spec.routes[0].backends: weights add up to 50, not 100`,
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("validate output lacks\n%s\n---\n%s", want, out)
