@@ -133,7 +133,7 @@ type Engine struct {
 	// Now is the clock; tests may set it before Start.
 	Now func() time.Time
 
-	mu   sync.Mutex // guards plan and st
+	mu sync.Mutex // guards plan and st
 	// opMu guards cancelOp, which cancels the tick or command holding mu,
 	// and aborting, the aborts waiting for mu: an abort never waits behind
 	// a hanging analysis query or router write.
@@ -141,7 +141,7 @@ type Engine struct {
 	cancelOp context.CancelFunc
 	aborting int
 	plan     *Plan
-	st   State
+	st       State
 	// retryAt is when a Degraded plan tries its router again.
 	retryAt time.Time
 	// ticked is false until the first Tick after loading: a timed pause
