@@ -50,7 +50,9 @@ func TestHealthChecksRunThroughTheDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx, admin.New(gw, rollout.NewManager(store, analysis.ProviderSet{}, log, nil), "token", log)) }()
+	go func() {
+		done <- gw.Run(ctx, admin.New(gw, rollout.NewManager(store, analysis.ProviderSet{}, log, nil), "token", log))
+	}()
 	<-gw.Started()
 	healthy := func() bool { return gw.Status().Backends[0].Endpoints[0].Healthy }
 	waitFor(t, "the first check", 2*time.Second, healthy)
