@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/cutover-dev/cutover/internal/testenv"
 )
 
 // rawRequest sends bytes on a connection of its own and returns the status
@@ -228,31 +230,18 @@ func TestMaxEjectionPercent(t *testing.T) {
 // A GET in flight on a connection the upstream resets before answering is
 // tried once more on another endpoint; a POST with a body is not.
 func TestResetBeforeAnswerIsRetriedOnce(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				bufio.NewReader(c).ReadString('\n') // the request line arrived
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-			}()
-		}
-	}()
+	resets := testenv.TCPServer(t, func(c net.Conn) {
+		bufio.NewReader(c).ReadString('\n') // the request line arrived
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
 	good := newBackend(t, "good", nil)
 	h := startGateway(t, config(fmt.Sprintf(`  backends:
   - {name: app, endpoints: [http://%s, %s], passive: {consecutiveFailures: 0}}
   routes:
   - name: web
     backends: [{name: app}]
-`, ln.Addr(), good.URL)))
+`, resets, good.URL)))
 	for i := range 20 {
 		if code, by := h.get("/"); code != 200 || by != "good" {
 			t.Fatalf("GET %d: %d from %q, want 200 from good", i, code, by)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/analysis/prometheus"
+	"github.com/cutover-dev/cutover/internal/testenv"
 	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/state"
 	"github.com/cutover-dev/cutover/traffic/gatewayrouter"
@@ -197,20 +198,12 @@ func TestStoreFailuresAreNotSwallowed(t *testing.T) {
 // An abort takes effect at once while an analysis query hangs: the engine
 // does not hold the plan behind the query's timeout.
 func TestAbortDoesNotWaitForAHangingQuery(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // accepted, never answered
-		}
-	}()
+	silent := make(chan struct{})
+	defer close(silent)
+	hangs := testenv.TCPServer(t, func(c net.Conn) {
+		<-silent // accepted, never answered
+		c.Close()
+	})
 	const queryTimeout = 20 * time.Second
 	steps := fmt.Sprintf(`      - setWeight: 20
       - analysis:
@@ -220,7 +213,7 @@ func TestAbortDoesNotWaitForAHangingQuery(t *testing.T) {
             successCondition: "result[0] < 1"
             provider:
               prometheus: {address: "http://%s", query: "up", timeout: %s}
-`, ln.Addr(), queryTimeout)
+`, hangs, queryTimeout)
 	v := newEnv(t, planConfig(backend(t, "legacy", nil), backend(t, "new", nil), steps))
 	cfg := v.srv.Gateway.Config()
 	plan := rollout.NewPlan(cfg, cfg.Rollouts[0])

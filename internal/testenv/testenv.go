@@ -232,3 +232,25 @@ func StartSentinel(t testing.TB, master string) string {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TCPServer listens on a loopback port and hands every connection it
+// accepts to handle, for peers that misbehave below HTTP: one that resets,
+// one that never answers. It returns the address, and stops with the test.
+func TCPServer(t testing.TB, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return ln.Addr().String()
+}
