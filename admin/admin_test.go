@@ -55,7 +55,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(admin.New(gw, rollout.NewManager(store, analysis.ProviderSet{}, log, nil), token, log))
+	srv := httptest.NewServer(admin.New(gw, rollout.NewManager(rollout.BoltStore(store), analysis.ProviderSet{}, log, nil), token, log))
 	t.Cleanup(srv.Close)
 	return srv, token, gw
 }

@@ -51,7 +51,7 @@ func TestHealthChecksRunThroughTheDrain(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- gw.Run(ctx, admin.New(gw, rollout.NewManager(store, analysis.ProviderSet{}, log, nil), "token", log))
+		done <- gw.Run(ctx, admin.New(gw, rollout.NewManager(rollout.BoltStore(store), analysis.ProviderSet{}, log, nil), "token", log))
 	}()
 	<-gw.Started()
 	healthy := func() bool { return gw.Status().Backends[0].Endpoints[0].Healthy }

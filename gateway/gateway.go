@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"os"
 	"reflect"
-	"runtime/debug"
 	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cutover-dev/cutover/internal/loop"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
 )
@@ -390,21 +390,9 @@ func (g *Gateway) refreshLoop() {
 		case <-g.ctx.Done():
 			return
 		case <-g.refreshes:
-			g.guard("health-refresh", g.refresh)
+			loop.Guard(g.metrics.panicked(g.log, "health-refresh"), g.refresh)
 		}
 	}
-}
-
-// guard runs one iteration of a background loop, recovering a panic so
-// that the loop survives it.
-func (g *Gateway) guard(loop string, f func()) {
-	defer func() {
-		if r := recover(); r != nil {
-			g.metrics.panics.WithLabelValues(loop).Inc()
-			g.log.Error("background loop panicked; it goes on", "loop", loop, "panic", r, "stack", string(debug.Stack()))
-		}
-	}()
-	f()
 }
 
 // stopBackground ends health checks and the refresh loop.
@@ -526,16 +514,7 @@ func (g *Gateway) watchFile(ctx context.Context) {
 		return
 	}
 	last := g.table.Load().Config.Hash
-	ticker := time.NewTicker(g.WatchInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		g.guard("config-watch", func() { last = g.reloadIfChanged(last) })
-	}
+	loop.Every(ctx, g.WatchInterval, g.metrics.panicked(g.log, "config-watch"), func() { last = g.reloadIfChanged(last) })
 }
 
 // reloadIfChanged reloads when the files' hash differs from last, and

@@ -128,7 +128,7 @@ func (h *harness) start() {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- gw.Run(ctx, admin.New(gw, rollout.NewManager(store, analysis.ProviderSet{}, log, nil), token, log))
+		done <- gw.Run(ctx, admin.New(gw, rollout.NewManager(rollout.BoltStore(store), analysis.ProviderSet{}, log, nil), token, log))
 	}()
 	select {
 	case <-gw.Started():

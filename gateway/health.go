@@ -6,8 +6,8 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"time"
 
+	"github.com/cutover-dev/cutover/internal/loop"
 	"github.com/cutover-dev/cutover/spec"
 )
 
@@ -40,28 +40,14 @@ func (p *Pool) runHealthChecks(ctx context.Context, c *checker, e *Endpoint, hc 
 		},
 	}
 	url := e.url.JoinPath(hc.Path).String()
-	ticker := time.NewTicker(hc.Interval.D())
-	defer ticker.Stop()
 	successes, failures := 0, 0
-	for {
+	loop.Every(ctx, hc.Interval.D(), p.metrics.panicked(p.log, "health-check"), func() {
 		p.checkOnce(ctx, e, client, url, hc, &successes, &failures)
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-	}
+	})
 }
 
-// checkOnce is one active check and its verdict. A panic is logged and
-// counted, and the checker goes on.
+// checkOnce is one active check and its verdict.
 func (p *Pool) checkOnce(ctx context.Context, e *Endpoint, client *http.Client, url string, hc spec.HealthCheck, successes, failures *int) {
-	defer func() {
-		if r := recover(); r != nil {
-			p.metrics.panics.WithLabelValues("health-check").Inc()
-			p.log.Error("health check panicked; the checker goes on", "endpoint", e.Addr, "panic", r)
-		}
-	}()
 	err := probe(ctx, client, url, hc.ExpectedStatus)
 	if ctx.Err() != nil {
 		return

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"log/slog"
 	"math"
 	"strconv"
 	"sync"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cutover-dev/cutover/internal/loop"
 )
 
 // Metrics are the gateway's Prometheus series, in a registry of its own.
@@ -324,4 +327,13 @@ func (m *Metrics) MirrorDiffs(route string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// panicked is the report of a panic recovered in a background loop: logged
+// with its stack and counted, while the loop goes on.
+func (m *Metrics) panicked(log *slog.Logger, name string) loop.PanicFunc {
+	return func(v any, stack []byte) {
+		m.panics.WithLabelValues(name).Inc()
+		log.Error("background loop panicked; it goes on", "loop", name, "panic", v, "stack", string(stack))
+	}
 }

@@ -35,7 +35,7 @@ func (p *panicsOnce) SetWeight(ctx context.Context, w int) error {
 func TestManagerSurvivesAPanic(t *testing.T) {
 	v := newEnv(t, planConfig(backend(t, "legacy", nil), backend(t, "new", nil), "      - setWeight: 30\n      - setWeight: 100\n"))
 	reg := prometheus.NewRegistry()
-	m := rollout.NewManager(v.store, analysis.ProviderSet{}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	m := rollout.NewManager(rollout.BoltStore(v.store), analysis.ProviderSet{}, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
 	m.TickInterval = 10 * time.Millisecond
 	cfg := v.srv.Gateway.Config()
 	cfg.Rollouts[0].Metadata.Name = "web2" // its own state, beside the env's plan

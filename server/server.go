@@ -38,7 +38,7 @@ func New(ctx context.Context, files []string, store *state.Store, token string, 
 		Gateway:    analysis.NewGatewayProvider(gatewayrouter.Source{GW: gw}),
 		Prometheus: prometheus.Provider{},
 	}
-	m := rollout.NewManager(store, providers, log, gw.Metrics().Registry)
+	m := rollout.NewManager(rollout.BoltStore(store), providers, log, gw.Metrics().Registry)
 	routerFor := func(p *rollout.Plan) traffic.Router {
 		actor := "rollout/" + p.Name
 		local := gatewayrouter.New(gw, p.Route, p.Stable, p.Canary, actor)

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover-dev/cutover/controller"
+	"github.com/cutover-dev/cutover/internal/cliview"
 	"github.com/cutover-dev/cutover/rollout"
 )
 
@@ -125,7 +126,7 @@ func newGetCmd(k *kubeFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return rollout.Follow(cmd.Context(), cmd.OutOrStdout(), watch, false, 500*time.Millisecond, func() (*rollout.View, error) {
+			return cliview.Follow(cmd.Context(), cmd.OutOrStdout(), watch, false, 500*time.Millisecond, func() (*rollout.View, error) {
 				return c.View(cmd.Context(), args[1])
 			})
 		},

@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover-dev/cutover/analysis"
+	"github.com/cutover-dev/cutover/internal/cliview"
 	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/server"
 	"github.com/cutover-dev/cutover/state"
@@ -237,7 +238,7 @@ loop:
 		}
 		key := fmt.Sprintf("%s/%d/%s", v.State.Phase, v.State.Step, v.State.Reason)
 		if key != lastKey {
-			fmt.Fprintf(out, "\n%s\n", v.Render())
+			fmt.Fprintf(out, "\n%s\n", cliview.Render(&v))
 			lastKey = key
 		}
 		if (v.State.Phase == rollout.Completed || v.State.Phase == rollout.Aborted) && !o.keepRunning {

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover-dev/cutover/admin"
+	"github.com/cutover-dev/cutover/internal/cliview"
 	"github.com/cutover-dev/cutover/rollout"
 )
 
@@ -33,7 +34,7 @@ func newGetCmd(g *globals) *cobra.Command {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			return rollout.Follow(cmd.Context(), out, watch, watch && isTerminal(out), interval, func() (*rollout.View, error) {
+			return cliview.Follow(cmd.Context(), out, watch, watch && isTerminal(out), interval, func() (*rollout.View, error) {
 				var v rollout.View
 				err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/rollouts/"+args[1], nil, &v)
 				return &v, err

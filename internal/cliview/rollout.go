@@ -1,4 +1,6 @@
-package rollout
+// Package cliview draws a plan for a terminal, for both command-line
+// tools; the domain packages render nothing.
+package cliview
 
 import (
 	"context"
@@ -8,16 +10,17 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/analysis"
+	"github.com/cutover-dev/cutover/rollout"
 )
 
 // Render draws the view for a terminal, without colour.
-func (v *View) Render() string {
+func Render(v *rollout.View) string {
 	var b strings.Builder
 	st := v.State
 	fmt.Fprintf(&b, "Name:      %s\n", v.Name)
 	fmt.Fprintf(&b, "Route:     %s  (stable %s -> canary %s, router %s)\n", v.Route, v.Stable, v.Canary, v.Router)
 	status := string(st.Phase)
-	if st.Phase == Paused && st.PauseKind != "" {
+	if st.Phase == rollout.Paused && st.PauseKind != "" {
 		status += " (" + string(st.PauseKind) + ")"
 	}
 	if st.Reason != "" {
@@ -41,7 +44,7 @@ func (v *View) Render() string {
 			mark = "=> "
 		}
 		line := fmt.Sprintf("  %s %2d  %s", mark, s.Index, s.Text)
-		if s.Status == "current" && st.Phase == Paused && st.PauseKind == PauseTimed {
+		if s.Status == "current" && st.Phase == rollout.Paused && st.PauseKind == rollout.PauseTimed {
 			line += fmt.Sprintf("   (%s left)", v.PauseLeft.Round(time.Second))
 		}
 		b.WriteString(line + "\n")
@@ -72,14 +75,14 @@ func (v *View) Render() string {
 // Follow prints the view fetch returns and, with watch, prints it again
 // each time it changes until ctx ends: over the last one when clear (a
 // terminal), else below a rule.
-func Follow(ctx context.Context, out io.Writer, watch, clear bool, interval time.Duration, fetch func() (*View, error)) error {
+func Follow(ctx context.Context, out io.Writer, watch, clear bool, interval time.Duration, fetch func() (*rollout.View, error)) error {
 	last := ""
 	for {
 		v, err := fetch()
 		if err != nil {
 			return err
 		}
-		if frame := v.Render(); frame != last {
+		if frame := Render(v); frame != last {
 			if clear {
 				fmt.Fprint(out, "\033[H\033[2J")
 			} else if last != "" {
