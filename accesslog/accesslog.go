@@ -39,8 +39,10 @@ type Logger struct {
 	sinks []*queue
 	wg    sync.WaitGroup
 
-	mu     sync.RWMutex // Log holds it shared; Close exclusively
-	closed bool
+	// closed is set by Close, which runs once no request is in flight; the
+	// line channels are never closed, so Log needs no lock.
+	closed    atomic.Bool
+	closeOnce sync.Once
 	// OnError is told of a sink's write errors; nil ignores them.
 	OnError func(sink string, err error)
 }
@@ -49,6 +51,7 @@ type queue struct {
 	sink    Sink
 	lines   chan Line
 	control chan func() error
+	stop    chan struct{} // closed by Close: write what is queued, then end
 	dropped atomic.Int64
 	written atomic.Int64
 }
@@ -57,7 +60,7 @@ type queue struct {
 func New(buffer int, sinks ...Sink) *Logger {
 	l := &Logger{}
 	for _, s := range sinks {
-		q := &queue{sink: s, lines: make(chan Line, buffer), control: make(chan func() error)}
+		q := &queue{sink: s, lines: make(chan Line, buffer), control: make(chan func() error), stop: make(chan struct{})}
 		l.sinks = append(l.sinks, q)
 		l.wg.Add(1)
 		go l.run(q)
@@ -67,9 +70,7 @@ func New(buffer int, sinks ...Sink) *Logger {
 
 // Log hands a line to every sink; it never waits.
 func (l *Logger) Log(line Line) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
+	if l.closed.Load() {
 		return
 	}
 	for _, q := range l.sinks {
@@ -99,29 +100,26 @@ func (l *Logger) Stats() []Stats {
 
 // Reopen asks every sink to reopen its file, as after an external rotation.
 func (l *Logger) Reopen() {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
+	if l.closed.Load() {
 		return
 	}
 	for _, q := range l.sinks {
-		q.control <- q.sink.Reopen
+		select {
+		case q.control <- q.sink.Reopen:
+		case <-q.stop:
+		}
 	}
 }
 
 // Close writes every buffered line, then closes the sinks. Lines logged
 // after it are ignored.
 func (l *Logger) Close() {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return
-	}
-	l.closed = true
-	for _, q := range l.sinks {
-		close(q.lines)
-	}
-	l.mu.Unlock()
+	l.closeOnce.Do(func() {
+		l.closed.Store(true)
+		for _, q := range l.sinks {
+			close(q.stop)
+		}
+	})
 	l.wg.Wait()
 }
 
@@ -134,20 +132,25 @@ func (l *Logger) run(q *queue) {
 			l.OnError(q.sink.Name(), err)
 		}
 	}
+	write := func(line Line) {
+		if err := q.sink.Write(line); err != nil {
+			report(err)
+			q.dropped.Add(1)
+		} else {
+			q.written.Add(1)
+		}
+	}
 	for {
 		select {
-		case line, ok := <-q.lines:
-			if !ok {
-				report(q.sink.Flush())
-				report(q.sink.Close())
-				return
+		case line := <-q.lines:
+			write(line)
+		case <-q.stop:
+			for len(q.lines) > 0 {
+				write(<-q.lines)
 			}
-			if err := q.sink.Write(line); err != nil {
-				report(err)
-				q.dropped.Add(1)
-			} else {
-				q.written.Add(1)
-			}
+			report(q.sink.Flush())
+			report(q.sink.Close())
+			return
 		case fn := <-q.control:
 			report(q.sink.Flush())
 			report(fn())

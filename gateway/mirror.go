@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cutover-dev/cutover/spec"
@@ -33,8 +34,7 @@ type mirror struct {
 	diffs      *diffLog
 	metrics    *Metrics
 
-	mu           sync.Mutex // guards count and total
-	count, total uint64
+	total        atomic.Uint64 // requests offered
 }
 
 func newMirror(route string, m *spec.Mirror, b *backend, diffs *diffLog, metrics *Metrics) *mirror {
@@ -59,15 +59,13 @@ func (m *mirror) selects(r *http.Request) bool {
 	if !slices.Contains(m.methods, r.Method) || r.Header.Get("Upgrade") != "" {
 		return false
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.total++
-	if m.count*100 < m.total*m.percent {
-		m.count++
-		return true
-	}
-	return false
+	// After n requests Traefik's rule has copied ceil(n*percent/100): the
+	// n-th is copied when that number grows with it. No lock needed.
+	n := m.total.Add(1)
+	return ceilDiv(n*m.percent, 100) > ceilDiv((n-1)*m.percent, 100)
 }
+
+func ceilDiv(a, b uint64) uint64 { return (a + b - 1) / b }
 
 // start reads r's body (up to the limit) so that both the primary and the
 // copy can send it, then sends the copy in the background. It returns the

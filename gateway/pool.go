@@ -43,7 +43,7 @@ type Pool struct {
 
 type transportEntry struct {
 	key string // the settings it was built with
-	t   *http.Transport
+	t   *h1Transport
 }
 
 func newPool(log *slog.Logger, m *Metrics, onHealthChange func()) *Pool {
@@ -185,33 +185,36 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 // transportFor returns the backend's transport, reusing the one it had if
 // its settings did not change, so keep-alive connections survive a reload.
 // Called with p.mu held.
-func (p *Pool) transportFor(b *spec.Backend) *http.Transport {
+func (p *Pool) transportFor(b *spec.Backend) *h1Transport {
 	// Envoy's maxConnections is per backend; the transport's bound is per
 	// endpoint, so it is shared out.
 	perHost := (b.CircuitBreaker.MaxConnections + len(b.Endpoints) - 1) / len(b.Endpoints)
-	key := fmt.Sprintf("%d/%d/%d", b.DialTimeout, b.MaxIdleConnsPerHost, perHost)
+	key := fmt.Sprintf("%d/%d/%d/%s", b.DialTimeout, b.MaxIdleConnsPerHost, perHost, b.Client)
 	if e, ok := p.transports[b.Name]; ok && e.key == key {
 		return e.t
 	}
 	dialer := &net.Dialer{Timeout: b.DialTimeout.D(), KeepAlive: 30 * time.Second}
 	t := &http.Transport{
-		Proxy:                 nil, // upstreams come only from config, never from the environment
-		DialContext:           dialer.DialContext,
-		MaxIdleConns:          0,
-		MaxIdleConnsPerHost:   b.MaxIdleConnsPerHost,
-		MaxConnsPerHost:       perHost,
-		IdleConnTimeout:       90 * time.Second,
-		ResponseHeaderTimeout: upstreamHeaderTimeout,
-		ExpectContinueTimeout: time.Second,
-		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
-		ForceAttemptHTTP2:     true,
+		Proxy:                  nil, // upstreams come only from config, never from the environment
+		DialContext:            dialer.DialContext,
+		MaxIdleConns:           0,
+		MaxIdleConnsPerHost:    b.MaxIdleConnsPerHost,
+		MaxConnsPerHost:        perHost,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  upstreamHeaderTimeout,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+		ExpectContinueTimeout:  time.Second,
+		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:      true,
 	}
+	h1 := newH1Transport(b.DialTimeout.D(), b.MaxIdleConnsPerHost, t)
+	h1.fallbackAll = b.Client == spec.ClientStandard
 	if old, ok := p.transports[b.Name]; ok {
 		// Requests in flight keep their connections; only idle ones close.
 		old.t.CloseIdleConnections()
 	}
-	p.transports[b.Name] = &transportEntry{key: key, t: t}
-	return t
+	p.transports[b.Name] = &transportEntry{key: key, t: h1}
+	return h1
 }
 
 // upstreamHeaderTimeout bounds the wait for an upstream's response headers,

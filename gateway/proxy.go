@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	crand "crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -238,10 +240,20 @@ func rewrite(pr *httputil.ProxyRequest) {
 	pr.Out.Host = pr.In.Host
 }
 
+// Request ids are a random prefix drawn once per process and a counter:
+// unique without a crypto/rand call per request.
+var (
+	requestIDPrefix = func() (p [8]byte) { crand.Read(p[:]); return p }()
+	requestIDs      atomic.Uint64
+)
+
 func newRequestID() string {
 	var b [16]byte
-	crand.Read(b[:])
-	return hex.EncodeToString(b[:])
+	copy(b[:8], requestIDPrefix[:])
+	binary.BigEndian.PutUint64(b[8:], requestIDs.Add(1))
+	var out [32]byte
+	hex.Encode(out[:], b[:])
+	return string(out[:])
 }
 
 func modifyResponse(resp *http.Response) error {

@@ -61,6 +61,12 @@ const (
 	DefaultRateLimitKeys = 16000
 )
 
+// The upstream clients a backend may use.
+const (
+	ClientFast     = "fast"
+	ClientStandard = "standard"
+)
+
 func setDuration(d *Duration, v time.Duration) {
 	if *d == 0 {
 		*d = Duration(v)
@@ -151,6 +157,9 @@ func SetDefaults(g *Gateway) {
 		setInt(&cb.MaxRetries, DefaultMaxRetries)
 		setDuration(&b.DialTimeout, DefaultDialTimeout)
 		setInt(&b.MaxIdleConnsPerHost, DefaultMaxIdleConnsPerHost)
+		if b.Client == "" {
+			b.Client = ClientFast
+		}
 	}
 	for i := range s.Routes {
 		r := &s.Routes[i]

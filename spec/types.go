@@ -99,6 +99,11 @@ type Backend struct {
 	// Timeouts and pool sizes of the connection to the upstream.
 	DialTimeout         Duration `yaml:"dialTimeout"`
 	MaxIdleConnsPerHost int      `yaml:"maxIdleConnsPerHost"`
+	// Client is how HTTP/1.1 is spoken to cleartext endpoints: "fast"
+	// writes and reads on the request's own goroutine, "standard" uses
+	// net/http's transport. HTTPS endpoints and upgrades always use the
+	// standard one. Default fast.
+	Client string `yaml:"client"`
 	// CircuitBreaker bounds what the backend is sent at once; Envoy's
 	// thresholds and defaults, on even when not written.
 	CircuitBreaker *CircuitBreaker `yaml:"circuitBreaker"`

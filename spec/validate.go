@@ -251,6 +251,9 @@ func validateBackend(p *problems, path string, b *Backend) {
 			}
 		}
 	}
+	if b.Client != ClientFast && b.Client != ClientStandard {
+		p.add(path+".client", "%q is not a client (fast or standard)", b.Client)
+	}
 	if ps := b.Passive; ps != nil {
 		for _, f := range []struct {
 			name string
