@@ -34,7 +34,7 @@ type mirror struct {
 	diffs      *diffLog
 	metrics    *Metrics
 
-	total        atomic.Uint64 // requests offered
+	total atomic.Uint64 // requests offered
 }
 
 func newMirror(route string, m *spec.Mirror, b *backend, diffs *diffLog, metrics *Metrics) *mirror {
