@@ -43,7 +43,48 @@ XDG_DATA_HOME=$WORK XDG_CONFIG_HOME=$WORK caddy run --config bench/Caddyfile --a
 "$WORK/reverseproxy" -addr 127.0.0.1:18084 &
 "$WORK/cutover" serve -f bench/cutover.yaml --state "$WORK/state" --log-level warn >"$WORK/cutover.log" 2>&1 &
 
-for port in 19001 19002 19003 18080 18081 18082 18083 18084 18085; do
+# Traefik, with its default proxy and with --experimental.fastProxy (its
+# fasthttp-based upstream leg), built with go install into a cache; skipped
+# with a note when it cannot be built.
+TRAEFIK_VERSION=v3.7.13
+traefik_bin=${XDG_CACHE_HOME:-$HOME/.cache}/cutover/bench/traefik-$TRAEFIK_VERSION/traefik
+if [ ! -x "$traefik_bin" ]; then
+  # Its go.mod has replace directives, which go install refuses: build it
+  # as the main module, from a copy of its module in the module cache.
+  mkdir -p "$(dirname "$traefik_bin")"
+  (
+    src=$(cd "$WORK" && go mod download -json "github.com/traefik/traefik/v3@$TRAEFIK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    cp -r "$src" "$WORK/traefik-src" && chmod -R u+w "$WORK/traefik-src"
+    cd "$WORK/traefik-src" && go build -o "$traefik_bin" ./cmd/traefik
+  ) >"$WORK/traefik-build.log" 2>&1 || true
+fi
+traefik_ports=()
+traefik_note=""
+if [ -x "$traefik_bin" ]; then
+  cat > "$WORK/traefik-dynamic.yaml" <<'DYN'
+http:
+  routers:
+    web: {rule: "PathPrefix(`/`)", service: split}
+  services:
+    split:
+      weighted:
+        services: [{name: legacy, weight: 90}, {name: new, weight: 10}]
+    legacy: {loadBalancer: {servers: [{url: "http://127.0.0.1:19001"}]}}
+    new: {loadBalancer: {servers: [{url: "http://127.0.0.1:19002"}]}}
+DYN
+  for mode in default fastproxy; do
+    port=18087; extra=()
+    [ $mode = fastproxy ] && { port=18088; extra=(--experimental.fastProxy); }
+    "$traefik_bin" --entryPoints.web.address=127.0.0.1:$port --providers.file.filename="$WORK/traefik-dynamic.yaml" \
+      --metrics.prometheus=true --log.level=ERROR --global.checkNewVersion=false --global.sendAnonymousUsage=false \
+      "${extra[@]}" >"$WORK/traefik-$mode.log" 2>&1 &
+    traefik_ports+=("$mode:$port")
+  done
+else
+  traefik_note="Traefik $TRAEFIK_VERSION could not be built here (go install failed; see the build log), so it is not in this run."
+fi
+
+for port in 19001 19002 19003 18080 18081 18082 18083 18084 18085 $(for tp in "${traefik_ports[@]}"; do echo "${tp##*:}"; done); do
   for _ in $(seq 100); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
     sleep 0.1
@@ -69,6 +110,9 @@ results+=("$(run nginx 18080)")
 results+=("$(run haproxy 18081)")
 results+=("$(run caddy 18082)")
 results+=("$(run cutover 18083)")
+for tp in "${traefik_ports[@]}"; do
+  results+=("$(run "traefik-${tp%%:*}" "${tp##*:}")")
+done
 results+=("$(run go-reverseproxy 18084)")
 results+=("$(run backend-direct 19001)")
 
@@ -136,6 +180,7 @@ nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
   echo "metrics on, access logs off. go-reverseproxy is Go's plain httputil.ReverseProxy (bench/reverseproxy), the baseline"
   echo "a Go gateway starts from, without metrics. Versions: $(nginx -v 2>&1 | cut -d' ' -f3), $(haproxy -v | head -1 | cut -d' ' -f1-3), cutover $(git rev-parse --short HEAD)."
   echo
+  [ -n "$traefik_note" ] && { echo "$traefik_note"; echo; }
   echo "| proxy | requests/s | p50 | p99 | × nginx | errors |"
   echo "| --- | ---: | ---: | ---: | ---: | --- |"
   for r in "${results[@]}"; do
