@@ -89,9 +89,11 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	addr := canonicalAddr(req.URL.Host)
 	// A pooled connection the upstream closed while idle fails before any
-	// answer; a request that can be sent again then goes on a new one, as
-	// net/http's transport does.
-	replayable := req.Body == nil || req.Body == http.NoBody
+	// answer; a request that can be sent again then goes on a new one, with
+	// net/http's rule: no body, and idempotent or with an idempotency key.
+	replayable := (req.Body == nil || req.Body == http.NoBody) &&
+		(isIdempotent(req.Method) && req.Method != http.MethodPut && req.Method != http.MethodDelete ||
+			req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != "")
 	for {
 		c, reused, err := t.conn(req.Context(), addr)
 		if err != nil {
