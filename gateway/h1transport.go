@@ -198,7 +198,10 @@ func (t *h1Transport) exchange(req *http.Request, c *h1Conn) (*http.Response, bo
 		resp.Body.Close()
 	}
 	c.head.n = -1
-	c.SetDeadline(time.Time{})
+	// The body may take as long as the route allows (an event stream, a
+	// download); the write deadline is past use and reset by the next
+	// exchange.
+	c.SetReadDeadline(time.Time{})
 	body := &h1Body{t: t, c: c, stop: stop, rc: resp.Body, keep: !resp.Close && !req.Close}
 	resp.Body = body
 	if resp.ContentLength == 0 || req.Method == http.MethodHead || resp.StatusCode == 204 || resp.StatusCode == 304 {
