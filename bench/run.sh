@@ -76,7 +76,9 @@ DYN
   for mode in default fastproxy; do
     port=18087; extra=()
     [ $mode = fastproxy ] && { port=18088; extra=(--experimental.fastProxy); }
-    "$traefik_bin" --entryPoints.web.address=127.0.0.1:$port --providers.file.filename="$WORK/traefik-dynamic.yaml" \
+    # Its own entry point (metrics) needs a port of each instance's too.
+    "$traefik_bin" --entryPoints.web.address=127.0.0.1:$port --entryPoints.traefik.address=127.0.0.1:$((port + 10)) \
+      --providers.file.filename="$WORK/traefik-dynamic.yaml" \
       --metrics.prometheus=true --log.level=ERROR --global.checkNewVersion=false --global.sendAnonymousUsage=false \
       "${extra[@]}" >"$WORK/traefik-$mode.log" 2>&1 &
     traefik_ports+=("$mode:$port")
