@@ -118,7 +118,7 @@ func (h *proxyHandler) logRequest(r *http.Request, w *loggedWriter, x *exchange,
 	if x.route != nil {
 		route = x.route.name
 		if x.backend >= 0 {
-			backend, version = x.route.backends[x.backend].name, x.route.backends[x.backend].version
+			backend, version = x.route.backends[x.backend].Name, x.route.backends[x.backend].Version
 		}
 	}
 	if x.endpoint != nil {

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/cutover-dev/cutover/gateway/upstream"
 )
 
 // clientBody is the client's request body as the upstream reads it. It
@@ -69,8 +71,8 @@ const (
 type upstreamBody struct {
 	io.ReadCloser
 	pool     *Pool
-	backend  *backend
-	endpoint *Endpoint
+	backend  *upstream.Backend
+	endpoint *upstream.Endpoint
 	x        *exchange
 	done     bool // the outcome was counted
 }
@@ -81,12 +83,12 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		b.done = true
 		switch {
 		case err == io.EOF:
-			b.pool.observe(b.backend, b.endpoint, outcomeOK)
+			b.pool.upstream.Observe(b.backend, b.endpoint, upstream.OutcomeOK)
 		case b.x.clientCtx.Err() != nil:
 			b.x.fault = "client"
 		default:
 			b.x.fault = "upstream"
-			b.pool.observe(b.backend, b.endpoint, outcomeLocal)
+			b.pool.upstream.Observe(b.backend, b.endpoint, upstream.OutcomeLocal)
 		}
 	}
 	return n, err
@@ -97,7 +99,7 @@ func (b *upstreamBody) Close() error {
 		// Closed before its end without an error: the client left, or
 		// nothing more was read (HEAD, 304). The upstream did its part.
 		b.done = true
-		b.pool.observe(b.backend, b.endpoint, outcomeOK)
+		b.pool.upstream.Observe(b.backend, b.endpoint, upstream.OutcomeOK)
 	}
 	return b.ReadCloser.Close()
 }

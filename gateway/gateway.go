@@ -145,8 +145,8 @@ func (g *Gateway) firstChecksDone() bool {
 	}
 	if time.Since(g.createdAt) < g.checkWait {
 		for _, b := range g.table.Load().backends {
-			for _, e := range b.endpoints {
-				if e.active.Load() == checkUnknown {
+			for _, e := range b.Endpoints {
+				if e.ActiveState() == "unknown" {
 					return false
 				}
 			}
@@ -209,7 +209,7 @@ func (g *Gateway) apply(cfg *spec.Config, actor string) error {
 		}
 	}
 	g.table.Store(t)
-	g.pool.retain(g.ctx, t)
+	g.pool.upstream.Retain(g.ctx, t.Config)
 	g.refresh()
 	return nil
 }
@@ -297,7 +297,7 @@ func (g *Gateway) SetWeights(route string, weights map[string]int, actor, reason
 	}
 	names := make([]string, len(rt.backends))
 	for i, b := range rt.backends {
-		names[i] = b.name
+		names[i] = b.Name
 	}
 	sum := 0
 	for _, name := range slices.Sorted(maps.Keys(weights)) {
@@ -398,7 +398,7 @@ func (g *Gateway) refreshLoop() {
 // stopBackground ends health checks and the refresh loop.
 func (g *Gateway) stopBackground() {
 	g.cancel()
-	g.pool.stop()
+	g.pool.upstream.Stop()
 }
 
 // refresh recomputes the routes' splits after a health change and

@@ -79,7 +79,7 @@ func benchHandler(tb testing.TB, cfgText string) http.Handler {
 	pool := newPool(log, m, func() {})
 	t, _, _ := pool.compile(cfg, nil, nil, 1, m)
 	for _, b := range t.backends {
-		b.transport = memUpstream{}
+		b.Transport = memUpstream{}
 	}
 	h := newProxyHandler(func() *Table { return t }, pool, m, cfg.Gateway.Spec.Limits.MaxBodyBytes, log)
 	if al := cfg.Gateway.Spec.AccessLog; al != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
 )
@@ -32,7 +33,7 @@ func managedFits(sr *spec.Route, mrs []ManagedRoute) bool {
 	return true
 }
 
-func managedRouteConfig(parent *spec.Route, mr ManagedRoute, b *backend, m *Metrics) routeConfig {
+func managedRouteConfig(parent *spec.Route, mr ManagedRoute, b *upstream.Backend, m *Metrics) routeConfig {
 	c := routeConfig{
 		name:         mr.Name,
 		hosts:        parent.Hosts,
@@ -40,10 +41,10 @@ func managedRouteConfig(parent *spec.Route, mr ManagedRoute, b *backend, m *Metr
 		retry:        compileRetries(parent.Retries),
 		maxBody:      parent.MaxBodyBytes,
 		upgrades:     parent.Upgrades,
-		backends:     []*backend{b},
+		backends:     []*upstream.Backend{b},
 		weights:      []int{100},
 		runtime:      true,
-		metrics:      []*routeMetrics{m.forRoute(mr.Name, b.name, b.version)},
+		metrics:      []*routeMetrics{m.forRoute(mr.Name, b.Name, b.Version)},
 		localMetrics: m.forRoute(mr.Name, "", ""),
 	}
 	for _, match := range mr.Match {
@@ -54,7 +55,7 @@ func managedRouteConfig(parent *spec.Route, mr ManagedRoute, b *backend, m *Metr
 
 // mirrorRouteConfig is a plan's mirror route: the parent's routing for the
 // requests that match, plus a copy of a share of them to backend.
-func mirrorRouteConfig(parent routeConfig, mr ManagedRoute, b *backend, diffs *diffLog, m *Metrics) routeConfig {
+func mirrorRouteConfig(parent routeConfig, mr ManagedRoute, b *upstream.Backend, diffs *diffLog, m *Metrics) routeConfig {
 	c := parent
 	c.name, c.parent = mr.Name, parent.name
 	c.matches = nil
@@ -66,12 +67,12 @@ func mirrorRouteConfig(parent routeConfig, mr ManagedRoute, b *backend, diffs *d
 	}
 	c.metrics = nil
 	for _, pb := range parent.backends {
-		c.metrics = append(c.metrics, m.forRoute(mr.Name, pb.name, pb.version))
+		c.metrics = append(c.metrics, m.forRoute(mr.Name, pb.Name, pb.Version))
 	}
 	c.localMetrics = m.forRoute(mr.Name, "", "")
 	pct := mr.MirrorPercent
 	c.mirror = newMirror(mr.Name, &spec.Mirror{
-		Backend: b.name, Percent: &pct, Methods: []string{"GET", "HEAD"},
+		Backend: b.Name, Percent: &pct, Methods: []string{"GET", "HEAD"},
 		MaxBodyBytes: spec.DefaultMirrorMaxBody, Timeout: spec.Duration(spec.DefaultMirrorTimeout),
 		MaxInFlight: spec.DefaultMirrorMaxInFlight,
 		Compare:     &spec.Compare{Status: true, Body: true, Keep: spec.DefaultMirrorKeep},

@@ -258,19 +258,19 @@ func (m *Metrics) setTable(t *Table, now int64) {
 			if p.total > 0 {
 				w = float64(p.effective[i]) * 100 / float64(p.total)
 			}
-			m.weight.WithLabelValues(rt.name, b.name).Set(w)
-			weights[[2]string{rt.name, b.name}] = true
+			m.weight.WithLabelValues(rt.name, b.Name).Set(w)
+			weights[[2]string{rt.name, b.Name}] = true
 		}
 	}
 	healthy := map[[2]string]bool{}
 	for _, b := range t.backends {
-		for _, e := range b.endpoints {
+		for _, e := range b.Endpoints {
 			v := 0.0
 			if e.Available(now) {
 				v = 1
 			}
-			m.healthy.WithLabelValues(b.name, e.Addr).Set(v)
-			healthy[[2]string{b.name, e.Addr}] = true
+			m.healthy.WithLabelValues(b.Name, e.Addr).Set(v)
+			healthy[[2]string{b.Name, e.Addr}] = true
 		}
 	}
 	for k := range m.weightSeries {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/spec"
 )
 
@@ -22,7 +23,7 @@ const HeaderMirror = "X-Cutover-Mirror"
 // how the answers are compared.
 type mirror struct {
 	route      string
-	backend    *backend
+	backend    *upstream.Backend
 	percent    uint64
 	methods    []string
 	maxBody    int64
@@ -37,7 +38,7 @@ type mirror struct {
 	total atomic.Uint64 // requests offered
 }
 
-func newMirror(route string, m *spec.Mirror, b *backend, diffs *diffLog, metrics *Metrics) *mirror {
+func newMirror(route string, m *spec.Mirror, b *upstream.Backend, diffs *diffLog, metrics *Metrics) *mirror {
 	mr := &mirror{
 		route: route, backend: b, percent: uint64(*m.Percent), methods: m.Methods,
 		maxBody: m.MaxBodyBytes, timeout: m.Timeout.D(), shadowHost: m.ShadowHost, compare: m.Compare,
@@ -158,23 +159,23 @@ func (m *mirror) send(req *http.Request, p *pair) {
 	defer func() { <-m.sem }()
 	ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
 	defer cancel()
-	i := m.backend.pickEndpoint(time.Now().UnixNano(), &indexSet{})
+	i := m.backend.PickEndpoint(time.Now().UnixNano(), &upstream.IndexSet{})
 	if i < 0 {
 		m.metrics.mirrorDropped.WithLabelValues(m.route, "no_healthy_upstream").Inc()
 		p.set(false, &shadowAnswer{failed: true})
 		return
 	}
-	e := m.backend.endpoints[i]
-	req.URL.Scheme, req.URL.Host = e.url.Scheme, e.url.Host
-	resp, err := m.backend.transport.RoundTrip(req.WithContext(ctx))
+	e := m.backend.Endpoints[i]
+	req.URL.Scheme, req.URL.Host = e.URL.Scheme, e.URL.Host
+	resp, err := m.backend.Transport.RoundTrip(req.WithContext(ctx))
 	if err != nil {
-		m.metrics.mirrorRequests.WithLabelValues(m.route, m.backend.name, "error").Inc()
+		m.metrics.mirrorRequests.WithLabelValues(m.route, m.backend.Name, "error").Inc()
 		p.set(false, &shadowAnswer{failed: true})
 		return
 	}
 	a := readAnswer(resp.StatusCode, resp.Header, resp.Body, m.maxBody)
 	resp.Body.Close()
-	m.metrics.mirrorRequests.WithLabelValues(m.route, m.backend.name, statusLabel(resp.StatusCode)).Inc()
+	m.metrics.mirrorRequests.WithLabelValues(m.route, m.backend.Name, statusLabel(resp.StatusCode)).Inc()
 	p.set(false, a)
 }
 

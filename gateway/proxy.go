@@ -18,6 +18,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cutover-dev/cutover/gateway/upstream"
 )
 
 // Reasons the gateway answers a request itself, sent in x-cutover-reason.
@@ -30,6 +32,8 @@ const (
 	ReasonBodyTooLarge      = "request-body-too-large"
 	ReasonRateLimited       = "rate-limited"
 	ReasonConnectRefused    = "connect-not-allowed"
+	// ReasonOverflow is the answer when a backend's circuit breaker is full.
+	ReasonOverflow = "overflow"
 	// ReasonRateLimitServiceFailed is a global limit's answer when the
 	// service failed and failureModeDeny is set.
 	ReasonRateLimitServiceFailed = "ratelimit-service-failed"
@@ -45,12 +49,12 @@ var errNoHealthyUpstream = errors.New("no healthy upstream")
 type exchange struct {
 	route     *route
 	plan      *routePlan
-	backend   int      // index into route.backends; changes on failover
-	tried     indexSet // backends tried
-	triedEP   indexSet // endpoints of the current backend tried
-	breaker   *breaker // the circuit breaker holding this request's place
-	bucket    int      // sticky bucket, or -1
-	setSticky bool     // the sticky cookie must be (re)written
+	backend   int               // index into route.backends; changes on failover
+	tried     upstream.IndexSet // backends tried
+	triedEP   upstream.IndexSet // endpoints of the current backend tried
+	breaker   *upstream.Breaker // the circuit breaker holding this request's place
+	bucket    int               // sticky bucket, or -1
+	setSticky bool              // the sticky cookie must be (re)written
 	status    int
 	// pair receives the primary's answer when the request was mirrored
 	// with a comparison; maxBody bounds what is compared.
@@ -72,7 +76,7 @@ type exchange struct {
 	// For the access log.
 	mirrored      bool
 	limitResult   string
-	endpoint      *Endpoint
+	endpoint      *upstream.Endpoint
 	retries       int
 	upstreamStart time.Time
 	upstreamTime  time.Duration
@@ -182,16 +186,16 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		x.pair, x.maxBody = m.start(r, x.clientIP(r, rt.trusted)), m.maxBody
 	}
 	x.backend = rt.choose(r, plan, x)
-	x.tried.add(x.backend)
+	x.tried.Add(x.backend)
 	b := rt.backends[x.backend]
-	if !b.breaker.admit() {
+	if !b.Breaker.Admit() {
 		rt.localMetrics.observe(http.StatusServiceUnavailable, start, true)
 		x.reply(w, http.StatusServiceUnavailable, ReasonOverflow)
 		return
 	}
-	x.breaker = b.breaker
+	x.breaker = b.Breaker
 	// The place is held on whichever backend finally serves the request.
-	defer func() { x.breaker.release() }()
+	defer func() { x.breaker.Release() }()
 	ctx := context.WithValue(r.Context(), exchangeKey{}, x)
 	if rt.timeout > 0 {
 		var cancel context.CancelFunc
@@ -266,7 +270,7 @@ func modifyResponse(resp *http.Response) error {
 		c := x.route.sticky.Cookie
 		cookie := &http.Cookie{
 			Name:     c.Name,
-			Value:    strconv.Itoa(x.bucket) + "." + x.route.backends[x.backend].name,
+			Value:    strconv.Itoa(x.bucket) + "." + x.route.backends[x.backend].Name,
 			Path:     "/",
 			MaxAge:   x.route.cookieMaxAge,
 			HttpOnly: true,
@@ -316,7 +320,7 @@ func (h *proxyHandler) proxyError(w http.ResponseWriter, r *http.Request, err er
 		x.fault = "upstream"
 		x.reply(w, http.StatusBadGateway, ReasonReset)
 	}
-	h.slog.Warn("upstream error", "route", x.route.name, "backend", x.route.backends[x.backend].name, "status", x.status, "err", err)
+	h.slog.Warn("upstream error", "route", x.route.name, "backend", x.route.backends[x.backend].Name, "status", x.status, "err", err)
 }
 
 // upstreamTransport picks the endpoint for each attempt. A connection that
@@ -333,7 +337,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	policy := x.route.retry
 	// A request whose body was sent cannot be sent again.
 	bodyless := req.Body == nil || req.Body == http.NoBody
-	idempotent := isIdempotent(req.Method) && bodyless
+	idempotent := upstream.IsIdempotent(req.Method) && bodyless
 	x.upstreamStart = time.Now()
 	deadline := x.upstreamStart.Add(policy.tryDuration)
 	var lastErr error
@@ -343,7 +347,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		}
 		now := time.Now().UnixNano()
 		b := x.route.backends[x.backend]
-		i := b.pickEndpoint(now, &x.triedEP)
+		i := b.PickEndpoint(now, &x.triedEP)
 		if i < 0 {
 			next, err := x.route.failover(x, now)
 			if next < 0 && lastErr != nil && err != errOverflow {
@@ -360,24 +364,24 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		// nothing, so it does not take from the retry budget.
 		budgeted := retry && !isDialError(lastErr)
 		if retry {
-			if budgeted && !b.breaker.startRetry() {
+			if budgeted && !b.Breaker.StartRetry() {
 				return nil, lastErr
 			}
 			x.retries++
 		}
-		x.triedEP.add(i)
-		e := b.endpoints[i]
+		x.triedEP.Add(i)
+		e := b.Endpoints[i]
 		x.endpoint = e
-		req.URL.Scheme, req.URL.Host = e.url.Scheme, e.url.Host
-		resp, err := attempt(b.transport, req, policy.perTry)
+		req.URL.Scheme, req.URL.Host = e.URL.Scheme, e.URL.Host
+		resp, err := attempt(b.Transport, req, policy.perTry)
 		if budgeted {
-			b.breaker.endRetry()
+			b.Breaker.EndRetry()
 		}
 		if err != nil {
 			if x.body.failure() != nil || x.clientCtx.Err() != nil {
 				return nil, err // the client's fault: nothing to count or retry
 			}
-			t.pool.observe(b, e, outcomeLocal)
+			t.pool.upstream.Observe(b, e, upstream.OutcomeLocal)
 			lastErr = err
 			if req.Context().Err() != nil {
 				return nil, err // the route's timeout
@@ -387,8 +391,8 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			}
 			return nil, err
 		}
-		if o := statusOutcome(resp.StatusCode); o != outcomeOK {
-			t.pool.observe(b, e, o)
+		if o := upstream.StatusOutcome(resp.StatusCode); o != upstream.OutcomeOK {
+			t.pool.upstream.Observe(b, e, o)
 		}
 		if policy.retriesStatus(resp.StatusCode, idempotent, x.retries) && x.route.anotherEndpoint(x, time.Now().UnixNano()) {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -400,7 +404,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		if resp.StatusCode == http.StatusSwitchingProtocols {
 			// The body is the upgraded connection, which the proxy copies both
 			// ways; the upstream answered.
-			t.pool.observe(b, e, outcomeOK)
+			t.pool.upstream.Observe(b, e, upstream.OutcomeOK)
 			return resp, nil
 		}
 		// A 2xx-4xx counts as a success only once its body arrived whole.
@@ -420,25 +424,25 @@ func (rt *route) failover(x *exchange, now int64) (int, error) {
 		if next < 0 {
 			return -1, err
 		}
-		x.tried.add(next)
-		nb := rt.backends[next].breaker
+		x.tried.Add(next)
+		nb := rt.backends[next].Breaker
 		if nb != x.breaker {
-			if !nb.admit() {
+			if !nb.Admit() {
 				err = errOverflow
 				continue
 			}
-			x.breaker.release()
+			x.breaker.Release()
 			x.breaker = nb
 		}
 		x.backend = next
-		x.triedEP.reset()
+		x.triedEP.Reset()
 		return next, nil
 	}
 }
 
 // anotherEndpoint reports whether a retry has somewhere else to go.
 func (rt *route) anotherEndpoint(x *exchange, now int64) bool {
-	return rt.backends[x.backend].pickEndpoint(now, &x.triedEP) >= 0 || rt.fallback(&x.tried, now) >= 0
+	return rt.backends[x.backend].PickEndpoint(now, &x.triedEP) >= 0 || rt.fallback(&x.tried, now) >= 0
 }
 
 // choose picks the backend for a request: by sticky bucket when the route
@@ -486,7 +490,7 @@ func (rt *route) choose(r *http.Request, p *routePlan, x *exchange) int {
 // but still usable, so that its sticky clients may stay; else -1.
 func (rt *route) draining(name string, p *routePlan) int {
 	for i, b := range rt.backends {
-		if b.name == name && rt.weights[i] == 0 && p.usable[i] {
+		if b.Name == name && rt.weights[i] == 0 && p.usable[i] {
 			return i
 		}
 	}
@@ -505,7 +509,7 @@ func (x *exchange) cookieBackend(r *http.Request) int {
 		return -1
 	}
 	for i, b := range x.route.backends {
-		if b.name == name {
+		if b.Name == name {
 			return i
 		}
 	}
@@ -515,11 +519,11 @@ func (x *exchange) cookieBackend(r *http.Request) int {
 // fallback returns the usable backend, not yet tried, with the largest
 // effective weight; failing that, one whose endpoints wait for their first
 // check; or -1.
-func (rt *route) fallback(tried *indexSet, now int64) int {
+func (rt *route) fallback(tried *upstream.IndexSet, now int64) int {
 	best := -1
 	p := rt.plan.Load()
 	for i, b := range rt.backends {
-		if tried.has(i) || !b.usable(now) {
+		if tried.Has(i) || !b.Usable(now) {
 			continue
 		}
 		if best < 0 || p.effective[i] > p.effective[best] {
@@ -530,7 +534,7 @@ func (rt *route) fallback(tried *indexSet, now int64) int {
 		return best
 	}
 	for i, b := range rt.backends {
-		if !tried.has(i) && b.untested(now) {
+		if !tried.Has(i) && b.Untested(now) {
 			return i
 		}
 	}

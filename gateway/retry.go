@@ -8,64 +8,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cutover-dev/cutover/spec"
 )
-
-// ReasonOverflow is the answer when a backend's circuit breaker is full.
-const ReasonOverflow = "overflow"
-
-// breaker is a backend's circuit breaker, Envoy's way: every request in
-// flight holds a connection, so those beyond maxConnections are pending.
-type breaker struct {
-	maxRequests, maxActive, maxRetries int64
-	active, retrying                   atomic.Int64
-	overflow                           [3]prometheus.Counter // requests, pending, retries
-}
-
-func newBreaker(backend string, cb *spec.CircuitBreaker, m *Metrics) *breaker {
-	b := &breaker{
-		maxRequests: int64(cb.MaxRequests),
-		maxActive:   int64(cb.MaxConnections + cb.MaxPendingRequests),
-		maxRetries:  int64(cb.MaxRetries),
-	}
-	for i, limit := range []string{"max_requests", "max_pending_requests", "max_retries"} {
-		b.overflow[i] = m.overflow.WithLabelValues(backend, limit)
-	}
-	return b
-}
-
-// admit takes a place for a request, or reports the overflow.
-func (b *breaker) admit() bool {
-	n := b.active.Add(1)
-	switch {
-	case n > b.maxRequests:
-		b.overflow[0].Inc()
-	case n > b.maxActive:
-		b.overflow[1].Inc()
-	default:
-		return true
-	}
-	b.active.Add(-1)
-	return false
-}
-
-func (b *breaker) release() { b.active.Add(-1) }
-
-func (b *breaker) startRetry() bool {
-	if b.retrying.Add(1) > b.maxRetries {
-		b.retrying.Add(-1)
-		b.overflow[2].Inc()
-		return false
-	}
-	return true
-}
-
-func (b *breaker) endRetry() { b.retrying.Add(-1) }
 
 // retryPolicy is a compiled spec.Retries.
 type retryPolicy struct {
@@ -131,14 +77,6 @@ func (p *retryPolicy) retriesError(err error, idempotent bool, retries int) bool
 
 func (p *retryPolicy) retriesStatus(code int, idempotent bool, retries int) bool {
 	return idempotent && retries < p.attempts && slices.Contains(p.statuses, code)
-}
-
-func isIdempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
 }
 
 // perTryTimeout is a try that got no response headers in time.

@@ -91,7 +91,7 @@ func (g *Gateway) Status() Status {
 				eff = float64(p.effective[i]) * 100 / float64(p.total)
 			}
 			rs.Backends = append(rs.Backends, RouteBackend{
-				Name: b.name, Version: b.version, Weight: rt.weights[i], Effective: eff, Healthy: p.usable[i],
+				Name: b.Name, Version: b.Version, Weight: rt.weights[i], Effective: eff, Healthy: p.usable[i],
 			})
 		}
 		st.Routes = append(st.Routes, rs)
@@ -100,15 +100,15 @@ func (g *Gateway) Status() Status {
 		st.AccessLog = g.proxy.log.logger.Stats()
 	}
 	for _, b := range t.backends {
-		bs := BackendStatus{Name: b.name, Version: b.version, FailOpen: b.failOpen}
-		for _, e := range b.endpoints {
+		bs := BackendStatus{Name: b.Name, Version: b.Version, FailOpen: b.FailOpen}
+		for _, e := range b.Endpoints {
 			bs.Endpoints = append(bs.Endpoints, EndpointStatus{
 				Address:     e.Addr,
 				Healthy:     e.Available(now),
-				ActiveCheck: e.active.Load() == checkUp,
+				ActiveCheck: e.ActiveCheck(),
 				ActiveState: e.ActiveState(),
 				Ejected:     e.Ejected(now),
-				SlowStart:   100 * rampFactor(b.slowStart, e.readySince.Load(), now),
+				SlowStart:   b.RampPercent(e, now),
 			})
 		}
 		st.Backends = append(st.Backends, bs)

@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"math/bits"
-	"math/rand/v2"
-	"net/http"
 	"slices"
 	"sync/atomic"
 	"time"
 
+	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
 )
@@ -25,150 +23,10 @@ type Table struct {
 	LoadedAt   time.Time
 
 	routes   []*route
-	backends []*backend
+	backends []*upstream.Backend
 	trusted  trustedProxies
 	// preserveRequestID keeps an untrusted client's X-Request-Id.
 	preserveRequestID bool
-}
-
-// backend is a compiled spec.Backend. Its endpoints are shared with the Pool.
-type backend struct {
-	name, version string
-	endpoints     []*Endpoint
-	failOpen      bool
-	slowStart     *spec.SlowStart
-	outlier       outlierPolicy
-	transport     http.RoundTripper
-	breaker       *breaker
-	rr            atomic.Uint64
-}
-
-// usable reports whether the backend can take a request at now.
-func (b *backend) usable(now int64) bool {
-	if b.failOpen {
-		return true
-	}
-	for _, e := range b.endpoints {
-		if e.Available(now) {
-			return true
-		}
-	}
-	return false
-}
-
-// untested reports whether one of the backend's endpoints waits for its
-// first active check: a last resort when no backend of a route is usable.
-func (b *backend) untested(now int64) bool {
-	for _, e := range b.endpoints {
-		if e.untested(now) {
-			return true
-		}
-	}
-	return false
-}
-
-// pickEndpoint returns the index of an endpoint not in tried, or -1.
-// Available endpoints share requests round robin, or by slow-start weight
-// while one of them is ramping up. When none is available, endpoints not
-// yet checked are tried, then, with failOpen, every endpoint.
-func (b *backend) pickEndpoint(now int64, tried *indexSet) int {
-	n := len(b.endpoints)
-	count, total, ramping := 0, 0.0, false
-	for i, e := range b.endpoints {
-		if tried.has(i) || !e.Available(now) {
-			continue
-		}
-		count++
-		f := rampFactor(b.slowStart, e.readySince.Load(), now)
-		if f < 1 {
-			ramping = true
-		}
-		total += f
-	}
-	if count == 0 {
-		start := int(b.rr.Add(1) % uint64(n))
-		for k := range n {
-			if i := (start + k) % n; !tried.has(i) && b.endpoints[i].untested(now) {
-				return i
-			}
-		}
-		if !b.failOpen {
-			return -1
-		}
-		// Fail open: try every endpoint, as an ALB does with an all-unhealthy target group.
-		for k := range n {
-			if i := (start + k) % n; !tried.has(i) {
-				return i
-			}
-		}
-		return -1
-	}
-	if !ramping {
-		start := int(b.rr.Add(1) % uint64(n))
-		for k := range n {
-			i := (start + k) % n
-			if !tried.has(i) && b.endpoints[i].Available(now) {
-				return i
-			}
-		}
-		return -1
-	}
-	x := rand.Float64() * total
-	last := -1
-	for i, e := range b.endpoints {
-		if tried.has(i) || !e.Available(now) {
-			continue
-		}
-		last = i
-		if x -= rampFactor(b.slowStart, e.readySince.Load(), now); x < 0 {
-			return i
-		}
-	}
-	return last
-}
-
-// indexSet is a set of endpoint or backend indices, such as those one
-// request tried. The first 64 need no allocation; a backend behind an ALB
-// or in Kubernetes may have hundreds of endpoints.
-type indexSet struct {
-	low  uint64
-	high []uint64
-}
-
-func (s *indexSet) has(i int) bool {
-	if i < 64 {
-		return s.low&(1<<i) != 0
-	}
-	w := i/64 - 1
-	return w < len(s.high) && s.high[w]&(1<<(i%64)) != 0
-}
-
-func (s *indexSet) add(i int) {
-	if i < 64 {
-		s.low |= 1 << i
-		return
-	}
-	w := i/64 - 1
-	for len(s.high) <= w {
-		s.high = append(s.high, 0)
-	}
-	s.high[w] |= 1 << (i % 64)
-}
-
-// len is the number of indices in the set.
-func (s *indexSet) len() int {
-	n := bits.OnesCount64(s.low)
-	for _, w := range s.high {
-		n += bits.OnesCount64(w)
-	}
-	return n
-}
-
-func (s *indexSet) reset() {
-	s.low = 0
-	for i := range s.high {
-		s.high[i] = 0
-	}
 }
 
 // routeConfig is the immutable part of a route.
@@ -176,7 +34,7 @@ type routeConfig struct {
 	name     string
 	hosts    []string
 	matches  []requestMatcher
-	backends []*backend
+	backends []*upstream.Backend
 	// weights are the set weights, from the config or from runtime state,
 	// in backend order. They add up to 100.
 	weights      []int
@@ -234,14 +92,14 @@ func (rt *route) computePlan(now int64) *routePlan {
 	p.usable = usable
 	anyUsable := false
 	for i, b := range rt.backends {
-		usable[i] = b.usable(now)
+		usable[i] = b.Usable(now)
 		anyUsable = anyUsable || usable[i]
 	}
 	if !anyUsable {
 		// Nothing proven healthy: endpoints still waiting for their first
 		// check are better than no answer at all.
 		for i, b := range rt.backends {
-			usable[i] = b.untested(now)
+			usable[i] = b.Untested(now)
 			anyUsable = anyUsable || usable[i]
 		}
 	}

@@ -1,4 +1,4 @@
-package gateway
+package upstream
 
 import (
 	"bufio"
@@ -92,7 +92,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// answer; a request that can be sent again then goes on a new one, with
 	// net/http's rule: no body, and idempotent or with an idempotency key.
 	replayable := (req.Body == nil || req.Body == http.NoBody) &&
-		(isIdempotent(req.Method) && req.Method != http.MethodPut && req.Method != http.MethodDelete ||
+		(IsIdempotent(req.Method) && req.Method != http.MethodPut && req.Method != http.MethodDelete ||
 			req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != "")
 	for {
 		c, reused, err := t.conn(req.Context(), addr)

@@ -1,4 +1,4 @@
-package gateway
+package upstream
 
 import (
 	"context"
@@ -39,9 +39,9 @@ func (p *Pool) runHealthChecks(ctx context.Context, c *checker, e *Endpoint, hc 
 			return http.ErrUseLastResponse
 		},
 	}
-	url := e.url.JoinPath(hc.Path).String()
+	url := e.URL.JoinPath(hc.Path).String()
 	successes, failures := 0, 0
-	loop.Every(ctx, hc.Interval.D(), p.metrics.panicked(p.log, "health-check"), func() {
+	loop.Every(ctx, hc.Interval.D(), p.metrics.Panicked("health-check"), func() {
 		p.checkOnce(ctx, e, client, url, hc, &successes, &failures)
 	})
 }

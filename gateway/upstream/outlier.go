@@ -1,4 +1,4 @@
-package gateway
+package upstream
 
 import (
 	"sync/atomic"
@@ -7,29 +7,29 @@ import (
 	"github.com/cutover-dev/cutover/spec"
 )
 
-// outcome is what one try told about an endpoint, for passive ejection.
-type outcome uint8
+// Outcome is what one try told about an endpoint, for passive ejection.
+type Outcome uint8
 
 const (
-	// outcomeOK is an answer below 500 whose body arrived whole.
-	outcomeOK outcome = iota
-	// outcome5xx is a 500, 501 or 505 and above from the upstream.
-	outcome5xx
-	// outcomeGateway5xx is a 502, 503 or 504 from the upstream.
-	outcomeGateway5xx
-	// outcomeLocal is a failure the gateway saw itself: no connection, a
+	// OutcomeOK is an answer below 500 whose body arrived whole.
+	OutcomeOK Outcome = iota
+	// Outcome5xx is a 500, 501 or 505 and above from the upstream.
+	Outcome5xx
+	// OutcomeGateway5xx is a 502, 503 or 504 from the upstream.
+	OutcomeGateway5xx
+	// OutcomeLocal is a failure the gateway saw itself: no connection, a
 	// reset before or during the answer, a timeout.
-	outcomeLocal
+	OutcomeLocal
 )
 
-func statusOutcome(code int) outcome {
+func StatusOutcome(code int) Outcome {
 	switch {
 	case code == 502 || code == 503 || code == 504:
-		return outcomeGateway5xx
+		return OutcomeGateway5xx
 	case code >= 500:
-		return outcome5xx
+		return Outcome5xx
 	}
-	return outcomeOK
+	return OutcomeOK
 }
 
 // outlierPolicy is a compiled spec.Passive.
@@ -62,23 +62,23 @@ func reset(run *atomic.Int32) {
 	}
 }
 
-// observe feeds passive ejection with the outcome of one try on e.
-func (p *Pool) observe(b *backend, e *Endpoint, o outcome) {
+// observe feeds passive ejection with the Outcome of one try on e.
+func (p *Pool) Observe(b *Backend, e *Endpoint, o Outcome) {
 	op := &b.outlier
 	var reached string
 	switch o {
-	case outcomeOK:
+	case OutcomeOK:
 		reset(&e.consec5xx)
 		reset(&e.consecGateway)
 		reset(&e.consecLocal)
 		return
-	case outcome5xx:
+	case Outcome5xx:
 		reset(&e.consecGateway)
 		reset(&e.consecLocal)
 		if count(&e.consec5xx, op.consec5xx) {
 			reached = "consecutive5xx"
 		}
-	case outcomeGateway5xx:
+	case OutcomeGateway5xx:
 		reset(&e.consecLocal)
 		if count(&e.consec5xx, op.consec5xx) {
 			reached = "consecutive5xx"
@@ -86,7 +86,7 @@ func (p *Pool) observe(b *backend, e *Endpoint, o outcome) {
 		if count(&e.consecGateway, op.consecGateway) {
 			reached = "consecutiveGatewayFailure"
 		}
-	case outcomeLocal:
+	case OutcomeLocal:
 		if count(&e.consecLocal, op.consecLocal) {
 			reached = "consecutiveLocalOriginFailure"
 		}
@@ -107,20 +107,20 @@ func (p *Pool) observe(b *backend, e *Endpoint, o outcome) {
 // eject takes e out of rotation for the ejection time, unless that would
 // eject more of b than maxEjectionPercent allows. One endpoint may always
 // be ejected, so a backend of one can still be taken out.
-func (p *Pool) eject(b *backend, e *Endpoint, why string) {
+func (p *Pool) eject(b *Backend, e *Endpoint, why string) {
 	p.ejectMu.Lock()
 	defer p.ejectMu.Unlock()
 	now := time.Now()
 	op := &b.outlier
 	ejected := 0
-	for _, o := range b.endpoints {
+	for _, o := range b.Endpoints {
 		if o.Ejected(now.UnixNano()) {
 			ejected++
 		}
 	}
-	if ejected > 0 && ejected*100 >= op.maxEjectionPercent*len(b.endpoints) {
-		p.log.Warn("endpoint not ejected: maxEjectionPercent reached", "endpoint", e.Addr, "backend", b.name, "ejected", ejected, "maxEjectionPercent", op.maxEjectionPercent)
-		p.metrics.ejections.WithLabelValues(b.name, "refused_max_ejection_percent").Inc()
+	if ejected > 0 && ejected*100 >= op.maxEjectionPercent*len(b.Endpoints) {
+		p.log.Warn("endpoint not ejected: maxEjectionPercent reached", "endpoint", e.Addr, "backend", b.Name, "ejected", ejected, "maxEjectionPercent", op.maxEjectionPercent)
+		p.metrics.Ejections.WithLabelValues(b.Name, "refused_max_ejection_percent").Inc()
 		return
 	}
 	until := now.Add(op.ejectionTime).UnixNano()
@@ -131,8 +131,8 @@ func (p *Pool) eject(b *backend, e *Endpoint, why string) {
 	e.consec5xx.Store(0)
 	e.consecGateway.Store(0)
 	e.consecLocal.Store(0)
-	p.log.Warn("endpoint ejected", "endpoint", e.Addr, "backend", b.name, "reason", why, "for", op.ejectionTime)
-	p.metrics.ejections.WithLabelValues(b.name, why).Inc()
+	p.log.Warn("endpoint ejected", "endpoint", e.Addr, "backend", b.Name, "reason", why, "for", op.ejectionTime)
+	p.metrics.Ejections.WithLabelValues(b.Name, why).Inc()
 	p.onHealthChange()
 	time.AfterFunc(op.ejectionTime, func() {
 		if e.ejectedUntil.Load() == until {

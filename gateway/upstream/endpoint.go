@@ -1,4 +1,4 @@
-package gateway
+package upstream
 
 import (
 	"math"
@@ -13,7 +13,7 @@ import (
 // address, so that a config reload keeps the health of endpoints that stay.
 type Endpoint struct {
 	Addr string // as written in the config: http://host:port
-	url  *url.URL
+	URL  *url.URL
 
 	// active is the verdict of active health checks: checkUp when none run.
 	active atomic.Int32
@@ -38,7 +38,7 @@ const (
 
 func newEndpoint(addr string, now time.Time) *Endpoint {
 	u, _ := url.Parse(addr) // validated by spec
-	e := &Endpoint{Addr: addr, url: u}
+	e := &Endpoint{Addr: addr, URL: u}
 	e.readySince.Store(now.UnixNano())
 	return e
 }
@@ -48,11 +48,15 @@ func (e *Endpoint) Available(now int64) bool {
 	return e.active.Load() == checkUp && now >= e.ejectedUntil.Load()
 }
 
-// untested reports whether the endpoint waits for its first active check
+// Untested reports whether the endpoint waits for its first active check
 // and is not ejected: a last resort when nothing else can serve.
-func (e *Endpoint) untested(now int64) bool {
+func (e *Endpoint) Untested(now int64) bool {
 	return e.active.Load() == checkUnknown && now >= e.ejectedUntil.Load()
 }
+
+// ActiveCheck reports whether the last active check passed (true when none
+// runs).
+func (e *Endpoint) ActiveCheck() bool { return e.active.Load() == checkUp }
 
 // Ejected reports whether passive ejection holds at now.
 func (e *Endpoint) Ejected(now int64) bool { return now < e.ejectedUntil.Load() }
