@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cutover-dev/cutover/gateway/mirror"
 	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
@@ -55,7 +56,7 @@ func managedRouteConfig(parent *spec.Route, mr ManagedRoute, b *upstream.Backend
 
 // mirrorRouteConfig is a plan's mirror route: the parent's routing for the
 // requests that match, plus a copy of a share of them to backend.
-func mirrorRouteConfig(parent routeConfig, mr ManagedRoute, b *upstream.Backend, diffs *diffLog, m *Metrics) routeConfig {
+func mirrorRouteConfig(parent routeConfig, mr ManagedRoute, b *upstream.Backend, diffs *mirror.DiffLog, m *Metrics) routeConfig {
 	c := parent
 	c.name, c.parent = mr.Name, parent.name
 	c.matches = nil
@@ -71,12 +72,12 @@ func mirrorRouteConfig(parent routeConfig, mr ManagedRoute, b *upstream.Backend,
 	}
 	c.localMetrics = m.forRoute(mr.Name, "", "")
 	pct := mr.MirrorPercent
-	c.mirror = newMirror(mr.Name, &spec.Mirror{
+	c.mirror = mirror.New(mr.Name, &spec.Mirror{
 		Backend: b.Name, Percent: &pct, Methods: []string{"GET", "HEAD"},
 		MaxBodyBytes: spec.DefaultMirrorMaxBody, Timeout: spec.Duration(spec.DefaultMirrorTimeout),
 		MaxInFlight: spec.DefaultMirrorMaxInFlight,
 		Compare:     &spec.Compare{Status: true, Body: true, Keep: spec.DefaultMirrorKeep},
-	}, b, diffs, m)
+	}, b, diffs, m.mirror())
 	return c
 }
 
@@ -200,7 +201,7 @@ func (g *Gateway) recompile() error {
 
 // Diffs returns the last mirrored requests of a route whose answers
 // differed, oldest first.
-func (g *Gateway) Diffs(route string) ([]Diff, error) {
+func (g *Gateway) Diffs(route string) ([]mirror.Diff, error) {
 	known := g.table.Load().routeByName(route) != nil
 	if !known {
 		mrs, err := g.loadManagedRoutes()
@@ -218,7 +219,7 @@ func (g *Gateway) Diffs(route string) ([]Diff, error) {
 	}
 	diffs := g.pool.Diffs(route)
 	if diffs == nil {
-		diffs = []Diff{}
+		diffs = []mirror.Diff{}
 	}
 	return diffs, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/cutover-dev/cutover/gateway/mirror"
 	"github.com/cutover-dev/cutover/internal/loop"
 )
 
@@ -302,6 +303,11 @@ func statusLabel(code int) string {
 		return "503"
 	}
 	return strconv.Itoa(code)
+}
+
+// mirror is the mirrors' part of the metrics.
+func (m *Metrics) mirror() mirror.Metrics {
+	return mirror.Metrics{Requests: m.mirrorRequests, Dropped: m.mirrorDropped, Diffs: m.mirrorDiffs}
 }
 
 // MirrorDiffs returns how many mirrored answers of route compared as each

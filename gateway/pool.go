@@ -7,6 +7,7 @@ import (
 
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 
+	"github.com/cutover-dev/cutover/gateway/mirror"
 	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/internal/loop"
 	"github.com/cutover-dev/cutover/ratelimit"
@@ -22,8 +23,8 @@ type Pool struct {
 	log      *slog.Logger
 	upstream *upstream.Pool
 
-	mu         sync.Mutex          // guards the maps below
-	diffs      map[string]*diffLog // by route
+	mu         sync.Mutex                 // guards the maps below
+	diffs      map[string]*mirror.DiffLog // by route
 	rlsClients map[string]rlsv3.RateLimitServiceClient
 	// limiters keep rate-limit state across reloads, by route, name and
 	// settings; limitersUsed marks those the last compile used.
@@ -40,7 +41,7 @@ func newPool(log *slog.Logger, m *Metrics, onHealthChange func()) *Pool {
 	return &Pool{
 		log:          log,
 		upstream:     upstream.NewPool(log, um, onHealthChange),
-		diffs:        map[string]*diffLog{},
+		diffs:        map[string]*mirror.DiffLog{},
 		rlsClients:   map[string]rlsv3.RateLimitServiceClient{},
 		limiters:     map[string]*ratelimit.Limiter{},
 		limitersUsed: map[string]bool{},
@@ -92,7 +93,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 			c.limits = append(c.limits, compileRateLimit(sr.Name, rl, p.limiterFor(sr.Name, rl), m))
 		}
 		if sm := sr.Mirror; sm != nil {
-			c.mirror = newMirror(sr.Name, sm, byName[sm.Backend], p.diffLogFor(sr.Name, sm.Compare), m)
+			c.mirror = mirror.New(sr.Name, sm, byName[sm.Backend], p.diffLogFor(sr.Name, sm.Compare), m.mirror())
 		}
 		if sr.Sticky != nil && sr.Sticky.Cookie != nil {
 			c.cookieMaxAge = int(sr.Sticky.Cookie.MaxAge.D() / time.Second)
@@ -142,29 +143,27 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 
 // diffLogFor returns a route's log of differing mirrored answers, kept
 // across reloads. Called with p.mu held.
-func (p *Pool) diffLogFor(route string, c *spec.Compare) *diffLog {
+func (p *Pool) diffLogFor(route string, c *spec.Compare) *mirror.DiffLog {
 	keep := spec.DefaultMirrorKeep
 	if c != nil {
 		keep = c.Keep
 	}
 	l, ok := p.diffs[route]
 	if !ok {
-		l = &diffLog{}
+		l = &mirror.DiffLog{}
 		p.diffs[route] = l
 	}
-	l.mu.Lock()
-	l.keep = keep
-	l.mu.Unlock()
+	l.SetKeep(keep)
 	return l
 }
 
 // Diffs returns the last differing mirrored answers of a route.
-func (p *Pool) Diffs(route string) []Diff {
+func (p *Pool) Diffs(route string) []mirror.Diff {
 	p.mu.Lock()
 	l := p.diffs[route]
 	p.mu.Unlock()
 	if l == nil {
 		return nil
 	}
-	return l.list()
+	return l.List()
 }

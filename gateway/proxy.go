@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cutover-dev/cutover/gateway/mirror"
 	"github.com/cutover-dev/cutover/gateway/upstream"
 )
 
@@ -58,7 +59,7 @@ type exchange struct {
 	status    int
 	// pair receives the primary's answer when the request was mirrored
 	// with a comparison; maxBody bounds what is compared.
-	pair    *pair
+	pair    *mirror.Pair
 	maxBody int64
 
 	// clientCtx is the request's context before the route's timeout: it
@@ -181,9 +182,9 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = &x.body
 	}
 	x.plan = plan
-	if m := rt.mirror; m != nil && m.selects(r) {
+	if m := rt.mirror; m != nil && m.Selects(r) {
 		x.mirrored = true
-		x.pair, x.maxBody = m.start(r, x.clientIP(r, rt.trusted)), m.maxBody
+		x.pair, x.maxBody = m.Start(r, x.clientIP(r, rt.trusted)), m.MaxBody()
 	}
 	x.backend = rt.choose(r, plan, x)
 	x.tried.Add(x.backend)
@@ -264,7 +265,7 @@ func modifyResponse(resp *http.Response) error {
 	x := resp.Request.Context().Value(exchangeKey{}).(*exchange)
 	x.status = resp.StatusCode
 	if x.pair != nil {
-		resp.Body = newCaptureBody(resp, x.pair, x.maxBody)
+		resp.Body = mirror.Capture(resp, x.pair, x.maxBody)
 	}
 	if x.setSticky || (x.bucket >= 0 && x.route.drain && x.backend != x.cookieBackend(resp.Request)) {
 		c := x.route.sticky.Cookie
@@ -283,7 +284,7 @@ func modifyResponse(resp *http.Response) error {
 
 func (h *proxyHandler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
 	x := r.Context().Value(exchangeKey{}).(*exchange)
-	x.pair.set(true, &shadowAnswer{failed: true})
+	x.pair.PrimaryFailed()
 	if berr := x.body.failure(); berr != nil {
 		// The client's body failed: the upstream is not at fault.
 		code, kind := clientFault(berr)

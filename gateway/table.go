@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cutover-dev/cutover/gateway/mirror"
 	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
@@ -50,7 +51,7 @@ type routeConfig struct {
 	limits       []*routeLimiter
 	globals      []*globalLimiter // after the local limits
 	trusted      trustedProxies
-	mirror       *mirror
+	mirror       *mirror.Mirror
 	retry        *retryPolicy
 	maxBody      int64 // 0: the gateway's limit
 	upgrades     []string

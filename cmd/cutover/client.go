@@ -21,6 +21,7 @@ import (
 
 	"github.com/cutover-dev/cutover/admin"
 	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/gateway/mirror"
 	"github.com/cutover-dev/cutover/state"
 )
 
@@ -306,7 +307,7 @@ func newDiffsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			var resp struct {
-				Diffs []gateway.Diff `json:"diffs"`
+				Diffs []mirror.Diff `json:"diffs"`
 			}
 			if err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/routes/"+url.PathEscape(args[0])+"/diffs", nil, &resp); err != nil {
 				return err

@@ -154,4 +154,3 @@ func (s *IndexSet) Reset() {
 		s.high[i] = 0
 	}
 }
-

@@ -57,7 +57,6 @@ func (b *Breaker) StartRetry() bool {
 
 func (b *Breaker) EndRetry() { b.retrying.Add(-1) }
 
-
 // IsIdempotent reports whether a request of method may be sent twice.
 func IsIdempotent(method string) bool {
 	switch method {

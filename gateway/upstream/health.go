@@ -41,9 +41,10 @@ func (p *Pool) runHealthChecks(ctx context.Context, c *checker, e *Endpoint, hc 
 	}
 	url := e.URL.JoinPath(hc.Path).String()
 	successes, failures := 0, 0
-	loop.Every(ctx, hc.Interval.D(), p.metrics.Panicked("health-check"), func() {
-		p.checkOnce(ctx, e, client, url, hc, &successes, &failures)
-	})
+	check := func() { p.checkOnce(ctx, e, client, url, hc, &successes, &failures) }
+	onPanic := p.metrics.Panicked("health-check")
+	loop.Guard(onPanic, check) // the first check runs at once
+	loop.Every(ctx, hc.Interval.D(), onPanic, check)
 }
 
 // checkOnce is one active check and its verdict.

@@ -1,5 +1,4 @@
-// Package loop runs background loops: at once and then on a ticker until a
-// context ends, each iteration guarded, so that one panic is reported and
+// Package loop runs background loops: on a ticker until a context ends, each iteration guarded, so that one panic is reported and
 // the loop goes on while traffic keeps flowing.
 package loop
 
@@ -12,18 +11,18 @@ import (
 // PanicFunc is told of a recovered panic, with the goroutine's stack.
 type PanicFunc func(v any, stack []byte)
 
-// Every calls fn at once and then every interval until ctx ends. A panic in
-// one call goes to onPanic, and the next call happens as planned.
+// Every calls fn every interval until ctx ends. A panic in one call goes
+// to onPanic, and the next call happens as planned.
 func Every(ctx context.Context, interval time.Duration, onPanic PanicFunc, fn func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		Guard(onPanic, fn)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		Guard(onPanic, fn)
 	}
 }
 

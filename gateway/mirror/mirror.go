@@ -1,4 +1,8 @@
-package gateway
+// Package mirror is a route's shadow traffic: which requests are copied
+// and where, the copies sent with their own timeout and concurrency cap,
+// and the comparison of the shadow's answers with the primary's, which are
+// counted and kept, never returned.
+package mirror
 
 import (
 	"bytes"
@@ -7,10 +11,13 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/spec"
@@ -21,7 +28,7 @@ const HeaderMirror = "X-Cutover-Mirror"
 
 // mirror is a route's shadow traffic: which requests are copied, where, and
 // how the answers are compared.
-type mirror struct {
+type Mirror struct {
 	route      string
 	backend    *upstream.Backend
 	percent    uint64
@@ -32,14 +39,14 @@ type mirror struct {
 	compare    *spec.Compare
 	ignore     map[string]bool // canonical header names left out of comparisons
 	sem        chan struct{}   // bounds copies in flight
-	diffs      *diffLog
-	metrics    *Metrics
+	diffs      *DiffLog
+	metrics    Metrics
 
 	total atomic.Uint64 // requests offered
 }
 
-func newMirror(route string, m *spec.Mirror, b *upstream.Backend, diffs *diffLog, metrics *Metrics) *mirror {
-	mr := &mirror{
+func New(route string, m *spec.Mirror, b *upstream.Backend, diffs *DiffLog, metrics Metrics) *Mirror {
+	mr := &Mirror{
 		route: route, backend: b, percent: uint64(*m.Percent), methods: m.Methods,
 		maxBody: m.MaxBodyBytes, timeout: m.Timeout.D(), shadowHost: m.ShadowHost, compare: m.Compare,
 		sem: make(chan struct{}, m.MaxInFlight), diffs: diffs, metrics: metrics,
@@ -56,7 +63,7 @@ func newMirror(route string, m *spec.Mirror, b *upstream.Backend, diffs *diffLog
 // selects reports whether r is copied: its method is allowed and the
 // deterministic share says so (Traefik's count*100 < total*percent), so that
 // 10 % of 1,000 requests is exactly 100.
-func (m *mirror) selects(r *http.Request) bool {
+func (m *Mirror) Selects(r *http.Request) bool {
 	if !slices.Contains(m.methods, r.Method) || r.Header.Get("Upgrade") != "" {
 		return false
 	}
@@ -71,21 +78,21 @@ func ceilDiv(a, b uint64) uint64 { return (a + b - 1) / b }
 // start reads r's body (up to the limit) so that both the primary and the
 // copy can send it, then sends the copy in the background. It returns the
 // pair whose primary half the caller fills in, or nil.
-func (m *mirror) start(r *http.Request, clientIP string) *pair {
+func (m *Mirror) Start(r *http.Request, clientIP string) *Pair {
 	body, ok := bufferBody(r, m.maxBody)
 	if !ok {
-		m.metrics.mirrorDropped.WithLabelValues(m.route, "body_too_large").Inc()
+		m.metrics.Dropped.WithLabelValues(m.route, "body_too_large").Inc()
 		return nil
 	}
 	select {
 	case m.sem <- struct{}{}:
 	default:
-		m.metrics.mirrorDropped.WithLabelValues(m.route, "pool_full").Inc()
+		m.metrics.Dropped.WithLabelValues(m.route, "pool_full").Inc()
 		return nil
 	}
-	var p *pair
+	var p *Pair
 	if m.compare != nil {
-		p = &pair{m: m, method: r.Method, path: r.URL.RequestURI()}
+		p = &Pair{m: m, method: r.Method, path: r.URL.RequestURI()}
 	}
 	req := m.copyRequest(r, body, clientIP)
 	go m.send(req, p)
@@ -124,7 +131,7 @@ func (e errReader) Read([]byte) (int, error) {
 	return 0, e.err
 }
 
-func (m *mirror) copyRequest(r *http.Request, body []byte, clientIP string) *http.Request {
+func (m *Mirror) copyRequest(r *http.Request, body []byte, clientIP string) *http.Request {
 	h := r.Header.Clone()
 	removeHopByHop(h)
 	h.Set(HeaderMirror, "1")
@@ -155,13 +162,13 @@ func (m *mirror) copyRequest(r *http.Request, body []byte, clientIP string) *htt
 
 // send is one copy's life, with its own context and timeout; its answer is
 // read, compared and thrown away.
-func (m *mirror) send(req *http.Request, p *pair) {
+func (m *Mirror) send(req *http.Request, p *Pair) {
 	defer func() { <-m.sem }()
 	ctx, cancel := context.WithTimeout(context.Background(), m.timeout)
 	defer cancel()
 	i := m.backend.PickEndpoint(time.Now().UnixNano(), &upstream.IndexSet{})
 	if i < 0 {
-		m.metrics.mirrorDropped.WithLabelValues(m.route, "no_healthy_upstream").Inc()
+		m.metrics.Dropped.WithLabelValues(m.route, "no_healthy_upstream").Inc()
 		p.set(false, &shadowAnswer{failed: true})
 		return
 	}
@@ -169,13 +176,13 @@ func (m *mirror) send(req *http.Request, p *pair) {
 	req.URL.Scheme, req.URL.Host = e.URL.Scheme, e.URL.Host
 	resp, err := m.backend.Transport.RoundTrip(req.WithContext(ctx))
 	if err != nil {
-		m.metrics.mirrorRequests.WithLabelValues(m.route, m.backend.Name, "error").Inc()
+		m.metrics.Requests.WithLabelValues(m.route, m.backend.Name, "error").Inc()
 		p.set(false, &shadowAnswer{failed: true})
 		return
 	}
 	a := readAnswer(resp.StatusCode, resp.Header, resp.Body, m.maxBody)
 	resp.Body.Close()
-	m.metrics.mirrorRequests.WithLabelValues(m.route, m.backend.Name, statusLabel(resp.StatusCode)).Inc()
+	m.metrics.Requests.WithLabelValues(m.route, m.backend.Name, strconv.Itoa(resp.StatusCode)).Inc()
 	p.set(false, a)
 }
 
@@ -211,15 +218,15 @@ func (w *prefixWriter) Write(p []byte) (int, error) {
 
 // pair joins the primary's and the shadow's answers; whichever arrives
 // second compares them.
-type pair struct {
-	m            *mirror
+type Pair struct {
+	m            *Mirror
 	method, path string
 
 	mu              sync.Mutex // guards primary and shadow
 	primary, shadow *shadowAnswer
 }
 
-func (p *pair) set(primary bool, a *shadowAnswer) {
+func (p *Pair) set(primary bool, a *shadowAnswer) {
 	if p == nil {
 		return
 	}
@@ -236,7 +243,7 @@ func (p *pair) set(primary bool, a *shadowAnswer) {
 	}
 }
 
-func (m *mirror) record(p *pair) {
+func (m *Mirror) record(p *Pair) {
 	a, b := p.primary, p.shadow
 	kind := "same"
 	switch {
@@ -249,7 +256,7 @@ func (m *mirror) record(p *pair) {
 	case m.compare.Body && a.hash != b.hash:
 		kind = "body"
 	}
-	m.metrics.mirrorDiffs.WithLabelValues(m.route, kind).Inc()
+	m.metrics.Diffs.WithLabelValues(m.route, kind).Inc()
 	if kind == "same" {
 		return
 	}
@@ -260,7 +267,7 @@ func (m *mirror) record(p *pair) {
 	})
 }
 
-func (m *mirror) sameHeaders(a, b http.Header) bool {
+func (m *Mirror) sameHeaders(a, b http.Header) bool {
 	for _, pair := range [2][2]http.Header{{a, b}, {b, a}} {
 		for k, v := range pair[0] {
 			if !m.ignore[k] && !slices.Equal(v, pair[1][k]) {
@@ -275,7 +282,7 @@ func (m *mirror) sameHeaders(a, b http.Header) bool {
 // streams to the client.
 type captureBody struct {
 	io.ReadCloser
-	p      *pair
+	p      *Pair
 	status int
 	header http.Header
 	max    int64
@@ -290,7 +297,7 @@ type hashWriter interface {
 	Sum([]byte) []byte
 }
 
-func newCaptureBody(resp *http.Response, p *pair, max int64) *captureBody {
+func Capture(resp *http.Response, p *Pair, max int64) io.ReadCloser {
 	return &captureBody{ReadCloser: resp.Body, p: p, status: resp.StatusCode, header: resp.Header.Clone(), max: max, hash: sha256.New()}
 }
 
@@ -323,6 +330,29 @@ func (c *captureBody) finish() {
 	c.p.set(true, a)
 }
 
+// Metrics are the series a mirror counts, registered by the gateway.
+type Metrics struct {
+	// Requests are copies answered, by route, backend and code.
+	Requests *prometheus.CounterVec
+	// Dropped are copies not sent, by route and reason.
+	Dropped *prometheus.CounterVec
+	// Diffs are comparisons, by route and kind.
+	Diffs *prometheus.CounterVec
+}
+
+// MaxBody bounds what is compared of an answer.
+func (m *Mirror) MaxBody() int64 { return m.maxBody }
+
+// PrimaryFailed records that the primary gave no answer to compare.
+func (p *Pair) PrimaryFailed() { p.set(true, &shadowAnswer{failed: true}) }
+
+// SetKeep sets how many differing pairs the log keeps.
+func (l *DiffLog) SetKeep(n int) {
+	l.mu.Lock()
+	l.keep = n
+	l.mu.Unlock()
+}
+
 // Diff is a mirrored request whose two answers differed.
 type Diff struct {
 	Time time.Time `json:"time"`
@@ -337,14 +367,14 @@ type Diff struct {
 	ShadowBody  string `json:"shadowBody"`
 }
 
-// diffLog keeps the last differing pairs of a route.
-type diffLog struct {
+// DiffLog keeps the last differing pairs of a route.
+type DiffLog struct {
 	mu   sync.Mutex // guards all
 	keep int
 	all  []Diff
 }
 
-func (l *diffLog) add(d Diff) {
+func (l *DiffLog) add(d Diff) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.all = append(l.all, d)
@@ -353,7 +383,7 @@ func (l *diffLog) add(d Diff) {
 	}
 }
 
-func (l *diffLog) list() []Diff {
+func (l *DiffLog) List() []Diff {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.all)
