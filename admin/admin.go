@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/cutover-dev/cutover/admin/wire"
 	"github.com/cutover-dev/cutover/gateway"
 	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/spec"
@@ -24,7 +25,7 @@ import (
 )
 
 // HeaderActor names who made a change; the CLI sends user@host.
-const HeaderActor = "X-Cutover-Actor"
+const HeaderActor = wire.HeaderActor
 
 // maxRequestBody bounds admin request bodies; they are small JSON.
 const maxRequestBody = 1 << 20
@@ -108,22 +109,13 @@ func (a *API) getRollout(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, e.View())
 }
 
-// CommandRequest is the body of POST /api/v1/rollouts/{name}/{command}.
-type CommandRequest struct {
-	// Full and Force apply to promote; ToStep to rollback.
-	Full   bool   `json:"full,omitempty"`
-	Force  bool   `json:"force,omitempty"`
-	ToStep *int   `json:"toStep,omitempty"`
-	Reason string `json:"reason,omitempty"`
-}
-
 func (a *API) rolloutCommand(w http.ResponseWriter, r *http.Request) {
 	e := a.rollouts.Get(r.PathValue("name"))
 	if e == nil {
 		writeError(w, http.StatusNotFound, "name", fmt.Sprintf("no rollout %q", r.PathValue("name")))
 		return
 	}
-	var req CommandRequest
+	var req wire.CommandRequest
 	if r.ContentLength != 0 && !decode(w, r, &req) {
 		return
 	}
@@ -159,12 +151,6 @@ func (a *API) rolloutCommand(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, e.View())
 	}
-}
-
-// WeightsRequest is the body of PUT /api/v1/routes/{route}/weights.
-type WeightsRequest struct {
-	Weights map[string]json.Number `json:"weights"`
-	Reason  string                 `json:"reason,omitempty"`
 }
 
 func (a *API) setWeights(w http.ResponseWriter, r *http.Request) {
@@ -204,17 +190,6 @@ func (a *API) resetWeights(w http.ResponseWriter, r *http.Request) {
 	a.status(w, r)
 }
 
-// ManagedRouteRequest is the body of PUT /api/v1/routes/{route}/managed/{name}:
-// a route in front of {route} that sends what matches to Backend. No match
-// removes it.
-type ManagedRouteRequest struct {
-	Match   []spec.Match `json:"match"`
-	Backend string       `json:"backend"`
-	// MirrorPercent makes it a mirror route (see gateway.ManagedRoute).
-	MirrorPercent int    `json:"mirrorPercent,omitempty"`
-	Reason        string `json:"reason,omitempty"`
-}
-
 func (a *API) diffs(w http.ResponseWriter, r *http.Request) {
 	route := r.PathValue("route")
 	diffs, err := a.gw.Diffs(route)
@@ -238,7 +213,7 @@ func (a *API) listManaged(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) setManaged(w http.ResponseWriter, r *http.Request) {
-	var req ManagedRouteRequest
+	var req wire.ManagedRouteRequest
 	if !decode(w, r, &req) {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -99,5 +100,31 @@ func TestGaugesNeverDisappear(t *testing.T) {
 	}
 	if flap.Load() < 20 {
 		t.Fatalf("health flapped only %d times", flap.Load())
+	}
+}
+
+// A connection that never sends a byte does not hold the shutdown: once
+// the listeners are closed it is closed after a second, where net/http
+// alone would wait 5 s for it (more than the demo's shutdown timeout).
+func TestSilentConnectionsDoNotHoldTheShutdown(t *testing.T) {
+	app := newBackend(t, "app", nil)
+	h := startGateway(t, config(fmt.Sprintf(`  backends:
+  - {name: app, endpoints: [%s]}
+  routes:
+  - name: web
+    backends: [{name: app}]
+`, app.URL)))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if code, _ := h.get("/"); code != 200 {
+		t.Fatalf("GET: %d", code)
+	}
+	start := time.Now()
+	h.stop()
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("shutdown took %v behind a connection that sent nothing", took)
 	}
 }

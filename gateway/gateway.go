@@ -63,15 +63,6 @@ type Gateway struct {
 	addrs   map[string]string // listener name (and "admin") to bound address; set before started closes
 }
 
-// ReloadResult is the outcome of the last reload attempt.
-type ReloadResult struct {
-	Time  time.Time `json:"time"`
-	Actor string    `json:"actor"`
-	OK    bool      `json:"ok"`
-	Error string    `json:"error,omitempty"`
-	Hash  string    `json:"hash,omitempty"`
-}
-
 // InputError is a bad request to change the gateway; Field names the
 // parameter at fault. The admin API answers it with 400.
 type InputError struct {
@@ -460,6 +451,22 @@ func (g *Gateway) Run(ctx context.Context, admin http.Handler) error {
 			continue
 		}
 		wg.Go(func() {
+			// Once the listeners are closed, a connection that has sent
+			// nothing for a second is not going to bring a request.
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				t := time.NewTicker(silentGrace)
+				defer t.Stop()
+				for {
+					select {
+					case <-done:
+						return
+					case <-t.C:
+						srv.closeSilent(silentGrace)
+					}
+				}
+			}()
 			if err := srv.http.Shutdown(sctx); err != nil {
 				errMu.Lock()
 				shutdownErr = errors.Join(shutdownErr, fmt.Errorf("%s: %w", srv.name, err))
@@ -491,6 +498,10 @@ func (g *Gateway) ReopenLogs() {
 		g.proxy.log.logger.Reopen()
 	}
 }
+
+// silentGrace is how long, once the listeners are closed, a connection
+// that has sent no byte is waited for.
+const silentGrace = time.Second
 
 // Started is closed once Run has opened the listeners.
 func (g *Gateway) Started() <-chan struct{} { return g.started }

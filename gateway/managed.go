@@ -5,25 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
+	"github.com/cutover-dev/cutover/admin/wire"
 	"github.com/cutover-dev/cutover/gateway/mirror"
 	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
 )
 
-// ManagedRoute is a route that a plan puts in front of one of the config's
-// routes, such as a header route that sends "x-preview: new" to the canary
-// whatever the weights say. It inherits the parent's hosts and timeout.
-type ManagedRoute struct {
-	Name    string       `json:"name"`
-	Match   []spec.Match `json:"match"`
-	Backend string       `json:"backend"`
-	// MirrorPercent, when set, makes it a mirror route: what matches is
-	// served as by the parent, and that share of it is copied to Backend.
-	MirrorPercent int `json:"mirrorPercent,omitempty"`
-}
+// ManagedRoute is a route a plan puts in front of a config route.
+type ManagedRoute = wire.ManagedRoute
 
 func managedFits(sr *spec.Route, mrs []ManagedRoute) bool {
 	for _, mr := range mrs {
@@ -222,57 +213,4 @@ func (g *Gateway) Diffs(route string) ([]mirror.Diff, error) {
 		diffs = []mirror.Diff{}
 	}
 	return diffs, nil
-}
-
-// String is the route as a user writes it: "preview: x-preview=new to new",
-// "shadow: 10% of GET /api* copied to new".
-func (mr ManagedRoute) String() string {
-	var alts []string
-	for _, m := range mr.Match {
-		alts = append(alts, describeMatch(m))
-	}
-	what := strings.Join(alts, " or ")
-	if what == "" {
-		what = "every request"
-	}
-	if mr.MirrorPercent > 0 {
-		return fmt.Sprintf("%s: %d%% of %s copied to %s", mr.Name, mr.MirrorPercent, what, mr.Backend)
-	}
-	return fmt.Sprintf("%s: %s to %s", mr.Name, what, mr.Backend)
-}
-
-func describeMatch(m spec.Match) string {
-	var parts []string
-	if m.Method != "" {
-		parts = append(parts, m.Method)
-	}
-	if m.Path != nil {
-		parts = append(parts, describeString("", m.Path))
-	}
-	for _, h := range m.Headers {
-		parts = append(parts, describeKey(h))
-	}
-	for _, q := range m.QueryParams {
-		parts = append(parts, "?"+describeKey(q))
-	}
-	return strings.Join(parts, " ")
-}
-
-func describeKey(k spec.KeyMatch) string {
-	if k.Present && k.Exact == nil && k.Prefix == nil && k.Regex == nil {
-		return k.Name + " present"
-	}
-	return describeString(k.Name+"=", &k.StringMatch)
-}
-
-func describeString(prefix string, s *spec.StringMatch) string {
-	switch {
-	case s.Exact != nil:
-		return prefix + *s.Exact
-	case s.Prefix != nil:
-		return prefix + *s.Prefix + "*"
-	case s.Regex != nil:
-		return prefix + "~" + *s.Regex
-	}
-	return prefix
 }

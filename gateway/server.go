@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/cutover-dev/cutover/spec"
 )
@@ -16,6 +18,31 @@ type server struct {
 	http  *http.Server
 	ln    net.Listener
 	tls   *spec.TLS
+	// fresh are the connections that have not sent a byte yet, with when
+	// they were accepted.
+	fresh sync.Map // net.Conn -> time.Time
+}
+
+// track is the server's ConnState hook.
+func (s *server) track(c net.Conn, st http.ConnState) {
+	if st == http.StateNew {
+		s.fresh.Store(c, time.Now())
+	} else {
+		s.fresh.Delete(c)
+	}
+}
+
+// closeSilent closes the connections that have sent nothing for at least
+// grace. net/http's Shutdown waits 5 s for such a connection, one a client
+// opened in a race and keeps unused, say; it holds no request to lose.
+func (s *server) closeSilent(grace time.Duration) {
+	now := time.Now()
+	s.fresh.Range(func(k, v any) bool {
+		if now.Sub(v.(time.Time)) >= grace {
+			k.(net.Conn).Close()
+		}
+		return true
+	})
 }
 
 func (s *server) serve() error {
@@ -41,7 +68,9 @@ func (g *Gateway) listen(s spec.GatewaySpec, admin http.Handler) ([]*server, err
 			g.closeAll(out)
 			return nil, fmt.Errorf("listener %s: %w", l.Name, err)
 		}
-		out = append(out, &server{name: l.Name, ln: ln, tls: l.TLS, http: &http.Server{
+		srv := &server{name: l.Name, ln: ln, tls: l.TLS}
+		srv.http = &http.Server{
+			ConnState:         srv.track,
 			Handler:           g.proxy,
 			MaxHeaderBytes:    s.Limits.MaxHeaderBytes,
 			ReadHeaderTimeout: s.Limits.ReadHeaderTimeout.D(),
@@ -49,7 +78,8 @@ func (g *Gateway) listen(s spec.GatewaySpec, admin http.Handler) ([]*server, err
 			WriteTimeout:      s.Limits.WriteTimeout.D(),
 			IdleTimeout:       s.Limits.IdleTimeout.D(),
 			ErrorLog:          errLog,
-		}})
+		}
+		out = append(out, srv)
 		g.log.Info("listening", "listener", l.Name, "address", ln.Addr().String(), "tls", l.TLS != nil)
 	}
 	ln, err := net.Listen("tcp", s.Admin.Address)

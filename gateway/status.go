@@ -3,65 +3,18 @@ package gateway
 import (
 	"time"
 
-	"github.com/cutover-dev/cutover/accesslog"
+	"github.com/cutover-dev/cutover/admin/wire"
 )
 
-// Status is what GET /api/v1/status returns.
-type Status struct {
-	Gateway    string          `json:"gateway"`
-	Ready      bool            `json:"ready"`
-	Generation uint64          `json:"generation"`
-	ConfigFile string          `json:"configFile"`
-	ConfigHash string          `json:"configHash"`
-	LoadedAt   time.Time       `json:"loadedAt"`
-	LastReload ReloadResult    `json:"lastReload"`
-	Routes     []RouteStatus   `json:"routes"`
-	Backends   []BackendStatus `json:"backends"`
-	// AccessLog counts each sink's lines written and dropped.
-	AccessLog []accesslog.Stats `json:"accessLog,omitempty"`
-}
-
-// RouteStatus is a route's split.
-type RouteStatus struct {
-	Name string `json:"name"`
-	// Source is "config" or "runtime" (set through the API or a plan).
-	Source   string         `json:"source"`
-	Sticky   bool           `json:"sticky"`
-	Backends []RouteBackend `json:"backends"`
-}
-
-// RouteBackend is one backend's share of a route.
-type RouteBackend struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	// Weight is the set weight; Effective is the share after health, in
-	// percent.
-	Weight    int     `json:"weight"`
-	Effective float64 `json:"effective"`
-	Healthy   bool    `json:"healthy"`
-}
-
-// BackendStatus is a backend and its endpoints.
-type BackendStatus struct {
-	Name      string           `json:"name"`
-	Version   string           `json:"version"`
-	FailOpen  bool             `json:"failOpen"`
-	Endpoints []EndpointStatus `json:"endpoints"`
-}
-
-// EndpointStatus is one endpoint's health.
-type EndpointStatus struct {
-	Address string `json:"address"`
-	Healthy bool   `json:"healthy"`
-	// ActiveCheck is the last active-check verdict; ActiveState says
-	// "unknown" too, before the first check answered. Ejected is passive
-	// ejection.
-	ActiveCheck bool   `json:"activeCheck"`
-	ActiveState string `json:"activeState"`
-	Ejected     bool   `json:"ejected"`
-	// SlowStart is the ramp factor in percent; 100 when fully warmed up.
-	SlowStart float64 `json:"slowStart"`
-}
+// The status types are the admin API's wire types.
+type (
+	Status         = wire.Status
+	ReloadResult   = wire.ReloadResult
+	RouteStatus    = wire.RouteStatus
+	RouteBackend   = wire.RouteBackend
+	BackendStatus  = wire.BackendStatus
+	EndpointStatus = wire.EndpointStatus
+)
 
 // Status reports the gateway's current state.
 func (g *Gateway) Status() Status {

@@ -20,12 +20,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cutover-dev/cutover/admin"
+	"github.com/cutover-dev/cutover/admin/wire"
 	"github.com/cutover-dev/cutover/gateway"
 	"github.com/cutover-dev/cutover/gateway/mirror"
 	"github.com/cutover-dev/cutover/state"
 )
 
-func (g *globals) client() (*admin.Client, error) {
+func (g *globals) client() (*wire.Client, error) {
 	token := g.token
 	if token == "" {
 		data, err := os.ReadFile(filepath.Join(g.stateDir, state.TokenFile))
@@ -43,7 +44,7 @@ func (g *globals) client() (*admin.Client, error) {
 		host, _ := os.Hostname()
 		actor = u.Username + "@" + host
 	}
-	return &admin.Client{Base: base, Token: token, Actor: actor}, nil
+	return &wire.Client{Base: base, Token: token, Actor: actor}, nil
 }
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -127,7 +128,7 @@ func newWeightCmd(g *globals) *cobra.Command {
 				if len(args) < 2 {
 					return fmt.Errorf("give at least one BACKEND=PCT")
 				}
-				req := admin.WeightsRequest{Weights: map[string]json.Number{}, Reason: reason}
+				req := wire.WeightsRequest{Weights: map[string]json.Number{}, Reason: reason}
 				for _, a := range args[1:] {
 					name, pct, ok := strings.Cut(a, "=")
 					pct = strings.TrimSuffix(pct, "%")
@@ -221,7 +222,7 @@ func newEventsCmd(g *globals) *cobra.Command {
 }
 
 // follow reads the Server-Sent Events stream until ctx ends.
-func followEvents(ctx context.Context, c *admin.Client, limit int, fn func(state.Event)) error {
+func followEvents(ctx context.Context, c *wire.Client, limit int, fn func(state.Event)) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/api/v1/events?follow=1&limit=%d", c.Base, limit), nil)
 	if err != nil {
 		return err

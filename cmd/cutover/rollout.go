@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/cutover-dev/cutover/admin"
+	"github.com/cutover-dev/cutover/admin/wire"
 	"github.com/cutover-dev/cutover/internal/cliview"
 	"github.com/cutover-dev/cutover/rollout"
 )
@@ -56,8 +56,8 @@ func isTerminal(w io.Writer) bool {
 }
 
 // newRolloutCommand is one of promote, abort, retry, pause, resume, rollback.
-func newRolloutCommand(g *globals, name, short string, flags func(*cobra.Command, *admin.CommandRequest)) *cobra.Command {
-	req := &admin.CommandRequest{}
+func newRolloutCommand(g *globals, name, short string, flags func(*cobra.Command, *wire.CommandRequest)) *cobra.Command {
+	req := &wire.CommandRequest{}
 	cmd := &cobra.Command{
 		Use:   name + " ROLLOUT",
 		Short: short,
@@ -93,7 +93,7 @@ func rolloutCommands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newGetCmd(g),
 		newRolloutCommand(g, "promote", "Skip the current step; with --full go to 100 % (refused while the canary is unhealthy or failing analysis, unless --force)",
-			func(cmd *cobra.Command, req *admin.CommandRequest) {
+			func(cmd *cobra.Command, req *wire.CommandRequest) {
 				cmd.Flags().BoolVar(&req.Full, "full", false, "go straight to 100 % and complete")
 				cmd.Flags().BoolVar(&req.Force, "force", false, "with --full: promote even if the canary is unhealthy or failing")
 			}),
@@ -102,7 +102,7 @@ func rolloutCommands(g *globals) []*cobra.Command {
 		newRolloutCommand(g, "pause", "Hold the plan where it is (a timed pause keeps the time it has left)", nil),
 		newRolloutCommand(g, "resume", "Continue a paused plan, or run an inconclusive analysis again", nil),
 		newRolloutCommand(g, "rollback", "Go back to step N: weights and header routes as they were when it began",
-			func(cmd *cobra.Command, req *admin.CommandRequest) {
+			func(cmd *cobra.Command, req *wire.CommandRequest) {
 				cmd.Flags().Var(stepFlag{req}, "to-step", "the step index to go back to")
 				cmd.MarkFlagRequired("to-step")
 			}),
@@ -110,7 +110,7 @@ func rolloutCommands(g *globals) []*cobra.Command {
 }
 
 // stepFlag fills CommandRequest.ToStep.
-type stepFlag struct{ req *admin.CommandRequest }
+type stepFlag struct{ req *wire.CommandRequest }
 
 func (f stepFlag) String() string {
 	if f.req == nil || f.req.ToStep == nil {

@@ -4,11 +4,10 @@ package gatewayrouter
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"time"
 
+	"github.com/cutover-dev/cutover/admin/wire"
 	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/analysis/stats"
 	"github.com/cutover-dev/cutover/gateway"
@@ -60,57 +59,12 @@ func (r *Router) VerifyWeight(ctx context.Context, weight int) (*bool, error) {
 
 // SetHeaderRoute implements traffic.Router.
 func (r *Router) SetHeaderRoute(ctx context.Context, hr *spec.SetHeaderRoute) error {
-	return r.gw.SetManagedRoute(r.route, ManagedRoute(hr, r.canary), r.Actor, "setHeaderRoute "+hr.Name)
-}
-
-// ManagedRoute is the gateway route that serves a setHeaderRoute step: what
-// matches goes to backend. A step without matches gives a route without
-// matches, which removes it.
-func ManagedRoute(hr *spec.SetHeaderRoute, backend string) gateway.ManagedRoute {
-	mr := gateway.ManagedRoute{Name: hr.Name, Backend: backend}
-	if len(hr.Match) > 0 {
-		var m spec.Match
-		for _, hm := range hr.Match {
-			if hm.HeaderName != "" {
-				m.Headers = append(m.Headers, spec.KeyMatch{Name: hm.HeaderName, StringMatch: *hm.HeaderValue})
-			} else {
-				m.QueryParams = append(m.QueryParams, spec.KeyMatch{Name: hm.QueryParamName, StringMatch: *hm.QueryParamValue})
-			}
-		}
-		// Argo ANDs the matches of one header route.
-		mr.Match = []spec.Match{m}
-	}
-	return mr
+	return r.gw.SetManagedRoute(r.route, wire.HeaderRoute(hr, r.canary), r.Actor, "setHeaderRoute "+hr.Name)
 }
 
 // SetMirrorRoute implements traffic.Router.
 func (r *Router) SetMirrorRoute(ctx context.Context, mr *spec.SetMirrorRoute) error {
-	return r.gw.SetManagedRoute(r.route, MirrorRoute(mr, r.canary), r.Actor, "setMirrorRoute "+mr.Name)
-}
-
-// MirrorRoute is the gateway route that serves a setMirrorRoute step: what
-// matches is served as before and a share of it copied to backend. A step
-// without matches removes it.
-func MirrorRoute(mr *spec.SetMirrorRoute, backend string) gateway.ManagedRoute {
-	out := gateway.ManagedRoute{Name: mr.Name, Backend: backend, MirrorPercent: 100}
-	if mr.Percentage != nil {
-		out.MirrorPercent = *mr.Percentage
-	}
-	for _, m := range mr.Match {
-		var g spec.Match
-		if m.Path != nil {
-			p := *m.Path
-			g.Path = &p
-		}
-		if m.Method != nil && m.Method.Exact != nil {
-			g.Method = *m.Method.Exact
-		}
-		for _, name := range slices.Sorted(maps.Keys(m.Headers)) {
-			g.Headers = append(g.Headers, spec.KeyMatch{Name: name, StringMatch: m.Headers[name]})
-		}
-		out.Match = append(out.Match, g)
-	}
-	return out
+	return r.gw.SetManagedRoute(r.route, wire.MirrorRoute(mr, r.canary), r.Actor, "setMirrorRoute "+mr.Name)
 }
 
 // RemoveManagedRoutes implements traffic.Router.

@@ -10,11 +10,9 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/cutover-dev/cutover/admin"
-	"github.com/cutover-dev/cutover/gateway"
+	"github.com/cutover-dev/cutover/admin/wire"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/traffic"
-	"github.com/cutover-dev/cutover/traffic/gatewayrouter"
 )
 
 // Type is the router's name.
@@ -22,14 +20,14 @@ const Type = "RemoteGateway"
 
 // Router drives one route of a remote gateway.
 type Router struct {
-	api                   *admin.Client
+	api                   *wire.Client
 	route, stable, canary string
 }
 
 // New returns a router for the gateway whose admin API is at adminURL.
 func New(adminURL, token, route, stable, canary, actor string) *Router {
 	return &Router{
-		api:   &admin.Client{Base: adminURL, Token: token, Actor: actor, HTTP: &http.Client{Timeout: 5 * time.Second}},
+		api:   &wire.Client{Base: adminURL, Token: token, Actor: actor, HTTP: &http.Client{Timeout: 5 * time.Second}},
 		route: route, stable: stable, canary: canary,
 	}
 }
@@ -52,7 +50,7 @@ func (r *Router) SetWeight(ctx context.Context, weight int) error {
 
 // VerifyWeight implements traffic.Router by reading the remote status.
 func (r *Router) VerifyWeight(ctx context.Context, weight int) (*bool, error) {
-	var st gateway.Status
+	var st wire.Status
 	if err := r.call(ctx, http.MethodGet, "/api/v1/status", nil, &st); err != nil {
 		return nil, err
 	}
@@ -72,15 +70,15 @@ func (r *Router) VerifyWeight(ctx context.Context, weight int) (*bool, error) {
 
 // SetHeaderRoute implements traffic.Router.
 func (r *Router) SetHeaderRoute(ctx context.Context, hr *spec.SetHeaderRoute) error {
-	mr := gatewayrouter.ManagedRoute(hr, r.canary)
-	body := admin.ManagedRouteRequest{Match: mr.Match, Backend: mr.Backend, Reason: "setHeaderRoute " + hr.Name}
+	mr := wire.HeaderRoute(hr, r.canary)
+	body := wire.ManagedRouteRequest{Match: mr.Match, Backend: mr.Backend, Reason: "setHeaderRoute " + hr.Name}
 	return r.call(ctx, http.MethodPut, "/api/v1/routes/"+url.PathEscape(r.route)+"/managed/"+url.PathEscape(hr.Name), body, nil)
 }
 
 // SetMirrorRoute implements traffic.Router.
 func (r *Router) SetMirrorRoute(ctx context.Context, mr *spec.SetMirrorRoute) error {
-	m := gatewayrouter.MirrorRoute(mr, r.canary)
-	body := admin.ManagedRouteRequest{Match: m.Match, Backend: m.Backend, MirrorPercent: m.MirrorPercent, Reason: "setMirrorRoute " + mr.Name}
+	m := wire.MirrorRoute(mr, r.canary)
+	body := wire.ManagedRouteRequest{Match: m.Match, Backend: m.Backend, MirrorPercent: m.MirrorPercent, Reason: "setMirrorRoute " + mr.Name}
 	return r.call(ctx, http.MethodPut, "/api/v1/routes/"+url.PathEscape(r.route)+"/managed/"+url.PathEscape(mr.Name), body, nil)
 }
 
@@ -95,7 +93,7 @@ func (r *Router) RemoveManagedRoutes(ctx context.Context, keep ...string) error 
 
 // CanaryHealthy implements traffic.Health.
 func (r *Router) CanaryHealthy(ctx context.Context) error {
-	var st gateway.Status
+	var st wire.Status
 	if err := r.call(ctx, http.MethodGet, "/api/v1/status", nil, &st); err != nil {
 		return err
 	}

@@ -1,4 +1,8 @@
-package admin
+// Package wire holds the admin API's requests and answers and its client:
+// what the gateway, the API server, the CLI and other replicas' routers
+// all speak, in one small package none of them has to import the others
+// for.
+package wire
 
 import (
 	"bytes"
@@ -9,6 +13,9 @@ import (
 	"net/http"
 	"strings"
 )
+
+// HeaderActor names who made a change; the CLI sends user@host.
+const HeaderActor = "X-Cutover-Actor"
 
 // Client calls a gateway's admin API: the CLI, and plans that move other
 // gateway replicas, use it.
