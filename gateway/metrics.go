@@ -93,7 +93,7 @@ func newMetrics() *Metrics {
 		}, []string{"backend", "reason"}),
 		clientErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_client_errors_total",
-			Help: "Exchanges that failed on the client's side (malformed_body, body_timeout, client_gone, body_too_large), by route. Never counted against an upstream.",
+			Help: "Exchanges that failed on the client's side, by route and kind (malformed-request-body, client-body-timeout, client-gone, request-body-too-large). Never counted against an upstream.",
 		}, []string{"route", "kind"}),
 		panics: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_background_panics_total",

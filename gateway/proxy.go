@@ -215,7 +215,8 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.rp.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// answer writes the gateway's own short answer.
+// reply writes the gateway's own short answer and keeps its status and
+// reason for the log.
 func (x *exchange) reply(w http.ResponseWriter, code int, reason string) {
 	x.status, x.reason = code, reason
 	answer(w, code, reason)
@@ -300,7 +301,7 @@ func (h *proxyHandler) proxyError(w http.ResponseWriter, r *http.Request, err er
 	if x.clientCtx.Err() != nil {
 		// The client went away; nobody reads an answer. 499 as nginx logs it.
 		x.fault, x.status = "client", 499
-		h.metrics.clientErrors.WithLabelValues(x.route.name, "client_gone").Inc()
+		h.metrics.clientErrors.WithLabelValues(x.route.name, ReasonClientGone).Inc()
 		return
 	}
 	var ne net.Error
