@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -264,6 +265,40 @@ func TestIdleConnectionsClosedByTheUpstream(t *testing.T) {
 					t.Fatalf("GET %d: %d", i, code)
 				}
 				time.Sleep(80 * time.Millisecond)
+			}
+		})
+	}
+}
+
+// A request with a body, which cannot be sent twice, does not fail on a
+// connection the upstream closed while it was idle (Node.js closes idle
+// keep-alive connections after 5 s; this one after 300 ms).
+func TestBodyAfterTheUpstreamClosedAnIdleConnection(t *testing.T) {
+	for _, client := range []string{"fast", "standard"} {
+		t.Run(client, func(t *testing.T) {
+			app := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(w, r.Body)
+			}))
+			app.Config.IdleTimeout = 300 * time.Millisecond
+			app.Start()
+			defer app.Close()
+			h := startGateway(t, config(fmt.Sprintf(`  backends:
+  - {name: app, endpoints: [%s], client: %s, passive: {consecutiveFailures: 0}}
+  routes:
+  - name: web
+    backends: [{name: app}]
+`, app.URL, client)))
+			for i := range 4 {
+				resp, err := h.client.Post(h.url+"/", "text/plain", strings.NewReader("payload"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(body) != "payload" {
+					t.Fatalf("POST %d after %v idle: %d %q", i, 600*time.Millisecond, resp.StatusCode, body)
+				}
+				time.Sleep(600 * time.Millisecond)
 			}
 		})
 	}

@@ -38,11 +38,22 @@ type h1Transport struct {
 // h1Conn is one keep-alive connection to an upstream.
 type h1Conn struct {
 	net.Conn
-	head headLimit // what the reader may still take for an answer's head
-	br   *bufio.Reader
-	bw   *bufio.Writer
-	addr string
+	head      headLimit // what the reader may still take for an answer's head
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	addr      string
+	idleSince time.Time
 }
+
+// Idle connections are dropped after idleTimeout, as net/http's
+// IdleConnTimeout does; one idle for longer than checkAfter is first
+// checked for a close by the upstream (Node.js closes idle keep-alive
+// connections after 5 s), because a request with a body sent on a
+// connection closed under it cannot be sent again.
+const (
+	idleTimeout = 90 * time.Second
+	checkAfter  = 250 * time.Millisecond
+)
 
 // headLimit reads from the connection, failing once an answer's head has
 // taken more than its share; off (n < 0) while a body is read.
@@ -113,14 +124,22 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // conn returns an idle connection to addr, or dials one.
 func (t *h1Transport) conn(ctx context.Context, addr string) (c *h1Conn, reused bool, err error) {
-	t.mu.Lock()
-	if list := t.idle[addr]; len(list) > 0 {
-		c = list[len(list)-1]
-		t.idle[addr] = list[:len(list)-1]
-	}
-	t.mu.Unlock()
-	if c != nil {
-		return c, true, nil
+	for {
+		t.mu.Lock()
+		c = nil
+		if list := t.idle[addr]; len(list) > 0 {
+			c = list[len(list)-1]
+			t.idle[addr] = list[:len(list)-1]
+		}
+		t.mu.Unlock()
+		if c == nil {
+			break
+		}
+		idle := time.Since(c.idleSince)
+		if idle < checkAfter || idle < idleTimeout && !c.closedByPeer() {
+			return c, true, nil
+		}
+		c.Close()
 	}
 	nc, err := t.dialer.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -134,6 +153,7 @@ func (t *h1Transport) conn(ctx context.Context, addr string) (c *h1Conn, reused 
 
 // put keeps c for the next request to its endpoint, or closes it.
 func (t *h1Transport) put(c *h1Conn) {
+	c.idleSince = time.Now()
 	t.mu.Lock()
 	if t.idle != nil && len(t.idle[c.addr]) < t.maxIdle {
 		t.idle[c.addr] = append(t.idle[c.addr], c)
