@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -302,4 +303,49 @@ func TestBodyAfterTheUpstreamClosedAnIdleConnection(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A reload that replaces a backend's client closes the connections that
+// were in use when it came, once their answers end, instead of keeping them
+// idle in a client nobody uses any more.
+func TestReplacedClientLeavesNoConnections(t *testing.T) {
+	var open atomic.Int64
+	app := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}))
+	app.Config.ConnState = func(c net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	app.Start()
+	defer app.Close()
+	cfg := func(dial string) string {
+		return config(fmt.Sprintf(`  backends:
+  - {name: app, endpoints: [%s], dialTimeout: %s}
+  routes:
+  - name: web
+    backends: [{name: app}]
+`, app.URL, dial))
+	}
+	h := startGateway(t, cfg("2s"))
+	done := make(chan int)
+	go func() { code, _ := h.get("/slow"); done <- code }()
+	time.Sleep(100 * time.Millisecond)
+	writeConfig(t, h.file, cfg("3s")) // a new client for the backend
+	if err := h.gw.Reload("test"); err != nil {
+		t.Fatal(err)
+	}
+	if code := <-done; code != 200 {
+		t.Fatalf("the request in flight across the reload: %d", code)
+	}
+	for range 5 {
+		h.get("/")
+	}
+	waitFor(t, "the old client's connection to close", 2*time.Second, func() bool { return open.Load() == 1 })
 }

@@ -164,12 +164,14 @@ func (t *h1Transport) put(c *h1Conn) {
 	c.Close()
 }
 
-// CloseIdleConnections closes every idle connection, as a reload that
-// replaces the transport does.
+// CloseIdleConnections closes every idle connection. It is called when a
+// reload replaces or removes the backend's client, so connections in use
+// now are closed too when their answers end, instead of lingering idle in a
+// client nobody asks any more.
 func (t *h1Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
-	t.idle = map[string][]*h1Conn{}
+	t.idle = nil
 	t.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {
