@@ -33,7 +33,8 @@ type Gateway struct {
 
 	files   []string
 	log     *slog.Logger
-	store   *state.Store
+	store   *state.Store // for the audit log's readers
+	runtime RuntimeStore
 	metrics *Metrics
 	pool    *Pool
 	proxy   *proxyHandler
@@ -81,7 +82,7 @@ func New(ctx context.Context, files []string, store *state.Store, log *slog.Logg
 	}
 	g := &Gateway{
 		WatchInterval: time.Second,
-		files:         files, log: log, store: store, metrics: newMetrics(), started: make(chan struct{}),
+		files:         files, log: log, store: store, runtime: state.NewRuntime[ManagedRoute](store), metrics: newMetrics(), started: make(chan struct{}),
 		refreshes: make(chan struct{}, 1),
 		createdAt: time.Now(), checkWait: firstCheckWait(cfg),
 	}
@@ -107,7 +108,7 @@ func New(ctx context.Context, files []string, store *state.Store, log *slog.Logg
 	}
 	go g.refreshLoop()
 	g.lastReload = ReloadResult{Time: time.Now().UTC(), Actor: "startup", OK: true, Hash: cfg.Hash}
-	if _, err := store.Append(state.Event{Actor: "startup", Action: "gateway.started", Target: cfg.Gateway.Metadata.Name, After: mustJSON(cfg.Hash)}); err != nil {
+	if _, err := g.runtime.Append(state.Event{Actor: "startup", Action: "gateway.started", Target: cfg.Gateway.Metadata.Name, After: mustJSON(cfg.Hash)}); err != nil {
 		g.stopBackground()
 		return nil, err
 	}
@@ -165,7 +166,7 @@ func (g *Gateway) Config() *spec.Config { return g.table.Load().Config }
 // apply compiles cfg with the stored runtime weights and swaps it in. Called
 // with g.mu held, or before the gateway serves.
 func (g *Gateway) apply(cfg *spec.Config, actor string) error {
-	runtime, err := g.store.Weights()
+	runtime, err := g.runtime.Weights()
 	if err != nil {
 		return fmt.Errorf("reading runtime weights: %w", err)
 	}
@@ -193,7 +194,7 @@ func (g *Gateway) apply(cfg *spec.Config, actor string) error {
 		}
 	}
 	for _, name := range droppedManaged {
-		if _, err := g.store.Put(state.BucketManagedRoutes, name, nil, state.Event{
+		if _, err := g.runtime.SetManagedRoutes(name, nil, state.Event{
 			Actor: actor, Action: "managed-routes.dropped", Target: name, Reason: "the route or its backends changed in the config", Before: mustJSON(managed[name]),
 		}); err != nil {
 			return err
@@ -206,7 +207,7 @@ func (g *Gateway) apply(cfg *spec.Config, actor string) error {
 }
 
 func (g *Gateway) dropWeights(route string, rw state.RouteWeights, actor, reason string) error {
-	_, err := g.store.SetWeights(route, nil, state.Event{
+	_, err := g.runtime.SetWeights(route, nil, state.Event{
 		Actor: actor, Action: "weights.dropped", Target: route, Reason: reason, Before: mustJSON(rw.Weights),
 	})
 	if err == nil {
@@ -240,14 +241,14 @@ func (g *Gateway) Reload(actor string) error {
 		g.metrics.reloads.WithLabelValues("failure").Inc()
 		g.metrics.reloadOK.Set(0)
 		g.log.Error("config reload refused; the running config keeps serving", "files", g.files, "err", err)
-		g.store.Append(state.Event{Actor: actor, Action: "config.refused", Reason: err.Error()})
+		g.runtime.Append(state.Event{Actor: actor, Action: "config.refused", Reason: err.Error()})
 		return err
 	}
 	g.lastReload.Hash = cfg.Hash
 	g.metrics.reloads.WithLabelValues("success").Inc()
 	g.metrics.reloadOK.Set(1)
 	g.log.Info("config reloaded", "files", g.files, "generation", g.generation, "hash", cfg.Hash[:12])
-	g.store.Append(state.Event{Actor: actor, Action: "config.reloaded", Before: mustJSON(old.Hash), After: mustJSON(cfg.Hash)})
+	g.runtime.Append(state.Event{Actor: actor, Action: "config.reloaded", Before: mustJSON(old.Hash), After: mustJSON(cfg.Hash)})
 	if g.OnReload != nil {
 		g.OnReload(cfg)
 	}
@@ -317,7 +318,7 @@ func (g *Gateway) SetWeights(route string, weights map[string]int, actor, reason
 	for i, name := range names {
 		before[name] = rt.weights[i]
 	}
-	_, err := g.store.SetWeights(route, &state.RouteWeights{Backends: names, Weights: full}, state.Event{
+	_, err := g.runtime.SetWeights(route, &state.RouteWeights{Backends: names, Weights: full}, state.Event{
 		Actor: actor, Action: "weights.set", Target: route, Reason: reason, Before: mustJSON(before), After: mustJSON(full),
 	})
 	if err != nil {
@@ -349,7 +350,7 @@ func (g *Gateway) ResetWeights(route, actor, reason string) error {
 		weights[i] = *b.Weight
 		after[b.Name] = *b.Weight
 	}
-	_, err := g.store.SetWeights(route, nil, state.Event{
+	_, err := g.runtime.SetWeights(route, nil, state.Event{
 		Actor: actor, Action: "weights.reset", Target: route, Reason: reason, After: mustJSON(after),
 	})
 	if err != nil {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"slices"
 
@@ -73,16 +72,7 @@ func mirrorRouteConfig(parent routeConfig, mr ManagedRoute, b *upstream.Backend,
 }
 
 func (g *Gateway) loadManagedRoutes() (map[string][]ManagedRoute, error) {
-	out := map[string][]ManagedRoute{}
-	err := g.store.List(state.BucketManagedRoutes, func(key string, data []byte) error {
-		var mrs []ManagedRoute
-		if err := json.Unmarshal(data, &mrs); err != nil {
-			return fmt.Errorf("managed routes of %s: %w", key, err)
-		}
-		out[key] = mrs
-		return nil
-	})
-	return out, err
+	return g.runtime.ManagedRoutes()
 }
 
 // ManagedRoutes returns the routes a plan put in front of parent.
@@ -144,11 +134,7 @@ func (g *Gateway) SetManagedRoute(parent string, mr ManagedRoute, actor, reason 
 	default:
 		after[i] = mr
 	}
-	var value any
-	if len(after) > 0 {
-		value = after
-	}
-	if _, err := g.store.Put(state.BucketManagedRoutes, parent, value, state.Event{
+	if _, err := g.runtime.SetManagedRoutes(parent, after, state.Event{
 		Actor: actor, Action: action, Target: parent + "/" + mr.Name, Reason: reason, Before: mustJSON(before), After: mustJSON(after),
 	}); err != nil {
 		return err
@@ -173,12 +159,11 @@ func (g *Gateway) RemoveManagedRoutes(parent, actor, reason string, keep ...stri
 	if len(after) == len(before) {
 		return nil
 	}
-	var value any
 	ev := state.Event{Actor: actor, Action: "managed-routes.removed", Target: parent, Reason: reason, Before: mustJSON(before)}
 	if len(after) > 0 {
-		value, ev.After = after, mustJSON(after)
+		ev.After = mustJSON(after)
 	}
-	if _, err := g.store.Put(state.BucketManagedRoutes, parent, value, ev); err != nil {
+	if _, err := g.runtime.SetManagedRoutes(parent, after, ev); err != nil {
 		return err
 	}
 	return g.recompile()
