@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cutover-dev/cutover/gateway/routing"
 	"github.com/cutover-dev/cutover/spec"
 )
 
@@ -116,16 +117,16 @@ func compileAction(a spec.RateLimitAction) action {
 			key = "header_match"
 		}
 		expect := hv.ExpectMatch == nil || *hv.ExpectMatch
-		var matchers []keyMatcher
+		var matchers []routing.KeyMatcher
 		for _, h := range hv.Headers {
-			matchers = append(matchers, keyMatcher{name: h.Name, present: h.Present, value: compileStringMatch(h.StringMatch)})
+			matchers = append(matchers, routing.KeyMatcher{Name: h.Name, Present: h.Present, Value: routing.CompileString(h.StringMatch)})
 		}
 		return func(r *http.Request, _ string, _ *url.Values) (string, string, bool) {
 			all := true
 			for i := range matchers {
 				m := &matchers[i]
-				v, ok := pseudoHeader(r, m.name)
-				if !ok || !m.present && !m.value.match(v) {
+				v, ok := pseudoHeader(r, m.Name)
+				if !ok || !m.Present && !m.Value.Match(v) {
 					all = false
 					break
 				}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cutover-dev/cutover/admin/wire"
 	"github.com/cutover-dev/cutover/gateway/mirror"
+	"github.com/cutover-dev/cutover/gateway/routing"
 	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
@@ -37,9 +38,7 @@ func managedRouteConfig(parent *spec.Route, mr ManagedRoute, b *upstream.Backend
 		runtime:      true,
 		metrics:      []*routeMetrics{m.forRoute(mr.Name, b.Name, b.Version)},
 		localMetrics: m.forRoute(mr.Name, "", ""),
-	}
-	for _, match := range mr.Match {
-		c.matches = append(c.matches, compileMatch(match))
+		matcher:      routing.NewMatcher(parent.Hosts, mr.Match),
 	}
 	return c
 }
@@ -49,12 +48,8 @@ func managedRouteConfig(parent *spec.Route, mr ManagedRoute, b *upstream.Backend
 func mirrorRouteConfig(parent routeConfig, mr ManagedRoute, b *upstream.Backend, diffs *mirror.DiffLog, m *Metrics) routeConfig {
 	c := parent
 	c.name, c.parent = mr.Name, parent.name
-	c.matches = nil
-	for _, match := range mr.Match {
-		c.matches = append(c.matches, compileMatch(match))
-	}
-	if len(c.matches) == 0 {
-		c.matches = parent.matches
+	if len(mr.Match) > 0 {
+		c.matcher = routing.NewMatcher(parent.hosts, mr.Match)
 	}
 	c.metrics = nil
 	for _, pb := range parent.backends {

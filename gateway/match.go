@@ -4,156 +4,22 @@
 package gateway
 
 import (
-	"net"
 	"net/http"
-	"net/textproto"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 
-	"github.com/cutover-dev/cutover/spec"
+	"github.com/cutover-dev/cutover/gateway/routing"
 )
 
-// stringMatcher is one compiled exact, prefix or regex match.
-type stringMatcher struct {
-	exact, prefix *string
-	regex         *regexp.Regexp
-}
-
-func compileStringMatch(m spec.StringMatch) stringMatcher {
-	sm := stringMatcher{exact: m.Exact, prefix: m.Prefix}
-	if m.Regex != nil {
-		// Anchored, as Istio and Envoy match the whole value.
-		sm.regex = regexp.MustCompile(`^(?:` + *m.Regex + `)$`)
-	}
-	return sm
-}
-
-func (m *stringMatcher) match(s string) bool {
-	switch {
-	case m.exact != nil:
-		return s == *m.exact
-	case m.prefix != nil:
-		return strings.HasPrefix(s, *m.prefix)
-	case m.regex != nil:
-		return m.regex.MatchString(s)
-	}
-	return true
-}
-
-type keyMatcher struct {
-	name    string
-	present bool
-	value   stringMatcher
-}
-
-// requestMatcher is one compiled spec.Match: all of its parts must hold.
-type requestMatcher struct {
-	path    *stringMatcher
-	method  string
-	headers []keyMatcher
-	query   []keyMatcher
-}
-
-func compileMatch(m spec.Match) requestMatcher {
-	rm := requestMatcher{method: m.Method}
-	if m.Path != nil {
-		pm := compileStringMatch(*m.Path)
-		rm.path = &pm
-	}
-	for _, h := range m.Headers {
-		rm.headers = append(rm.headers, keyMatcher{
-			name:    textproto.CanonicalMIMEHeaderKey(h.Name),
-			present: h.Present,
-			value:   compileStringMatch(h.StringMatch),
-		})
-	}
-	for _, q := range m.QueryParams {
-		rm.query = append(rm.query, keyMatcher{name: q.Name, present: q.Present, value: compileStringMatch(q.StringMatch)})
-	}
-	return rm
-}
-
-func (m *requestMatcher) match(r *http.Request, query *url.Values) bool {
-	if m.method != "" && r.Method != m.method {
-		return false
-	}
-	if m.path != nil && !m.path.match(r.URL.Path) {
-		return false
-	}
-	for i := range m.headers {
-		h := &m.headers[i]
-		vals, ok := r.Header[h.name]
-		if !ok {
-			return false
-		}
-		if !h.present && !anyMatch(&h.value, vals) {
-			return false
-		}
-	}
-	if len(m.query) > 0 && *query == nil {
-		*query = r.URL.Query()
-	}
-	for i := range m.query {
-		q := &m.query[i]
-		vals, ok := (*query)[q.name]
-		if !ok {
-			return false
-		}
-		if !q.present && !anyMatch(&q.value, vals) {
-			return false
-		}
-	}
-	return true
-}
-
-func anyMatch(m *stringMatcher, vals []string) bool {
-	for _, v := range vals {
-		if m.match(v) {
-			return true
-		}
-	}
-	return false
-}
-
-// requestHost is the request's host, lower-case and without a port.
-func requestHost(r *http.Request) string {
-	h := r.Host
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
-	}
-	return strings.ToLower(strings.TrimSuffix(h, "."))
-}
-
-// takes reports whether the route takes r. host is requestHost(r).
+// takes reports whether the route takes r. host is routing.Host(r).
 func (rt *route) takes(r *http.Request, host string, query *url.Values) bool {
-	if len(rt.hosts) > 0 {
-		ok := false
-		for _, h := range rt.hosts {
-			if spec.HostMatches(h, host) {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return false
-		}
-	}
-	if len(rt.matches) == 0 {
-		return true
-	}
-	for i := range rt.matches {
-		if rt.matches[i].match(r, query) {
-			return true
-		}
-	}
-	return false
+	return rt.matcher.Takes(r, host, query)
 }
 
 // Route returns the first route that matches r, or nil.
 func (t *Table) Route(r *http.Request) *route {
-	host := requestHost(r)
+	host := routing.Host(r)
 	var query url.Values
 	for _, rt := range t.routes {
 		if rt.takes(r, host, &query) {

@@ -256,9 +256,7 @@ func (m *Metrics) setTable(t *Table, now int64) {
 		p := rt.plan.Load()
 		for i, b := range rt.backends {
 			w := 0.0
-			if p.total > 0 {
-				w = float64(p.effective[i]) * 100 / float64(p.total)
-			}
+			w = p.Share(i)
 			m.weight.WithLabelValues(rt.name, b.Name).Set(w)
 			weights[[2]string{rt.name, b.Name}] = true
 		}

@@ -68,15 +68,3 @@ func FuzzRateLimitKey(f *testing.F) {
 		}
 	})
 }
-
-func FuzzStickyCookie(f *testing.F) {
-	f.Add("4821.legacy")
-	f.Add("-1.x")
-	f.Add("99999999999999999999.new")
-	f.Fuzz(func(t *testing.T, v string) {
-		b, _, ok := parseStickyCookie(v)
-		if ok && (b < 0 || b >= Buckets) {
-			t.Fatalf("%q gave bucket %d", v, b)
-		}
-	})
-}

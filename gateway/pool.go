@@ -8,6 +8,7 @@ import (
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 
 	"github.com/cutover-dev/cutover/gateway/mirror"
+	"github.com/cutover-dev/cutover/gateway/routing"
 	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/internal/loop"
 	"github.com/cutover-dev/cutover/ratelimit"
@@ -98,9 +99,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 		if sr.Sticky != nil && sr.Sticky.Cookie != nil {
 			c.cookieMaxAge = int(sr.Sticky.Cookie.MaxAge.D() / time.Second)
 		}
-		for _, m := range sr.Match {
-			c.matches = append(c.matches, compileMatch(m))
-		}
+		c.matcher = routing.NewMatcher(sr.Hosts, sr.Match)
 		for _, rb := range sr.Backends {
 			b := byName[rb.Name]
 			c.backends = append(c.backends, b)

@@ -14,12 +14,12 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cutover-dev/cutover/gateway/mirror"
+	"github.com/cutover-dev/cutover/gateway/routing"
 	"github.com/cutover-dev/cutover/gateway/upstream"
 )
 
@@ -49,7 +49,7 @@ var errNoHealthyUpstream = errors.New("no healthy upstream")
 // the proxy's hooks and the upstream transport through the context.
 type exchange struct {
 	route     *route
-	plan      *routePlan
+	plan      *routing.Split
 	backend   int               // index into route.backends; changes on failover
 	tried     upstream.IndexSet // backends tried
 	triedEP   upstream.IndexSet // endpoints of the current backend tried
@@ -162,7 +162,7 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	plan := rt.plan.Load()
-	if plan.total == 0 {
+	if plan.Total == 0 {
 		rt.localMetrics.observe(http.StatusServiceUnavailable, start, true)
 		x.reply(w, http.StatusServiceUnavailable, ReasonNoHealthyUpstream)
 		return
@@ -449,14 +449,14 @@ func (rt *route) anotherEndpoint(x *exchange, now int64) bool {
 
 // choose picks the backend for a request: by sticky bucket when the route
 // is sticky and the client can be told apart, else by the smooth schedule.
-func (rt *route) choose(r *http.Request, p *routePlan, x *exchange) int {
+func (rt *route) choose(r *http.Request, p *routing.Split, x *exchange) int {
 	x.bucket = -1
 	st := rt.sticky
 	if st != nil {
 		switch {
 		case st.Cookie != nil:
 			if c, err := r.Cookie(st.Cookie.Name); err == nil {
-				if bucket, name, ok := parseStickyCookie(c.Value); ok {
+				if bucket, name, ok := routing.ParseStickyCookie(c.Value); ok {
 					x.bucket = bucket
 					if rt.drain {
 						if i := rt.draining(name, p); i >= 0 {
@@ -466,33 +466,30 @@ func (rt *route) choose(r *http.Request, p *routePlan, x *exchange) int {
 				}
 			}
 			if x.bucket < 0 {
-				x.bucket = rand.IntN(Buckets)
+				x.bucket = rand.IntN(routing.Buckets)
 				x.setSticky = true
 			}
 		case st.Header != "":
 			if v := r.Header.Get(st.Header); v != "" {
-				x.bucket = int(fnv32a(v) % Buckets)
+				x.bucket = routing.BucketOf(v)
 			}
 		case st.ClientIP:
-			x.bucket = int(fnv32a(x.clientIP(r, rt.trusted)) % Buckets)
+			x.bucket = routing.BucketOf(x.clientIP(r, rt.trusted))
 		}
 	}
 	if x.bucket >= 0 {
-		for i, bound := range p.bounds {
-			if x.bucket < bound {
-				return i
-			}
+		if i := p.ForBucket(x.bucket); i >= 0 {
+			return i
 		}
 	}
-	n := rt.counter.Add(1) - 1
-	return int(p.schedule[n%uint64(len(p.schedule))])
+	return p.Next(rt.counter.Add(1) - 1)
 }
 
 // draining returns the index of the named backend if it is set to weight 0
 // but still usable, so that its sticky clients may stay; else -1.
-func (rt *route) draining(name string, p *routePlan) int {
+func (rt *route) draining(name string, p *routing.Split) int {
 	for i, b := range rt.backends {
-		if b.Name == name && rt.weights[i] == 0 && p.usable[i] {
+		if b.Name == name && rt.weights[i] == 0 && p.Usable[i] {
 			return i
 		}
 	}
@@ -506,7 +503,7 @@ func (x *exchange) cookieBackend(r *http.Request) int {
 	if err != nil {
 		return -1
 	}
-	_, name, ok := parseStickyCookie(c.Value)
+	_, name, ok := routing.ParseStickyCookie(c.Value)
 	if !ok {
 		return -1
 	}
@@ -528,7 +525,7 @@ func (rt *route) fallback(tried *upstream.IndexSet, now int64) int {
 		if tried.Has(i) || !b.Usable(now) {
 			continue
 		}
-		if best < 0 || p.effective[i] > p.effective[best] {
+		if best < 0 || p.Effective[i] > p.Effective[best] {
 			best = i
 		}
 	}
@@ -541,25 +538,6 @@ func (rt *route) fallback(tried *upstream.IndexSet, now int64) int {
 		}
 	}
 	return -1
-}
-
-// parseStickyCookie reads "BUCKET.BACKEND".
-func parseStickyCookie(v string) (bucket int, backend string, ok bool) {
-	num, name, _ := strings.Cut(v, ".")
-	b, err := strconv.Atoi(num)
-	if err != nil || b < 0 || b >= Buckets {
-		return 0, "", false
-	}
-	return b, name, true
-}
-
-func fnv32a(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
 }
 
 // bufferPool reuses the proxy's 32 KiB copy buffers.

@@ -40,11 +40,9 @@ func (g *Gateway) Status() Status {
 		}
 		for i, b := range rt.backends {
 			eff := 0.0
-			if p.total > 0 {
-				eff = float64(p.effective[i]) * 100 / float64(p.total)
-			}
+			eff = p.Share(i)
 			rs.Backends = append(rs.Backends, RouteBackend{
-				Name: b.Name, Version: b.Version, Weight: rt.weights[i], Effective: eff, Healthy: p.usable[i],
+				Name: b.Name, Version: b.Version, Weight: rt.weights[i], Effective: eff, Healthy: p.Usable[i],
 			})
 		}
 		st.Routes = append(st.Routes, rs)

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/gateway/mirror"
+	"github.com/cutover-dev/cutover/gateway/routing"
 	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
 )
 
 // Buckets is the number of sticky buckets a route's clients are spread over.
-const Buckets = 10000
+const Buckets = routing.Buckets
 
 // Table is one immutable routing snapshot. Requests read it through an
 // atomic pointer; reloads and weight changes build a new one and swap it.
@@ -34,7 +35,7 @@ type Table struct {
 type routeConfig struct {
 	name     string
 	hosts    []string
-	matches  []requestMatcher
+	matcher  routing.Matcher
 	backends []*upstream.Backend
 	// weights are the set weights, from the config or from runtime state,
 	// in backend order. They add up to 100.
@@ -63,7 +64,7 @@ type routeConfig struct {
 type route struct {
 	routeConfig
 	counter atomic.Uint64
-	plan    atomic.Pointer[routePlan]
+	plan    atomic.Pointer[routing.Split]
 }
 
 func newRoute(c routeConfig, now int64) *route {
@@ -72,103 +73,22 @@ func newRoute(c routeConfig, now int64) *route {
 	return rt
 }
 
-// routePlan is a route's split after health: which backend each position of
-// the round robin schedule takes, and the sticky bucket ranges.
-type routePlan struct {
-	effective []int
-	usable    []bool
-	total     int
-	schedule  []uint16
-	bounds    []int // bounds[i] is the first bucket after backend i's range
-}
-
-// computePlan applies health to the set weights. A backend that cannot
-// take requests gives its share to the route's other backends in proportion.
-// When only backends set to 0 remain usable, they share equally, so that a
-// client is still served.
-func (rt *route) computePlan(now int64) *routePlan {
-	n := len(rt.backends)
-	p := &routePlan{effective: make([]int, n), bounds: make([]int, n)}
-	usable := make([]bool, n)
-	p.usable = usable
+// computePlan applies the backends' health at now to the set weights.
+// With nothing proven healthy, endpoints still waiting for their first
+// check are better than no answer at all.
+func (rt *route) computePlan(now int64) *routing.Split {
+	usable := make([]bool, len(rt.backends))
 	anyUsable := false
 	for i, b := range rt.backends {
 		usable[i] = b.Usable(now)
 		anyUsable = anyUsable || usable[i]
 	}
 	if !anyUsable {
-		// Nothing proven healthy: endpoints still waiting for their first
-		// check are better than no answer at all.
 		for i, b := range rt.backends {
 			usable[i] = b.Untested(now)
-			anyUsable = anyUsable || usable[i]
 		}
 	}
-	for i := range rt.backends {
-		if usable[i] {
-			p.effective[i] = rt.weights[i]
-			p.total += rt.weights[i]
-		}
-	}
-	if p.total == 0 && anyUsable {
-		for i := range n {
-			if usable[i] {
-				p.effective[i] = 1
-				p.total++
-			}
-		}
-	}
-	if p.total == 0 {
-		return p
-	}
-	cum := 0
-	for i, w := range p.effective {
-		cum += w
-		p.bounds[i] = cum * Buckets / p.total
-	}
-	p.schedule = smoothSchedule(p.effective)
-	return p
-}
-
-func (p *routePlan) equal(q *routePlan) bool {
-	return slices.Equal(p.effective, q.effective)
-}
-
-// smoothSchedule is nginx's smooth weighted round robin, computed once over
-// the weights divided by their greatest common divisor: over any cycle the
-// split is exact, and picks of a backend are spread evenly within it.
-func smoothSchedule(weights []int) []uint16 {
-	g := 0
-	for _, w := range weights {
-		g = gcd(g, w)
-	}
-	total := 0
-	w := make([]int, len(weights))
-	for i, x := range weights {
-		w[i] = x / g
-		total += w[i]
-	}
-	current := make([]int, len(w))
-	out := make([]uint16, 0, total)
-	for range total {
-		best := -1
-		for i := range w {
-			current[i] += w[i]
-			if w[i] > 0 && (best < 0 || current[i] > current[best]) {
-				best = i
-			}
-		}
-		current[best] -= total
-		out = append(out, uint16(best))
-	}
-	return out
-}
-
-func gcd(a, b int) int {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	return a
+	return routing.NewSplit(rt.weights, usable)
 }
 
 // refresh recomputes every route's plan after a health change. It reports
@@ -177,7 +97,7 @@ func (t *Table) refresh(now int64) bool {
 	changed := false
 	for _, rt := range t.routes {
 		p := rt.computePlan(now)
-		if !p.equal(rt.plan.Load()) {
+		if !p.Equal(rt.plan.Load()) {
 			rt.plan.Store(p)
 			changed = true
 		}

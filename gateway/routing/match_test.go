@@ -1,4 +1,4 @@
-package gateway
+package routing
 
 import (
 	"net/http"
@@ -20,12 +20,12 @@ func FuzzStringMatch(f *testing.F) {
 	f.Add("aaa", "a", "a|aa|aaa")
 	f.Add("ab", "a", "a|ab")
 	f.Fuzz(func(t *testing.T, value, lit, expr string) {
-		exact := compileStringMatch(spec.StringMatch{Exact: &lit})
-		if exact.match(value) != (value == lit) {
+		exact := CompileString(spec.StringMatch{Exact: &lit})
+		if exact.Match(value) != (value == lit) {
 			t.Fatalf("exact %q on %q", lit, value)
 		}
-		prefix := compileStringMatch(spec.StringMatch{Prefix: &lit})
-		if prefix.match(value) != strings.HasPrefix(value, lit) {
+		prefix := CompileString(spec.StringMatch{Prefix: &lit})
+		if prefix.Match(value) != strings.HasPrefix(value, lit) {
 			t.Fatalf("prefix %q on %q", lit, value)
 		}
 		ref, err := regexp.Compile(expr)
@@ -35,9 +35,9 @@ func FuzzStringMatch(f *testing.F) {
 		ref.Longest()
 		loc := ref.FindStringIndex(value)
 		whole := loc != nil && loc[0] == 0 && loc[1] == len(value)
-		re := compileStringMatch(spec.StringMatch{Regex: &expr})
-		if re.match(value) != whole {
-			t.Fatalf("regex %q on %q: matched %v, whole-string match %v", expr, value, re.match(value), whole)
+		re := CompileString(spec.StringMatch{Regex: &expr})
+		if re.Match(value) != whole {
+			t.Fatalf("regex %q on %q: matched %v, whole-string match %v", expr, value, re.Match(value), whole)
 		}
 	})
 }
@@ -49,7 +49,7 @@ func FuzzRequestMatch(f *testing.F) {
 	f.Add("", "", "", "", "%zz", "")
 	f.Fuzz(func(t *testing.T, path, method, hname, hval, rawQuery, host string) {
 		re := `u[0-9]+`
-		m := compileMatch(spec.Match{
+		m := Compile(spec.Match{
 			Path:        &spec.StringMatch{Regex: &re},
 			Headers:     []spec.KeyMatch{{Name: "x-user", StringMatch: spec.StringMatch{Regex: &re}}},
 			QueryParams: []spec.KeyMatch{{Name: "q", Present: true}},
@@ -59,13 +59,13 @@ func FuzzRequestMatch(f *testing.F) {
 			r.Header[http.CanonicalHeaderKey(hname)] = []string{hval}
 		}
 		var q url.Values
-		got := m.match(r, &q)
+		got := m.Match(r, &q)
 		want := regexp.MustCompile(`^(?:`+re+`)$`).MatchString(path) &&
 			http.CanonicalHeaderKey(hname) == "X-User" && regexp.MustCompile(`^(?:`+re+`)$`).MatchString(hval) &&
 			r.URL.Query().Has("q")
 		if got != want {
 			t.Fatalf("match %v, want %v for %+v", got, want, r)
 		}
-		requestHost(r)
+		Host(r)
 	})
 }
