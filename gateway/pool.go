@@ -5,13 +5,12 @@ import (
 	"sync"
 	"time"
 
-	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
-
 	"github.com/cutover-dev/cutover/gateway/mirror"
 	"github.com/cutover-dev/cutover/gateway/routing"
 	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/internal/loop"
 	"github.com/cutover-dev/cutover/ratelimit"
+	"github.com/cutover-dev/cutover/ratelimit/global"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
 )
@@ -26,7 +25,7 @@ type Pool struct {
 
 	mu         sync.Mutex                 // guards the maps below
 	diffs      map[string]*mirror.DiffLog // by route
-	rlsClients map[string]rlsv3.RateLimitServiceClient
+	rlsClients global.Clients
 	// limiters keep rate-limit state across reloads, by route, name and
 	// settings; limitersUsed marks those the last compile used.
 	limiters     map[string]*ratelimit.Limiter
@@ -43,7 +42,7 @@ func newPool(log *slog.Logger, m *Metrics, onHealthChange func()) *Pool {
 		log:          log,
 		upstream:     upstream.NewPool(log, um, onHealthChange),
 		diffs:        map[string]*mirror.DiffLog{},
-		rlsClients:   map[string]rlsv3.RateLimitServiceClient{},
+		rlsClients:   global.Clients{},
 		limiters:     map[string]*ratelimit.Limiter{},
 		limitersUsed: map[string]bool{},
 	}
@@ -88,7 +87,7 @@ func (p *Pool) compile(cfg *spec.Config, runtime map[string]state.RouteWeights, 
 		for j := range sr.RateLimits {
 			rl := &sr.RateLimits[j]
 			if rl.Global != nil {
-				c.globals = append(c.globals, compileGlobal(sr.Name, rl, p.clientFor(rl.Global.Service), m))
+				c.globals = append(c.globals, global.New(sr.Name, rl, p.rlsClients.For(rl.Global.Service), m.ratelimits))
 				continue
 			}
 			c.limits = append(c.limits, compileRateLimit(sr.Name, rl, p.limiterFor(sr.Name, rl), m))

@@ -130,17 +130,25 @@ func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, x *exchange
 			}
 		}
 	}
-	if len(rt.globals) > 0 {
-		for _, g := range rt.globals {
-			ok, res, status := g.check(w, r, ip())
-			if res != "" {
-				result = res
-			}
-			if !ok {
-				rt.localMetrics.observe(status, start, true)
-				return false, result
-			}
+	for _, g := range rt.globals {
+		d := g.Check(r, ip())
+		if d.Result != "" {
+			result = d.Result
 		}
+		if d.Status == 0 {
+			continue
+		}
+		if d.Status == http.StatusTooManyRequests {
+			for _, h := range d.Headers {
+				w.Header().Add(h[0], h[1])
+			}
+			w.Header().Set(HeaderRateLimited, "global")
+			x.reply(w, d.Status, ReasonRateLimited)
+		} else {
+			x.reply(w, d.Status, ReasonRateLimitServiceFailed)
+		}
+		rt.localMetrics.observe(d.Status, start, true)
+		return false, result
 	}
 	return true, result
 }

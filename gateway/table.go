@@ -8,6 +8,7 @@ import (
 	"github.com/cutover-dev/cutover/gateway/mirror"
 	"github.com/cutover-dev/cutover/gateway/routing"
 	"github.com/cutover-dev/cutover/gateway/upstream"
+	"github.com/cutover-dev/cutover/ratelimit/global"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
 )
@@ -50,7 +51,7 @@ type routeConfig struct {
 	// upstream, body too large) before a backend is chosen.
 	localMetrics *routeMetrics
 	limits       []*routeLimiter
-	globals      []*globalLimiter // after the local limits
+	globals      []*global.Limiter // after the local limits
 	trusted      trustedProxies
 	mirror       *mirror.Mirror
 	retry        *retryPolicy

@@ -1,4 +1,8 @@
-package gateway
+// Package global is the gateway's side of global rate limits: the
+// descriptors Envoy's rate-limit actions make of a request, and the call
+// to a RateLimitService (cutover ratelimit serve, envoyproxy/ratelimit)
+// over Envoy's RLS protocol, failing open unless failureModeDeny.
+package global
 
 import (
 	"context"
@@ -16,8 +20,8 @@ import (
 	"github.com/cutover-dev/cutover/spec"
 )
 
-// globalLimiter asks an Envoy RateLimitService about each request.
-type globalLimiter struct {
+// Limiter asks a RateLimitService about each request.
+type Limiter struct {
 	client      rlsv3.RateLimitServiceClient
 	domain      string
 	descriptors [][]action
@@ -33,10 +37,14 @@ type globalLimiter struct {
 // leaves the whole descriptor out, as in Envoy.
 type action func(r *http.Request, clientIP string, query *url.Values) (key, value string, ok bool)
 
-// clientFor returns a gRPC client of the service at addr, shared across
-// reloads. Called with p.mu held.
-func (p *Pool) clientFor(addr string) rlsv3.RateLimitServiceClient {
-	if c, ok := p.rlsClients[addr]; ok {
+// Clients are the gRPC clients of rate-limit services, by address, kept
+// across reloads so that their connections are too. Not safe for
+// concurrent use: the gateway compiles one table at a time.
+type Clients map[string]rlsv3.RateLimitServiceClient
+
+// For returns the client of the service at addr.
+func (cs Clients) For(addr string) rlsv3.RateLimitServiceClient {
+	if c, ok := cs[addr]; ok {
 		return c
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -45,17 +53,19 @@ func (p *Pool) clientFor(addr string) rlsv3.RateLimitServiceClient {
 		panic(err)
 	}
 	c := rlsv3.NewRateLimitServiceClient(conn)
-	p.rlsClients[addr] = c
+	cs[addr] = c
 	return c
 }
 
-func compileGlobal(route string, rl *spec.RateLimit, client rlsv3.RateLimitServiceClient, m *Metrics) *globalLimiter {
+// New compiles a route's global limit; results counts its decisions by
+// route, limit name and result.
+func New(route string, rl *spec.RateLimit, client rlsv3.RateLimitServiceClient, results *prometheus.CounterVec) *Limiter {
 	g := rl.Global
-	gl := &globalLimiter{
+	gl := &Limiter{
 		client: client, domain: g.Domain, failDeny: g.FailureModeDeny, timeout: g.Timeout.D(),
-		ok:     m.ratelimits.WithLabelValues(route, rl.Name, "global_ok"),
-		over:   m.ratelimits.WithLabelValues(route, rl.Name, "global_over_limit"),
-		failed: m.ratelimits.WithLabelValues(route, rl.Name, "global_failure"),
+		ok:     results.WithLabelValues(route, rl.Name, "global_ok"),
+		over:   results.WithLabelValues(route, rl.Name, "global_over_limit"),
+		failed: results.WithLabelValues(route, rl.Name, "global_failure"),
 
 		okResult: rl.Name + ":global_ok", overResult: rl.Name + ":global_over_limit", failedResult: rl.Name + ":global_failure",
 	}
@@ -148,10 +158,19 @@ func compileAction(a spec.RateLimitAction) action {
 	}
 }
 
-// check asks the service. It returns false, with the status it answered,
-// when the request was refused (429 over the limit, or 503 when the service
-// failed and failureModeDeny); and the result for the access log.
-func (g *globalLimiter) check(w http.ResponseWriter, r *http.Request, clientIP string) (bool, string, int) {
+// Decision is the service's answer to one request. Status is 0 when the
+// request may go on, else the answer to give: 429 over the limit, 503 when
+// the service failed and failureModeDeny is set. Result is the access
+// log's ratelimit field; Headers are the service's headers to add.
+type Decision struct {
+	Status  int
+	Result  string
+	Headers [][2]string
+}
+
+// Check asks the service about r. A request that makes no descriptor is
+// not asked about.
+func (g *Limiter) Check(r *http.Request, clientIP string) Decision {
 	req := &rlsv3.RateLimitRequest{Domain: g.domain}
 	var query url.Values
 	for _, actions := range g.descriptors {
@@ -170,7 +189,7 @@ func (g *globalLimiter) check(w http.ResponseWriter, r *http.Request, clientIP s
 		}
 	}
 	if len(req.Descriptors) == 0 {
-		return true, "", 0
+		return Decision{}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), g.timeout)
 	defer cancel()
@@ -179,19 +198,17 @@ func (g *globalLimiter) check(w http.ResponseWriter, r *http.Request, clientIP s
 	case err != nil:
 		g.failed.Inc()
 		if g.failDeny {
-			answer(w, http.StatusServiceUnavailable, ReasonRateLimitServiceFailed)
-			return false, g.failedResult, http.StatusServiceUnavailable
+			return Decision{Status: http.StatusServiceUnavailable, Result: g.failedResult}
 		}
-		return true, g.failedResult, 0
+		return Decision{Result: g.failedResult}
 	case resp.GetOverallCode() == rlsv3.RateLimitResponse_OVER_LIMIT:
 		g.over.Inc()
+		d := Decision{Status: http.StatusTooManyRequests, Result: g.overResult}
 		for _, h := range resp.GetResponseHeadersToAdd() {
-			w.Header().Add(h.GetKey(), h.GetValue())
+			d.Headers = append(d.Headers, [2]string{h.GetKey(), h.GetValue()})
 		}
-		w.Header().Set(HeaderRateLimited, "global")
-		answer(w, http.StatusTooManyRequests, ReasonRateLimited)
-		return false, g.overResult, http.StatusTooManyRequests
+		return d
 	}
 	g.ok.Inc()
-	return true, g.okResult, 0
+	return Decision{Result: g.okResult}
 }
