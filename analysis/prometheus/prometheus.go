@@ -1,5 +1,3 @@
-// Package prometheus is the analysis provider that runs PromQL against a
-// Prometheus server.
 package prometheus
 
 import (

@@ -1,4 +1,3 @@
-// Package gatewayrouter is the traffic.Router of the embedded gateway.
 package gatewayrouter
 
 import (

@@ -1,0 +1,2 @@
+// Package gatewayrouter is the traffic.Router of the embedded gateway.
+package gatewayrouter
