@@ -70,11 +70,13 @@ const (
 // left first.
 type upstreamBody struct {
 	io.ReadCloser
-	pool     *Pool
-	backend  *upstream.Backend
-	endpoint *upstream.Endpoint
-	x        *exchange
-	done     bool // the outcome was counted
+	pool *upstream.Pool
+	x    *exchange // its backend and endpoint are the ones that answered
+	done bool      // the outcome was counted
+}
+
+func (b *upstreamBody) observe(o upstream.Outcome) {
+	b.pool.Observe(b.x.route.backends[b.x.backend], b.x.endpoint, o)
 }
 
 func (b *upstreamBody) Read(p []byte) (int, error) {
@@ -83,12 +85,12 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 		b.done = true
 		switch {
 		case err == io.EOF:
-			b.pool.upstream.Observe(b.backend, b.endpoint, upstream.OutcomeOK)
+			b.observe(upstream.OutcomeOK)
 		case b.x.clientCtx.Err() != nil:
 			b.x.fault = "client"
 		default:
 			b.x.fault = "upstream"
-			b.pool.upstream.Observe(b.backend, b.endpoint, upstream.OutcomeLocal)
+			b.observe(upstream.OutcomeLocal)
 		}
 	}
 	return n, err
@@ -99,7 +101,7 @@ func (b *upstreamBody) Close() error {
 		// Closed before its end without an error: the client left, or
 		// nothing more was read (HEAD, 304). The upstream did its part.
 		b.done = true
-		b.pool.upstream.Observe(b.backend, b.endpoint, upstream.OutcomeOK)
+		b.observe(upstream.OutcomeOK)
 	}
 	return b.ReadCloser.Close()
 }

@@ -20,7 +20,6 @@ import (
 // rate-limit service clients. A reload compiles a new table against the
 // same pool, so all of them carry over.
 type Pool struct {
-	log      *slog.Logger
 	upstream *upstream.Pool
 
 	mu         sync.Mutex                 // guards the maps below
@@ -39,7 +38,6 @@ func newPool(log *slog.Logger, m *Metrics, onHealthChange func()) *Pool {
 		Panicked:  func(name string) loop.PanicFunc { return m.panicked(log, name) },
 	}
 	return &Pool{
-		log:          log,
 		upstream:     upstream.NewPool(log, um, onHealthChange),
 		diffs:        map[string]*mirror.DiffLog{},
 		rlsClients:   global.Clients{},

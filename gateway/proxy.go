@@ -219,11 +219,6 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // reason for the log.
 func (x *exchange) reply(w http.ResponseWriter, code int, reason string) {
 	x.status, x.reason = code, reason
-	answer(w, code, reason)
-}
-
-// answer writes the gateway's own short answer.
-func answer(w http.ResponseWriter, code int, reason string) {
 	w.Header().Set(HeaderReason, reason)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -410,7 +405,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 			return resp, nil
 		}
 		// A 2xx-4xx counts as a success only once its body arrived whole.
-		x.response = upstreamBody{ReadCloser: resp.Body, pool: t.pool, backend: b, endpoint: e, x: x, done: resp.StatusCode >= 500}
+		x.response = upstreamBody{ReadCloser: resp.Body, pool: t.pool.upstream, x: x, done: resp.StatusCode >= 500}
 		resp.Body = &x.response
 		return resp, nil
 	}

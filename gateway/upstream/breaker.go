@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"net/http"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,12 +55,3 @@ func (b *Breaker) StartRetry() bool {
 }
 
 func (b *Breaker) EndRetry() { b.retrying.Add(-1) }
-
-// IsIdempotent reports whether a request of method may be sent twice.
-func IsIdempotent(method string) bool {
-	switch method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
-		return true
-	}
-	return false
-}

@@ -22,11 +22,9 @@ import (
 // Requests it cannot serve the same way (upgrades, TLS, HTTP/2) go to
 // fallback, the net/http.Transport.
 type h1Transport struct {
-	dialer      net.Dialer
-	maxIdle     int // idle connections kept per endpoint
-	headerWait  time.Duration
-	maxRespHead int64
-	fallback    http.RoundTripper
+	dialer   net.Dialer
+	maxIdle  int // idle connections kept per endpoint
+	fallback http.RoundTripper
 	// fallbackAll sends every request to fallback: the backend asked for
 	// the standard client.
 	fallbackAll bool
@@ -81,12 +79,10 @@ func (h *headLimit) Read(p []byte) (int, error) {
 
 func newH1Transport(dialTimeout time.Duration, maxIdle int, fallback http.RoundTripper) *h1Transport {
 	return &h1Transport{
-		dialer:      net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
-		maxIdle:     maxIdle,
-		headerWait:  upstreamHeaderTimeout,
-		maxRespHead: maxResponseHeaderBytes,
-		fallback:    fallback,
-		idle:        map[string][]*h1Conn{},
+		dialer:   net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
+		maxIdle:  maxIdle,
+		fallback: fallback,
+		idle:     map[string][]*h1Conn{},
 	}
 }
 
@@ -102,9 +98,8 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// A pooled connection the upstream closed while idle fails before any
 	// answer; a request that can be sent again then goes on a new one, with
 	// net/http's rule: no body, and idempotent or with an idempotency key.
-	replayable := (req.Body == nil || req.Body == http.NoBody) &&
-		(IsIdempotent(req.Method) && req.Method != http.MethodPut && req.Method != http.MethodDelete ||
-			req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != "")
+	replayable := (req.Body == nil || req.Body == http.NoBody) && (safeMethod(req.Method) ||
+		req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != "")
 	for {
 		c, reused, err := t.conn(req.Context(), addr)
 		if err != nil {
@@ -190,7 +185,7 @@ func (t *h1Transport) exchange(req *http.Request, c *h1Conn) (*http.Response, bo
 	// The context ends the exchange at any point: the client left, or the
 	// route's timeout passed.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	c.SetDeadline(time.Now().Add(t.headerWait))
+	c.SetDeadline(time.Now().Add(upstreamHeaderTimeout))
 	if err := req.Write(c.bw); err != nil {
 		stop()
 		return nil, false, ctxErr(ctx, err)
@@ -201,7 +196,7 @@ func (t *h1Transport) exchange(req *http.Request, c *h1Conn) (*http.Response, bo
 	}
 	var resp *http.Response
 	for {
-		c.head.n = t.maxRespHead
+		c.head.n = maxResponseHeaderBytes
 		if _, err := c.br.Peek(1); err != nil {
 			stop()
 			return nil, false, ctxErr(ctx, err)
@@ -290,4 +285,18 @@ func canonicalAddr(host string) string {
 		return host
 	}
 	return net.JoinHostPort(host, "80")
+}
+
+// IsIdempotent reports whether a request of method may be sent twice.
+func IsIdempotent(method string) bool {
+	return safeMethod(method) || method == http.MethodPut || method == http.MethodDelete
+}
+
+// safeMethod reports whether method only reads.
+func safeMethod(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
 }
