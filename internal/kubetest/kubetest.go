@@ -2,7 +2,6 @@ package kubetest
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,6 +14,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/yaml"
+
+	"github.com/cutover-dev/cutover/internal/testenv"
 )
 
 // Versions of the binaries hack/envtest-assets.sh builds.
@@ -83,37 +84,20 @@ func StartWithKubeconfig(t testing.TB, crdPaths ...string) (*rest.Config, string
 	return cfg, file
 }
 
-// ModuleDir is the directory of a module version in the module cache,
-// downloaded through the module proxy when it is not there yet.
-func ModuleDir(t testing.TB, moduleAtVersion string) string {
-	t.Helper()
-	cmd := exec.Command("go", "mod", "download", "-json", moduleAtVersion)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("go mod download %s: %v", moduleAtVersion, err)
-	}
-	var m struct{ Dir, Error string }
-	if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
-		t.Fatalf("go mod download %s: %s %v", moduleAtVersion, m.Error, err)
-	}
-	return m.Dir
-}
-
 // CRD files of the projects the generator and the controller work with,
 // at the versions the schemas were taken from.
 func IstioCRDs(t testing.TB, istioAPIVersion string) string {
-	return filepath.Join(ModuleDir(t, "istio.io/api@"+istioAPIVersion), "kubernetes", "customresourcedefinitions.gen.yaml")
+	return filepath.Join(testenv.ModuleDir(t, "istio.io/api@"+istioAPIVersion), "kubernetes", "customresourcedefinitions.gen.yaml")
 }
 
 // ArgoRolloutsCRD is the Rollout CRD of Argo Rollouts v1.9.0.
 func ArgoRolloutsCRD(t testing.TB) string {
-	return filepath.Join(ModuleDir(t, "github.com/argoproj/argo-rollouts@v1.9.0"), "manifests", "crds", "rollout-crd.yaml")
+	return filepath.Join(testenv.ModuleDir(t, "github.com/argoproj/argo-rollouts@v1.9.0"), "manifests", "crds", "rollout-crd.yaml")
 }
 
 // ArgoCDApplicationCRD is the Application CRD of Argo CD v3.4.0.
 func ArgoCDApplicationCRD(t testing.TB) string {
-	return filepath.Join(ModuleDir(t, "github.com/argoproj/argo-cd/v3@v3.4.0"), "manifests", "crds", "application-crd.yaml")
+	return filepath.Join(testenv.ModuleDir(t, "github.com/argoproj/argo-cd/v3@v3.4.0"), "manifests", "crds", "application-crd.yaml")
 }
 
 // GoModVersion is the version of a module the project's go.mod selects.
@@ -131,7 +115,7 @@ const GatewayAPIVersion = "v1.6.3"
 
 // GatewayAPICRDs is the standard channel's CRD directory.
 func GatewayAPICRDs(t testing.TB) string {
-	return filepath.Join(ModuleDir(t, "sigs.k8s.io/gateway-api@"+GatewayAPIVersion), "config", "crd", "standard")
+	return filepath.Join(testenv.ModuleDir(t, "sigs.k8s.io/gateway-api@"+GatewayAPIVersion), "config", "crd", "standard")
 }
 
 // Create creates the object a YAML document describes.

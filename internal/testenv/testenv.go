@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -249,4 +250,21 @@ func TCPServer(t testing.TB, handle func(net.Conn)) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// ModuleDir is the directory of a module version in the module cache,
+// downloaded through the module proxy when it is not there yet.
+func ModuleDir(t testing.TB, moduleAtVersion string) string {
+	t.Helper()
+	cmd := exec.Command("go", "mod", "download", "-json", moduleAtVersion)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go mod download %s: %v", moduleAtVersion, err)
+	}
+	var m struct{ Dir, Error string }
+	if err := json.Unmarshal(out, &m); err != nil || m.Dir == "" {
+		t.Fatalf("go mod download %s: %s %v", moduleAtVersion, m.Error, err)
+	}
+	return m.Dir
 }

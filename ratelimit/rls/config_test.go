@@ -70,7 +70,7 @@ func TestReadmeExamples(t *testing.T) {
 		{"unknown", e("a", "b"), "none"},
 	}
 	for _, tc := range tests {
-		if got := describe(cfg.Match(tc.domain, tc.entries)); got != tc.want {
+		if got := describe(cfg.Match(tc.domain, tc.entries).Rule); got != tc.want {
 			t.Errorf("%s %v: %s, want %s", tc.domain, tc.entries, got, tc.want)
 		}
 	}
@@ -90,17 +90,17 @@ descriptors:
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := cfg.Match("example4", e("key", "value", "subkey", "subvalue")); r != nil {
+	if r := cfg.Match("example4", e("key", "value", "subkey", "subvalue")).Rule; r != nil {
 		t.Fatalf("matched %s", describe(r))
 	}
-	if r := cfg.Match("example4", e("key", "value")); r == nil {
+	if r := cfg.Match("example4", e("key", "value")).Rule; r == nil {
 		t.Fatal("the one-level request did not match")
 	}
 }
 
 func TestBadFilesNamePositions(t *testing.T) {
 	tests := []struct{ src, want string }{
-		{"domain: d\ndescriptors:\n  - key: a\n    rate_limit: {unit: week, requests_per_unit: 1}\n", "bad.yaml:4:18: descriptors[0].rate_limit.unit: \"week\" is not one of second, minute, hour, day"},
+		{"domain: d\ndescriptors:\n  - key: a\n    rate_limit: {unit: fortnight, requests_per_unit: 1}\n", "bad.yaml:4:18: descriptors[0].rate_limit.unit: \"fortnight\" is not one of second, minute, hour, day, week, month, year"},
 		{"domain: d\ndescriptors:\n  - key: a\n    rate_limt: {unit: second}\n", "bad.yaml:4:5: descriptors[0].rate_limt: unknown field \"rate_limt\""},
 		{"descriptors: []\n", "bad.yaml:1:1: domain: required"},
 		{"domain: d\ndescriptors:\n  - key: a\n  - key: a\n", "bad.yaml:4:5: descriptors[1]: duplicate descriptor \"a\""},

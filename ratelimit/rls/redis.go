@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -164,13 +165,25 @@ func (s *Store) Take(ctx context.Context, r *Rule, key string, hits uint32) (Dec
 	return d, nil
 }
 
-// CounterKey is the Redis key of a request descriptor's counter for a rule:
-// the rule's key plus the request's values, as envoyproxy/ratelimit counts
-// a key-only descriptor per value.
-func CounterKey(r *Rule, entries []Entry) string {
-	k := r.Key
-	for _, e := range entries {
-		k += "|" + e.Key + "=" + e.Value
+// CounterKey is the Redis key of a request descriptor's counter, as
+// envoyproxy/ratelimit keys it: the domain, the request's keys and values
+// (a share_threshold wildcard's value for the entries it matched) and the
+// window, so that a limit the request carries shares the counter of the
+// configured one.
+func CounterKey(domain string, entries []Entry, shared []string, window time.Duration) string {
+	var b strings.Builder
+	b.WriteString(domain)
+	for i, e := range entries {
+		v := e.Value
+		if shared != nil && shared[i] != "" {
+			v = shared[i]
+		}
+		b.WriteByte('|')
+		b.WriteString(e.Key)
+		b.WriteByte('=')
+		b.WriteString(v)
 	}
-	return k + "|" + strconv.FormatInt(int64(r.Window/time.Second), 10)
+	b.WriteByte('|')
+	b.WriteString(strconv.FormatInt(int64(window/time.Second), 10))
+	return b.String()
 }

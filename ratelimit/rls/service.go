@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Service answers Envoy's RateLimitService.ShouldRateLimit.
@@ -27,6 +28,14 @@ type Service struct {
 	log   *slog.Logger
 	// Headers adds RateLimit-Limit, -Remaining and -Reset to the answer.
 	Headers bool
+	// ShadowMode answers OK where the answer would be OVER_LIMIT, counting
+	// it (envoyproxy/ratelimit's SHADOW_MODE).
+	ShadowMode bool
+	// QuotaMode treats every limit as quota_mode (QUOTA_MODE).
+	QuotaMode bool
+	// DynamicMetadata returns the request and the passed limits' metadata
+	// in the answer's dynamic metadata (RESPONSE_DYNAMIC_METADATA).
+	DynamicMetadata bool
 	// Now is the clock of the over-limit cache.
 	Now func() time.Time
 
@@ -44,8 +53,8 @@ type Service struct {
 // kept: a reload that raises the limit invalidates it (envoyproxy/ratelimit
 // #1077 keeps refusing).
 type overEntry struct {
-	until time.Time
-	limit uint32
+	windowEnd int64 // unix seconds
+	limit     uint32
 }
 
 // NewService answers from cfg with counters in store; its metrics go to reg.
@@ -88,20 +97,25 @@ func (s *Service) Config() *Config { return s.cfg.Load() }
 var unitNames = map[string]rlsv3.RateLimitResponse_RateLimit_Unit{
 	"second": rlsv3.RateLimitResponse_RateLimit_SECOND, "minute": rlsv3.RateLimitResponse_RateLimit_MINUTE,
 	"hour": rlsv3.RateLimitResponse_RateLimit_HOUR, "day": rlsv3.RateLimitResponse_RateLimit_DAY,
+	"week": rlsv3.RateLimitResponse_RateLimit_WEEK, "month": rlsv3.RateLimitResponse_RateLimit_MONTH,
+	"year": rlsv3.RateLimitResponse_RateLimit_YEAR,
 }
 
 // ShouldRateLimit implements Envoy's RateLimitService. Each descriptor is
 // judged against its matching limit; the answer is OVER_LIMIT when any one
-// is (a logical OR). Limits replaced by another matching limit are dropped.
+// is (a logical OR), or, for quota-mode limits, when all of them are.
+// Limits replaced by another matching limit are dropped.
 func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitRequest) (*rlsv3.RateLimitResponse, error) {
+	// envoyproxy/ratelimit's answers, code and text, for a request Envoy
+	// never sends.
 	if req.GetDomain() == "" {
-		return nil, status.Error(codes.InvalidArgument, "domain is required")
+		return nil, status.Error(codes.Unknown, "rate limit domain must not be empty")
 	}
 	if len(req.GetDescriptors()) == 0 {
-		return nil, status.Error(codes.InvalidArgument, "at least one descriptor is required")
+		return nil, status.Error(codes.Unknown, "rate limit descriptor list must not be empty")
 	}
 	cfg := s.cfg.Load()
-	rules := make([]*Rule, len(req.Descriptors))
+	looks := make([]Lookup, len(req.Descriptors))
 	entries := make([][]Entry, len(req.Descriptors))
 	var replaced map[string]bool
 	for i, d := range req.Descriptors {
@@ -109,32 +123,44 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		for j, e := range d.GetEntries() {
 			entries[i][j] = Entry{Key: e.GetKey(), Value: e.GetValue()}
 		}
-		rules[i] = cfg.Match(req.Domain, entries[i])
-		if rules[i] != nil && len(rules[i].Replaces) > 0 {
+		if o := d.GetLimit(); o != nil {
+			if r := cfg.Override(req.Domain, entries[i], o.GetRequestsPerUnit(), unitOf(rlsv3.RateLimitResponse_RateLimit_Unit(o.GetUnit()))); r != nil {
+				looks[i] = Lookup{Rule: r, StatsKey: r.Key}
+			}
+			continue
+		}
+		looks[i] = cfg.Match(req.Domain, entries[i])
+		if r := looks[i].Rule; r != nil && len(r.Replaces) > 0 {
 			if replaced == nil {
 				replaced = map[string]bool{}
 			}
-			for _, name := range rules[i].Replaces {
+			for _, name := range r.Replaces {
 				replaced[name] = true
 			}
 		}
 	}
 	resp := &rlsv3.RateLimitResponse{OverallCode: rlsv3.RateLimitResponse_OK, Statuses: make([]*rlsv3.RateLimitResponse_DescriptorStatus, 0, len(req.Descriptors))}
 	var tightest *rlsv3.RateLimitResponse_DescriptorStatus
+	var overRate, overQuota, quotas int
+	var passed []*Rule
 	for i, d := range req.Descriptors {
 		st := &rlsv3.RateLimitResponse_DescriptorStatus{Code: rlsv3.RateLimitResponse_OK}
 		resp.Statuses = append(resp.Statuses, st)
-		r := rules[i]
+		r := looks[i].Rule
 		if r != nil && r.Name != "" && replaced[r.Name] {
 			r = nil
 		}
-		if r == nil {
-			s.decisions.WithLabelValues(req.Domain, "no_limit").Inc()
-			continue
-		}
-		if r.Unlimited {
+		if r != nil && r.Unlimited {
 			st.LimitRemaining = math.MaxUint32
 			s.decisions.WithLabelValues(req.Domain, "unlimited").Inc()
+			continue
+		}
+		quota := s.QuotaMode || r != nil && r.Quota
+		if quota {
+			quotas++
+		}
+		if r == nil {
+			s.decisions.WithLabelValues(req.Domain, "no_limit").Inc()
 			continue
 		}
 		hits := uint32(max(req.GetHitsAddend(), 1))
@@ -142,27 +168,37 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 			hits = uint32(h.GetValue())
 		}
 		st.CurrentLimit = &rlsv3.RateLimitResponse_RateLimit{Name: r.Name, RequestsPerUnit: r.RequestsPerUnit, Unit: unitNames[r.Unit]}
-		dec, over := s.decide(ctx, r, CounterKey(r, entries[i]), hits)
+		dec, over := s.decide(ctx, r, CounterKey(req.Domain, entries[i], looks[i].Shared, r.Window), hits)
 		st.LimitRemaining = dec.Remaining
 		st.DurationUntilReset = durationpb.New(dec.Reset)
-		statsKey := r.Key
-		if r.DetailedMetric && len(entries[i]) > 0 {
-			// detailed_metric: a key-only limit is counted per value.
-			statsKey += "_" + entries[i][len(entries[i])-1].Value
+		statsKey := looks[i].StatsKey
+		if s.Headers && (tightest == nil || st.LimitRemaining < tightest.LimitRemaining) {
+			tightest = st
 		}
 		switch {
 		case over && r.Shadow:
 			s.decisions.WithLabelValues(req.Domain, "shadow_over_limit").Inc()
 			s.hits.WithLabelValues(statsKey, "shadow_mode").Add(float64(hits))
+			passed = append(passed, r)
 		case over:
 			st.Code = rlsv3.RateLimitResponse_OVER_LIMIT
-			resp.OverallCode = rlsv3.RateLimitResponse_OVER_LIMIT
 			s.hits.WithLabelValues(statsKey, "over_limit").Add(float64(hits))
+			if quota {
+				overQuota++
+			} else {
+				overRate++
+				tightest = st
+			}
 		default:
 			s.hits.WithLabelValues(statsKey, "within_limit").Add(float64(hits))
+			passed = append(passed, r)
 		}
-		if tightest == nil || st.LimitRemaining < tightest.LimitRemaining {
-			tightest = st
+	}
+	if overRate > 0 || quotas > 0 && quotas == overQuota {
+		resp.OverallCode = rlsv3.RateLimitResponse_OVER_LIMIT
+		if s.ShadowMode {
+			resp.OverallCode = rlsv3.RateLimitResponse_OK
+			s.decisions.WithLabelValues(req.Domain, "global_shadow_mode").Inc()
 		}
 	}
 	if s.Headers && tightest != nil {
@@ -172,7 +208,68 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 			{Key: "RateLimit-Reset", Value: strconv.FormatInt(int64(math.Ceil(tightest.DurationUntilReset.AsDuration().Seconds())), 10)},
 		}
 	}
+	if s.DynamicMetadata {
+		resp.DynamicMetadata = dynamicMetadata(req, passed)
+	}
 	return resp, nil
+}
+
+func unitOf(u rlsv3.RateLimitResponse_RateLimit_Unit) string {
+	for name, v := range unitNames {
+		if v == u {
+			return name
+		}
+	}
+	return ""
+}
+
+// dynamicMetadata is what envoyproxy/ratelimit's RESPONSE_DYNAMIC_METADATA
+// returns: the request's domain, descriptors and hits, and the metadata of
+// every limit the request passed, merged.
+func dynamicMetadata(req *rlsv3.RateLimitRequest, passed []*Rule) *structpb.Struct {
+	fields := map[string]*structpb.Value{"domain": structpb.NewStringValue(req.Domain)}
+	var descriptors []*structpb.Value
+	for _, d := range req.Descriptors {
+		var list []*structpb.Value
+		for _, e := range d.GetEntries() {
+			list = append(list, structpb.NewStringValue(e.GetKey()+"="+e.GetValue()))
+		}
+		df := map[string]*structpb.Value{"entries": structpb.NewListValue(&structpb.ListValue{Values: list})}
+		if d.GetLimit() != nil {
+			df["limit"] = structpb.NewStringValue(d.Limit.String())
+		}
+		if h := d.GetHitsAddend(); h != nil {
+			df["hitsAddend"] = structpb.NewNumberValue(float64(h.GetValue()))
+		}
+		descriptors = append(descriptors, structpb.NewStructValue(&structpb.Struct{Fields: df}))
+	}
+	fields["descriptors"] = structpb.NewListValue(&structpb.ListValue{Values: descriptors})
+	if h := req.GetHitsAddend(); h != 0 {
+		fields["hitsAddend"] = structpb.NewNumberValue(float64(h))
+	}
+	merged := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+	for _, r := range passed {
+		mergeStruct(merged, r.Metadata)
+	}
+	if len(merged.Fields) > 0 {
+		fields["metadata"] = structpb.NewStructValue(merged)
+	}
+	return &structpb.Struct{Fields: fields}
+}
+
+// mergeStruct adds src's fields to dst; where both have a struct under a
+// name the two are merged, otherwise the first value stays.
+func mergeStruct(dst, src *structpb.Struct) {
+	for k, v := range src.GetFields() {
+		have, ok := dst.Fields[k]
+		if !ok {
+			dst.Fields[k] = v
+			continue
+		}
+		if hs, vs := have.GetStructValue(), v.GetStructValue(); hs != nil && vs != nil {
+			mergeStruct(hs, vs)
+		}
+	}
 }
 
 // decide asks the over-limit cache, then Redis.
@@ -180,14 +277,14 @@ func (s *Service) decide(ctx context.Context, r *Rule, key string, hits uint32) 
 	now := s.Now()
 	s.mu.Lock()
 	e, cached := s.over[key]
-	if cached && (now.After(e.until) || e.limit != r.RequestsPerUnit) {
+	if cached && (now.Unix() >= e.windowEnd || e.limit != r.RequestsPerUnit) {
 		delete(s.over, key)
 		cached = false
 	}
 	s.mu.Unlock()
 	if cached {
-		s.decisions.WithLabelValues(domainOf(r), "over_limit").Inc()
-		return Decision{Over: true, Limit: r.RequestsPerUnit, Reset: e.until.Sub(now)}, true
+		s.decisions.WithLabelValues(r.Domain, "over_limit").Inc()
+		return Decision{Over: true, Limit: r.RequestsPerUnit, Reset: time.Duration(e.windowEnd-now.Unix()) * time.Second}, true
 	}
 	d, err := s.store.Take(ctx, r, key, hits)
 	if errors.Is(err, ErrRedis) {
@@ -196,27 +293,21 @@ func (s *Service) decide(ctx context.Context, r *Rule, key string, hits uint32) 
 		if d.Over {
 			result = "failure_deny"
 		}
-		s.decisions.WithLabelValues(domainOf(r), result).Inc()
+		s.decisions.WithLabelValues(r.Domain, result).Inc()
 		return d, d.Over
 	}
 	if d.Over {
-		s.decisions.WithLabelValues(domainOf(r), "over_limit").Inc()
-		if !r.Sliding && d.Reset > 0 && d.Remaining == 0 {
+		s.decisions.WithLabelValues(r.Domain, "over_limit").Inc()
+		if !r.Sliding && d.Reset > 0 && d.Remaining == 0 && !d.At.IsZero() {
+			// The window's end on Redis's clock, in whole seconds, so that
+			// the cache answers the time Redis would.
+			end := d.At.Unix() + int64(d.Reset/time.Second)
 			s.mu.Lock()
-			s.over[key] = overEntry{until: now.Add(d.Reset), limit: r.RequestsPerUnit}
+			s.over[key] = overEntry{windowEnd: end, limit: r.RequestsPerUnit}
 			s.mu.Unlock()
 		}
 	} else {
-		s.decisions.WithLabelValues(domainOf(r), "ok").Inc()
+		s.decisions.WithLabelValues(r.Domain, "ok").Inc()
 	}
 	return d, d.Over
-}
-
-func domainOf(r *Rule) string {
-	for i := range len(r.Key) {
-		if r.Key[i] == '.' {
-			return r.Key[:i]
-		}
-	}
-	return r.Key
 }
