@@ -27,7 +27,7 @@ func startRLS(t *testing.T, config string) (string, func()) {
 	os.WriteFile(filepath.Join(dir, "edge.yaml"), []byte(config), 0o600)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, ReadTimeout: 50 * time.Millisecond, WriteTimeout: 50 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })
-	srv, err := rls.NewServer(dir, rls.NewStore(rdb), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := rls.NewServer(dir, rls.LoadOptions{}, rls.NewStore(rdb), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,14 +107,37 @@ type Redis struct {
 	cmd  *exec.Cmd
 	bin  string
 	args []string
+	opts RedisOptions
 	t    testing.TB
 }
 
 // StartRedis runs redis-server for the test; it is stopped when the test
 // ends.
-func StartRedis(t testing.TB) *Redis {
+func StartRedis(t testing.TB) *Redis { return StartRedisWith(t, RedisOptions{}) }
+
+// RedisOptions secure a test Redis.
+type RedisOptions struct {
+	// Password is requirepass, for the default user.
+	Password string
+	// Users are ACL rules, one user each: "alice on >secret ~* &* +@all".
+	Users []string
+	// TLS serves TLS only, with this certificate and key; clients must
+	// present a certificate from ClientCA when it is set.
+	TLSCert, TLSKey, ClientCA string
+	// CA verifies the server's certificate in the readiness check.
+	CA string
+}
+
+// StartRedisWith runs redis-server with passwords, ACL users or TLS.
+func StartRedisWith(t testing.TB, o RedisOptions) *Redis {
 	t.Helper()
-	r := &Redis{bin: Binary(t, "redis-server", "redis-server"), Addr: FreeAddr(t), t: t}
+	r := &Redis{bin: Binary(t, "redis-server", "redis-server"), Addr: FreeAddr(t), t: t, opts: o}
+	if o.Password != "" {
+		r.args = append(r.args, "--requirepass", o.Password)
+	}
+	for _, u := range o.Users {
+		r.args = append(append(r.args, "--user"), strings.Fields(u)...)
+	}
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
@@ -124,28 +147,52 @@ func StartRedis(t testing.TB) *Redis {
 func (r *Redis) Start() {
 	r.t.Helper()
 	_, port, _ := net.SplitHostPort(r.Addr)
-	r.cmd = exec.Command(r.bin, append([]string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"}, r.args...)...)
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"}
+	if o := r.opts; o.TLSCert != "" {
+		args[1] = "0"
+		args = append(args, "--tls-port", port, "--tls-cert-file", o.TLSCert, "--tls-key-file", o.TLSKey)
+		if o.ClientCA != "" {
+			args = append(args, "--tls-ca-cert-file", o.ClientCA, "--tls-auth-clients", "yes")
+		} else {
+			args = append(args, "--tls-ca-cert-file", o.CA, "--tls-auth-clients", "no")
+		}
+	}
+	r.cmd = exec.Command(r.bin, append(args, r.args...)...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.Dial("tcp", r.Addr)
-		if err == nil {
-			c.Write([]byte("PING\r\n"))
-			buf := make([]byte, 16)
-			c.SetReadDeadline(time.Now().Add(time.Second))
-			n, _ := c.Read(buf)
-			c.Close()
-			if string(buf[:n]) == "+PONG\r\n" {
-				return
-			}
+		if r.answers() {
+			return
 		}
 		if time.Now().After(deadline) {
 			r.t.Fatal("redis-server did not start")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// answers reports whether the server answers a PING, even if only to say
+// that it wants a password.
+func (r *Redis) answers() bool {
+	c, err := net.DialTimeout("tcp", r.Addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	if r.opts.TLSCert != "" {
+		return true // listening is enough: a handshake needs the test's client files
+	}
+	c.SetDeadline(time.Now().Add(time.Second))
+	return ping(c)
+}
+
+func ping(c net.Conn) bool {
+	c.Write([]byte("PING\r\n"))
+	buf := make([]byte, 16)
+	n, _ := c.Read(buf)
+	return string(buf[:n]) == "+PONG\r\n" || strings.HasPrefix(string(buf[:n]), "-NOAUTH")
 }
 
 // Stop kills the server, as a crash would.

@@ -10,6 +10,7 @@ import (
 	rlcommon "github.com/envoyproxy/go-control-plane/envoy/extensions/common/ratelimit/v3"
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -182,5 +183,33 @@ func TestResetIsWholeSecondsFromCacheAndRedis(t *testing.T) {
 	}
 	if d := fromRedis.Seconds - fromCache.Seconds; d < 0 || d > 1 {
 		t.Fatalf("Redis said %ds, the cache %ds just after", fromRedis.Seconds, fromCache.Seconds)
+	}
+}
+
+// Hits past NEAR_LIMIT_RATIO of a limit also count as near_limit, as the
+// peer counts them; the over-limit cache stays within its size.
+func TestNearLimitAndCacheSize(t *testing.T) {
+	v := startRLS(t)
+	v.withFile(t, "n.yaml", "domain: n\ndescriptors:\n  - key: k\n    rate_limit: {unit: hour, requests_per_unit: 10}\n")
+	for range 10 {
+		v.ask(t, "n", 0, desc("k", "v"))
+	}
+	if got := testutil.ToFloat64(v.srv.Service.hits.WithLabelValues("n.k", "near_limit")); got != 2 {
+		t.Fatalf("near_limit %v after 10 hits of 10 at 0.8, want 2 (the 9th and the 10th)", got)
+	}
+	v.withFile(t, "c.yaml", "domain: c\ndescriptors:\n  - key: k\n    rate_limit: {unit: hour, requests_per_unit: 1}\n")
+	v.srv.Service.CacheBytes = 100 // room for one entry
+	for _, value := range []string{"a", "b", "c"} {
+		v.ask(t, "c", 0, desc("k", value))
+		if got := codesOf(v.ask(t, "c", 0, desc("k", value))); got != "OVER_LIMIT OVER_LIMIT" {
+			t.Fatalf("the second hit on %s: %s", value, got)
+		}
+	}
+	s := v.srv.Service
+	s.mu.Lock()
+	n, bytes := len(s.over), s.overBytes
+	s.mu.Unlock()
+	if n != 1 || bytes > 100 {
+		t.Fatalf("cache holds %d entries, %d bytes; want 1 within its 100", n, bytes)
 	}
 }

@@ -96,11 +96,22 @@ type Store struct {
 	degraded atomic.Bool
 	// OnFailure is told of each decision taken without Redis.
 	OnFailure func(error)
+	// Prefix goes before every counter's key (CACHE_KEY_PREFIX).
+	Prefix string
 	// Timeout bounds each round trip to Redis, dialing included; default
 	// 50 ms. A decision waits at most this and the pipeline window.
 	Timeout time.Duration
 
 	pipe *pipeliner
+	// perSecond, when set, holds the counters of per-second limits on a
+	// Redis of their own (envoyproxy/ratelimit's REDIS_PERSECOND).
+	perSecond *pipeliner
+}
+
+// SetPerSecond keeps per-second limits' counters on rdb, with their own
+// pipelining.
+func (s *Store) SetPerSecond(rdb redis.UniversalClient, window time.Duration, limit int) {
+	s.perSecond = &pipeliner{rdb: rdb, window: window, limit: max(limit, 1)}
 }
 
 // NewStore uses rdb, whose dial, read and write timeouts bound each decision.
@@ -139,11 +150,15 @@ func (s *Store) Take(ctx context.Context, r *Rule, key string, hits uint32) (Dec
 		return d, nil
 	}
 	// The hash tag keeps a fixed window's counters in its key's slot.
-	c := &call{key: "fw:{" + key + "}", algorithm: "f", limit: r.RequestsPerUnit, window: int64(r.Window / time.Second), hits: hits}
+	c := &call{key: s.Prefix + "fw:{" + key + "}", algorithm: "f", limit: r.RequestsPerUnit, window: int64(r.Window / time.Second), hits: hits}
 	if r.Sliding {
-		c.key, c.algorithm, c.window = "sw:{"+key+"}", "s", r.Window.Milliseconds()
+		c.key, c.algorithm, c.window = s.Prefix+"sw:{"+key+"}", "s", r.Window.Milliseconds()
 	}
-	res, err := s.pipe.run(ctx, c, s.Timeout)
+	pipe := s.pipe
+	if s.perSecond != nil && r.Window == time.Second {
+		pipe = s.perSecond
+	}
+	res, err := pipe.run(ctx, c, s.Timeout)
 	if err != nil {
 		s.degraded.Store(true)
 		if s.OnFailure != nil {

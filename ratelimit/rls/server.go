@@ -2,6 +2,7 @@ package rls
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,8 +10,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"path/filepath"
-	"sort"
 	"time"
 
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -31,6 +31,7 @@ type Server struct {
 	Service  *Service
 	Registry *prometheus.Registry
 	dir      string
+	opts     LoadOptions
 	log      *slog.Logger
 	reloads  *prometheus.CounterVec
 	health   *health.Server
@@ -39,20 +40,26 @@ type Server struct {
 	WatchInterval time.Duration
 	// StreamWorkers is how many goroutines answer calls; see DefaultStreamWorkers.
 	StreamWorkers int
-	lastHash      string
+	// TLS, when set, serves gRPC over TLS (with client certificates if it
+	// asks for them).
+	TLS *tls.Config
+	// MetricsPath serves the metrics at a path besides /metrics
+	// (envoyproxy/ratelimit's PROMETHEUS_PATH).
+	MetricsPath string
+	lastHash    string
 }
 
 // NewServer loads dir and builds the service on store. A bad directory at
 // start is an error; later, a bad file keeps the running configuration.
-func NewServer(dir string, store *Store, log *slog.Logger) (*Server, error) {
-	cfg, err := LoadDir(dir)
+func NewServer(dir string, opts LoadOptions, store *Store, log *slog.Logger) (*Server, error) {
+	cfg, err := opts.LoadDir(dir)
 	if err != nil {
 		return nil, err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s := &Server{
-		Service: NewService(cfg, store, reg, log), Registry: reg, dir: dir, log: log,
+		Service: NewService(cfg, store, reg, log), Registry: reg, dir: dir, opts: opts, log: log,
 		WatchInterval: time.Second, StreamWorkers: DefaultStreamWorkers, health: health.NewServer(),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_rls_config_reloads_total",
@@ -67,7 +74,7 @@ func NewServer(dir string, store *Store, log *slog.Logger) (*Server, error) {
 // Reload reads the directory again; a directory with any bad file is
 // refused and the running configuration keeps serving.
 func (s *Server) Reload() error {
-	cfg, err := LoadDir(s.dir)
+	cfg, err := s.opts.LoadDir(s.dir)
 	if err != nil {
 		s.reloads.WithLabelValues("failure").Inc()
 		s.log.Error("rate-limit config refused; the running config keeps serving", "dir", s.dir, "err", err)
@@ -81,12 +88,10 @@ func (s *Server) Reload() error {
 
 // dirHash fingerprints the configuration files' names and contents.
 func dirHash(dir string) (string, error) {
-	var files []string
-	for _, p := range []string{"*.yaml", "*.yml"} {
-		m, _ := filepath.Glob(filepath.Join(dir, p))
-		files = append(files, m...)
+	files, err := configFiles(dir)
+	if err != nil {
+		return "", err
 	}
-	sort.Strings(files)
 	srcs := make([]spec.Source, 0, len(files))
 	for _, f := range files {
 		data, err := os.ReadFile(f)
@@ -108,11 +113,16 @@ func dirHash(dir string) (string, error) {
 // all of them busy still gets a goroutine of its own.
 const DefaultStreamWorkers = 128
 
-// Serve runs the gRPC listener and the HTTP listener until ctx ends.
-func (s *Server) Serve(ctx context.Context, grpcLn, httpLn net.Listener) error {
+// Serve runs the gRPC listener and the HTTP listeners until ctx ends;
+// every HTTP listener serves the same endpoints (the peer's debug and
+// Prometheus ports among them).
+func (s *Server) Serve(ctx context.Context, grpcLn net.Listener, httpLns ...net.Listener) error {
 	var opts []grpc.ServerOption
 	if s.StreamWorkers > 0 {
 		opts = append(opts, grpc.NumStreamWorkers(uint32(s.StreamWorkers)))
+	}
+	if s.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(s.TLS)))
 	}
 	g := grpc.NewServer(opts...)
 	rlsv3.RegisterRateLimitServiceServer(g, s.Service)
@@ -131,18 +141,24 @@ func (s *Server) Serve(ctx context.Context, grpcLn, httpLn net.Listener) error {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{}))
+	metrics := promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})
+	mux.Handle("GET /metrics", metrics)
+	if s.MetricsPath != "" && s.MetricsPath != "/metrics" {
+		mux.Handle("GET "+s.MetricsPath, metrics)
+	}
 	// CPU profiles, as envoyproxy/ratelimit's debug port offers; the HTTP
 	// listener is on loopback unless told otherwise.
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
+	errc := make(chan error, 1+len(httpLns))
 	go func() { errc <- g.Serve(grpcLn) }()
-	go func() {
-		if err := hs.Serve(httpLn); !errors.Is(err, http.ErrServerClosed) {
-			errc <- err
-		}
-	}()
+	for _, ln := range httpLns {
+		go func() {
+			if err := hs.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}()
+	}
 	go s.watch(ctx)
 	select {
 	case <-ctx.Done():

@@ -45,7 +45,7 @@ func startRLS(t *testing.T) *rlsEnv {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr, DialTimeout: 50 * time.Millisecond, ReadTimeout: 50 * time.Millisecond, WriteTimeout: 50 * time.Millisecond, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
-	srv, err := NewServer(dir, NewStore(rdb), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	srv, err := NewServer(dir, LoadOptions{}, NewStore(rdb), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,7 +218,7 @@ func TestTwoReplicasOnOneRedis(t *testing.T) {
 	for range 2 {
 		rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 		t.Cleanup(func() { rdb.Close() })
-		srv, err := NewServer(dir, NewStore(rdb), slog.New(slog.NewTextHandler(io.Discard, nil)))
+		srv, err := NewServer(dir, LoadOptions{}, NewStore(rdb), slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -26,8 +26,15 @@ type Service struct {
 	cfg   atomic.Pointer[Config]
 	store *Store
 	log   *slog.Logger
-	// Headers adds RateLimit-Limit, -Remaining and -Reset to the answer.
-	Headers bool
+	// Headers adds RateLimit-Limit, -Remaining and -Reset to the answer,
+	// under these names (envoyproxy/ratelimit's LIMIT_*_HEADER).
+	Headers                                   bool
+	HeaderLimit, HeaderRemaining, HeaderReset string
+	// NearLimitRatio is the share of a limit past which hits also count as
+	// near_limit in cutover_rls_hits_total.
+	NearLimitRatio float64
+	// CacheBytes bounds the over-limit cache; 0 turns it off.
+	CacheBytes int
 	// ShadowMode answers OK where the answer would be OVER_LIMIT, counting
 	// it (envoyproxy/ratelimit's SHADOW_MODE).
 	ShadowMode bool
@@ -44,9 +51,16 @@ type Service struct {
 	failures  prometheus.Counter
 	degraded  prometheus.GaugeFunc
 
-	mu   sync.Mutex // guards over
-	over map[string]overEntry
+	mu        sync.Mutex // guards over and overBytes
+	over      map[string]overEntry
+	overBytes int
 }
+
+// DefaultCacheBytes is the over-limit cache's default size.
+const DefaultCacheBytes = 4 << 20
+
+// DefaultNearLimitRatio is envoyproxy/ratelimit's NEAR_LIMIT_RATIO.
+const DefaultNearLimitRatio = 0.8
 
 // overEntry remembers a counter known to be over its limit until its
 // window resets, so that Redis is not asked again. The limit it was over is
@@ -59,7 +73,11 @@ type overEntry struct {
 
 // NewService answers from cfg with counters in store; its metrics go to reg.
 func NewService(cfg *Config, store *Store, reg prometheus.Registerer, log *slog.Logger) *Service {
-	s := &Service{store: store, log: log, Now: time.Now, over: map[string]overEntry{}}
+	s := &Service{
+		store: store, log: log, Now: time.Now, over: map[string]overEntry{}, CacheBytes: DefaultCacheBytes,
+		HeaderLimit: "RateLimit-Limit", HeaderRemaining: "RateLimit-Remaining", HeaderReset: "RateLimit-Reset",
+		NearLimitRatio: DefaultNearLimitRatio,
+	}
 	s.cfg.Store(cfg)
 	s.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cutover_rls_decisions_total",
@@ -67,7 +85,7 @@ func NewService(cfg *Config, store *Store, reg prometheus.Registerer, log *slog.
 	}, []string{"domain", "result"})
 	s.hits = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cutover_rls_hits_total",
-		Help: "Hits per limit, as envoyproxy/ratelimit's per-key stats: key is the limit's descriptor path (with the request's value for detailed_metric limits), result within_limit, over_limit or shadow_mode.",
+		Help: "Hits per limit, as envoyproxy/ratelimit's per-key stats: key is the limit's descriptor path (with the request's values for detailed_metric and value_to_metric limits), result within_limit, near_limit (also counted as within_limit), over_limit or shadow_mode.",
 	}, []string{"key", "result"})
 	s.failures = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cutover_rls_redis_failures_total",
@@ -191,6 +209,9 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 			}
 		default:
 			s.hits.WithLabelValues(statsKey, "within_limit").Add(float64(hits))
+			if near := s.nearHits(r, dec, hits); near > 0 {
+				s.hits.WithLabelValues(statsKey, "near_limit").Add(float64(near))
+			}
 			passed = append(passed, r)
 		}
 	}
@@ -203,15 +224,26 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 	}
 	if s.Headers && tightest != nil {
 		resp.ResponseHeadersToAdd = []*corev3.HeaderValue{
-			{Key: "RateLimit-Limit", Value: strconv.FormatUint(uint64(tightest.CurrentLimit.RequestsPerUnit), 10)},
-			{Key: "RateLimit-Remaining", Value: strconv.FormatUint(uint64(tightest.LimitRemaining), 10)},
-			{Key: "RateLimit-Reset", Value: strconv.FormatInt(int64(math.Ceil(tightest.DurationUntilReset.AsDuration().Seconds())), 10)},
+			{Key: s.HeaderLimit, Value: strconv.FormatUint(uint64(tightest.CurrentLimit.RequestsPerUnit), 10)},
+			{Key: s.HeaderRemaining, Value: strconv.FormatUint(uint64(tightest.LimitRemaining), 10)},
+			{Key: s.HeaderReset, Value: strconv.FormatInt(int64(math.Ceil(tightest.DurationUntilReset.AsDuration().Seconds())), 10)},
 		}
 	}
 	if s.DynamicMetadata {
 		resp.DynamicMetadata = dynamicMetadata(req, passed)
 	}
 	return resp, nil
+}
+
+// nearHits is how many of a passed decision's hits went past the near
+// limit, as envoyproxy/ratelimit counts them.
+func (s *Service) nearHits(r *Rule, d Decision, hits uint32) uint32 {
+	used := r.RequestsPerUnit - min(d.Remaining, r.RequestsPerUnit)
+	near := uint32(math.Floor(float64(r.RequestsPerUnit) * s.NearLimitRatio))
+	if used <= near {
+		return 0
+	}
+	return min(used-near, hits)
 }
 
 func unitOf(u rlsv3.RateLimitResponse_RateLimit_Unit) string {
@@ -278,7 +310,7 @@ func (s *Service) decide(ctx context.Context, r *Rule, key string, hits uint32) 
 	s.mu.Lock()
 	e, cached := s.over[key]
 	if cached && (now.Unix() >= e.windowEnd || e.limit != r.RequestsPerUnit) {
-		delete(s.over, key)
+		s.forget(key)
 		cached = false
 	}
 	s.mu.Unlock()
@@ -301,13 +333,44 @@ func (s *Service) decide(ctx context.Context, r *Rule, key string, hits uint32) 
 		if !r.Sliding && d.Reset > 0 && d.Remaining == 0 && !d.At.IsZero() {
 			// The window's end on Redis's clock, in whole seconds, so that
 			// the cache answers the time Redis would.
-			end := d.At.Unix() + int64(d.Reset/time.Second)
-			s.mu.Lock()
-			s.over[key] = overEntry{windowEnd: end, limit: r.RequestsPerUnit}
-			s.mu.Unlock()
+			s.remember(key, overEntry{windowEnd: d.At.Unix() + int64(d.Reset/time.Second), limit: r.RequestsPerUnit})
 		}
 	} else {
 		s.decisions.WithLabelValues(r.Domain, "ok").Inc()
 	}
 	return d, d.Over
+}
+
+// entryBytes is about what a cache entry costs besides its key.
+const entryBytes = 64
+
+// remember caches a counter known to be over; when the cache is full it
+// first drops the entries whose window has ended, then takes no more.
+func (s *Service) remember(key string, e overEntry) {
+	size := len(key) + entryBytes
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.overBytes+size > s.CacheBytes {
+		now := s.Now().Unix()
+		for k, old := range s.over {
+			if now >= old.windowEnd {
+				s.forget(k)
+			}
+		}
+		if s.overBytes+size > s.CacheBytes {
+			return
+		}
+	}
+	if _, ok := s.over[key]; !ok {
+		s.overBytes += size
+	}
+	s.over[key] = e
+}
+
+// forget drops a cache entry; s.mu is held.
+func (s *Service) forget(key string) {
+	if _, ok := s.over[key]; ok {
+		delete(s.over, key)
+		s.overBytes -= len(key) + entryBytes
+	}
 }
