@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# One measurement of `cutover ratelimit serve`: a fresh redis-server, the
-# service with any extra flags given, bench/rlsclient for $DURATION (10s),
-# and the CPU each of the three spent per decision (the client's from
-# getrusage, the others' from /proc).
+# Measures `cutover ratelimit serve` and, when it can be built,
+# envoyproxy/ratelimit (its default settings and its pipeline settings) in
+# one run: each on a fresh redis-server, driven by bench/rlsclient for
+# $DURATION (10s), with the CPU each spent per decision (the client's from
+# getrusage, the service's and Redis's from /proc). One line per service:
+#   <name> decisions/s N p50 X p99 Y errors E ... × cutover R
 #   bash bench/rls.sh                              # defaults
-#   bash bench/rls.sh --redis-pipeline-window 0    # compare a flag
-# CUTOVER=path uses a given binary instead of building this checkout.
+#   bash bench/rls.sh --redis-pipeline-window 0    # extra flags for cutover
+# CUTOVER=path uses a given binary instead of building this checkout;
+# PEER=0 skips envoyproxy/ratelimit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -16,22 +19,62 @@ if [ -z "${CUTOVER:-}" ]; then
   CUTOVER=$WORK/cutover
 fi
 go build -o "$WORK/rlsclient" ./bench/rlsclient
-mkdir "$WORK/rls"
+mkdir -p "$WORK/rls" "$WORK/peer/ratelimit/config"
 printf 'domain: bench\ndescriptors:\n  - key: user\n    rate_limit: {unit: second, requests_per_unit: 1000000000}\n' >"$WORK/rls/bench.yaml"
+cp "$WORK/rls/bench.yaml" "$WORK/peer/ratelimit/config/"
 
-redis-server --port 16410 --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
-redis_pid=$!
-"$CUTOVER" ratelimit serve --config-dir "$WORK/rls" --redis 127.0.0.1:16410 --grpc 127.0.0.1:18211 --http 127.0.0.1:18210 --log-level warn "$@" &
-service_pid=$!
-for _ in $(seq 50); do curl -fsS -o /dev/null http://127.0.0.1:18210/readyz 2>/dev/null && break; sleep 0.1; done
-"$WORK/rlsclient" -addr 127.0.0.1:18211 -duration 2s >/dev/null # warm up
+# envoyproxy/ratelimit at the version its compatibility tests read, built
+# with go install into a cache; skipped with a note when that fails.
+PEER_VERSION=v1.4.1-0.20260122083618-3fb702589d36
+peer_bin=${XDG_CACHE_HOME:-$HOME/.cache}/cutover/bench/ratelimit-$PEER_VERSION/service_cmd
+if [ "${PEER:-1}" != 0 ] && [ ! -x "$peer_bin" ]; then
+  GOBIN=$(dirname "$peer_bin") go install "github.com/envoyproxy/ratelimit/src/service_cmd@$PEER_VERSION" >"$WORK/peer-build.log" 2>&1 ||
+    echo "note: envoyproxy/ratelimit $PEER_VERSION could not be built (see go install); measured cutover only" >&2
+fi
 
 # cpu PID: user+system clock ticks so far.
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-s0=$(cpu $service_pid) r0=$(cpu $redis_pid)
-out=$("$WORK/rlsclient" -addr 127.0.0.1:18211 -duration "$DURATION")
-s1=$(cpu $service_pid) r1=$(cpu $redis_pid)
-awk -v out="$out" -v d="${DURATION%s}" -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
-  split(out, f, " "); n = f[2] * d
-  printf "%s service-cpu/decision %.1fµs redis-cpu/decision %.1fµs\n", out, s / hz / n * 1e6, r / hz / n * 1e6
-}'
+cutover_rps=""
+
+# measure NAME READY_URL: the service started just before as $service_pid,
+# its Redis as $redis_pid.
+measure() {
+  local name=$1 ready=$2
+  for _ in $(seq 100); do curl -fsS -o /dev/null "$ready" 2>/dev/null && break; sleep 0.1; done
+  "$WORK/rlsclient" -addr 127.0.0.1:18211 -duration 2s >/dev/null # warm up
+  local s0 r0 s1 r1 out
+  s0=$(cpu "$service_pid") r0=$(cpu "$redis_pid")
+  out=$("$WORK/rlsclient" -addr 127.0.0.1:18211 -duration "$DURATION")
+  s1=$(cpu "$service_pid") r1=$(cpu "$redis_pid")
+  [ -z "$cutover_rps" ] && cutover_rps=$(awk '{print $2}' <<<"$out")
+  awk -v name="$name" -v out="$out" -v d="${DURATION%s}" -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v hz="$(getconf CLK_TCK)" -v c="$cutover_rps" 'BEGIN {
+    split(out, f, " "); n = f[2] * d
+    printf "%s %s service-cpu/decision %.1fµs redis-cpu/decision %.1fµs × cutover %.2f\n", name, out, s / hz / n * 1e6, r / hz / n * 1e6, f[2] / c
+  }'
+  kill "$service_pid" "$redis_pid"; wait "$service_pid" "$redis_pid" 2>/dev/null || true
+}
+
+fresh_redis() {
+  redis-server --port 16410 --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
+  redis_pid=$!
+  for _ in $(seq 50); do redis-cli -p 16410 ping >/dev/null 2>&1 && break; sleep 0.1; done
+}
+
+fresh_redis
+"$CUTOVER" ratelimit serve --config-dir "$WORK/rls" --redis 127.0.0.1:16410 --grpc 127.0.0.1:18211 --http 127.0.0.1:18210 --log-level warn "$@" &
+service_pid=$!
+measure cutover http://127.0.0.1:18210/readyz
+
+if [ "${PEER:-1}" != 0 ] && [ -x "$peer_bin" ]; then
+  # Its defaults, then the pipeline settings its README suggests.
+  for mode in peer-default peer-pipelined; do
+    fresh_redis
+    extra=()
+    [ $mode = peer-pipelined ] && extra=(REDIS_PIPELINE_WINDOW=150us REDIS_PIPELINE_LIMIT=8)
+    env RUNTIME_ROOT="$WORK/peer" RUNTIME_SUBDIRECTORY=ratelimit RUNTIME_WATCH_ROOT=false USE_STATSD=false LOG_LEVEL=warn \
+      REDIS_SOCKET_TYPE=tcp REDIS_URL=127.0.0.1:16410 GRPC_HOST=127.0.0.1 GRPC_PORT=18211 HOST=127.0.0.1 PORT=18210 \
+      DEBUG_HOST=127.0.0.1 DEBUG_PORT=18212 "${extra[@]}" "$peer_bin" >"$WORK/$mode.log" 2>&1 &
+    service_pid=$!
+    measure "$mode" http://127.0.0.1:18210/healthcheck
+  done
+fi
