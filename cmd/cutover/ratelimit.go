@@ -210,8 +210,8 @@ func serveRateLimit(ctx context.Context, o rlsFlags, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
-		if o.perSecond.addr == "" {
-			return fmt.Errorf("--redis-per-second needs --redis-per-second-addr")
+		if o.perSecond.addr == "" && o.perSecond.sentinel == "" {
+			return fmt.Errorf("--redis-per-second needs --redis-per-second-addr or --redis-per-second-sentinel")
 		}
 		prdb, err := pc.Client()
 		if err != nil {

@@ -62,6 +62,9 @@ var peerUnsupported = []struct{ env, off string }{
 	{"TRACING_ENABLED", "false"},
 	{"GRPC_UDS", ""},
 	{"FORCE_START_WITHOUT_INITIAL_CONFIG", "false"},
+	// A counter over its own limit is never raised here; stopping the
+	// other descriptors' counters of a request as well is not implemented.
+	{"STOP_CACHE_KEY_INCREMENT_WHEN_OVERLIMIT", "false"},
 }
 
 // applyPeerEnv sets, from envoyproxy/ratelimit's environment variables,

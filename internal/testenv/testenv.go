@@ -132,12 +132,6 @@ type RedisOptions struct {
 func StartRedisWith(t testing.TB, o RedisOptions) *Redis {
 	t.Helper()
 	r := &Redis{bin: Binary(t, "redis-server", "redis-server"), Addr: FreeAddr(t), t: t, opts: o}
-	if o.Password != "" {
-		r.args = append(r.args, "--requirepass", o.Password)
-	}
-	for _, u := range o.Users {
-		r.args = append(append(r.args, "--user"), strings.Fields(u)...)
-	}
 	r.Start()
 	t.Cleanup(r.Stop)
 	return r
@@ -148,6 +142,13 @@ func (r *Redis) Start() {
 	r.t.Helper()
 	_, port, _ := net.SplitHostPort(r.Addr)
 	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no"}
+	if o := r.opts; o.Password != "" {
+		// masterauth: a cluster's nodes and a sentinel's replicas talk with it too.
+		args = append(args, "--requirepass", o.Password, "--masterauth", o.Password)
+	}
+	for _, u := range r.opts.Users {
+		args = append(append(args, "--user"), strings.Fields(u)...)
+	}
 	if o := r.opts; o.TLSCert != "" {
 		args[1] = "0"
 		args = append(args, "--tls-port", port, "--tls-cert-file", o.TLSCert, "--tls-key-file", o.TLSKey)
@@ -206,14 +207,22 @@ func (r *Redis) Stop() {
 
 // StartRedisCluster runs a Redis Cluster of three masters, each with a
 // third of the slots, and returns their addresses.
-func StartRedisCluster(t testing.TB) []string {
+func StartRedisCluster(t testing.TB) []string { return StartRedisClusterWith(t, "") }
+
+// StartRedisClusterWith runs the cluster with a password on every node
+// when password is not empty.
+func StartRedisClusterWith(t testing.TB, password string) []string {
 	t.Helper()
+	var auth []string
+	if password != "" {
+		auth = []string{"-a", password, "--no-auth-warning"}
+	}
 	bin := Binary(t, "redis-server", "redis-server")
 	cli := Binary(t, "redis-cli", "redis-tools")
 	dir := t.TempDir()
 	var addrs []string
 	for i := range 3 {
-		r := &Redis{bin: bin, Addr: FreeAddr(t), t: t}
+		r := &Redis{bin: bin, Addr: FreeAddr(t), t: t, opts: RedisOptions{Password: password}}
 		_, bus, _ := net.SplitHostPort(FreeAddr(t))
 		r.args = []string{"--cluster-enabled", "yes", "--cluster-port", bus,
 			"--cluster-config-file", filepath.Join(dir, fmt.Sprintf("nodes-%d.conf", i)), "--dir", dir}
@@ -221,7 +230,7 @@ func StartRedisCluster(t testing.TB) []string {
 		t.Cleanup(r.Stop)
 		addrs = append(addrs, r.Addr)
 	}
-	out, err := exec.Command(cli, append(append([]string{"--cluster", "create"}, addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
+	out, err := exec.Command(cli, append(append(append(auth, "--cluster", "create"), addrs...), "--cluster-replicas", "0", "--cluster-yes")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
 	}
@@ -229,7 +238,7 @@ func StartRedisCluster(t testing.TB) []string {
 	for _, a := range addrs {
 		host, port, _ := net.SplitHostPort(a)
 		for {
-			out, _ := exec.Command(cli, "-h", host, "-p", port, "cluster", "info").Output()
+			out, _ := exec.Command(cli, append(auth, "-h", host, "-p", port, "cluster", "info")...).Output()
 			if strings.Contains(string(out), "cluster_state:ok") {
 				break
 			}
@@ -244,14 +253,25 @@ func StartRedisCluster(t testing.TB) []string {
 
 // StartSentinel runs a Redis Sentinel that monitors master under the name
 // "mymaster"; it returns the sentinel's address.
-func StartSentinel(t testing.TB, master string) string {
+func StartSentinel(t testing.TB, master string) string { return StartSentinelWith(t, master, "", "") }
+
+// StartSentinelWith runs the sentinel with the master's password and a
+// password of its own, each when not empty.
+func StartSentinelWith(t testing.TB, master, masterPassword, password string) string {
 	t.Helper()
 	bin := Binary(t, "redis-server", "redis-server")
 	addr := FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	mhost, mport, _ := net.SplitHostPort(master)
 	conf := filepath.Join(t.TempDir(), "sentinel.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("port %s\nbind 127.0.0.1\nsentinel monitor mymaster %s %s 1\nsentinel down-after-milliseconds mymaster 1000\n", port, mhost, mport)), 0o600)
+	text := fmt.Sprintf("port %s\nbind 127.0.0.1\nsentinel monitor mymaster %s %s 1\nsentinel down-after-milliseconds mymaster 1000\n", port, mhost, mport)
+	if masterPassword != "" {
+		text += "sentinel auth-pass mymaster " + masterPassword + "\n"
+	}
+	if password != "" {
+		text += "requirepass " + password + "\n"
+	}
+	os.WriteFile(conf, []byte(text), 0o600)
 	cmd := exec.Command(bin, conf, "--sentinel")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -261,6 +281,11 @@ func StartSentinel(t testing.TB, master string) string {
 	for {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
+			if password != "" {
+				c.Write([]byte("AUTH " + password + "\r\n"))
+				c.SetReadDeadline(time.Now().Add(time.Second))
+				c.Read(make([]byte, 16))
+			}
 			c.Write([]byte("SENTINEL get-master-addr-by-name mymaster\r\n"))
 			buf := make([]byte, 128)
 			c.SetReadDeadline(time.Now().Add(time.Second))

@@ -130,6 +130,8 @@ func (s *Server) Serve(ctx context.Context, grpcLn net.Listener, httpLns ...net.
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	// envoyproxy/ratelimit's probe path, so that a Deployment's probes work.
+	mux.HandleFunc("GET /healthcheck", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("OK")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if s.Service.store.Degraded() {
 			mode := "allow"
