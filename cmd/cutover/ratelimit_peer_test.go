@@ -265,7 +265,9 @@ func TestPeerIntegrationReload(t *testing.T) {
 	data, _ := os.ReadFile(filepath.Join(root, "ratelimit", "reload.yaml"))
 	added := filepath.Join(root, "ratelimit", "config", "reload.yaml")
 	os.WriteFile(added, data, 0o600)
-	waitFor(t, func() bool { return answer(t, c, "reload", [2]string{"block", "foo"}) == "OVER_LIMIT OVER_LIMIT:0/SECOND:0" })
+	waitFor(t, func() bool {
+		return answer(t, c, "reload", [2]string{"block", "foo"}) == "OVER_LIMIT OVER_LIMIT:0/SECOND:0"
+	})
 	if got := answer(t, c, "reload", [2]string{"key1", "foo"}); got != "OK OK:50/SECOND:49" {
 		t.Fatalf("after the reload: %s", got)
 	}
