@@ -8,7 +8,8 @@
 #   bash bench/rls.sh                              # defaults
 #   bash bench/rls.sh --redis-pipeline-window 0    # extra flags for cutover
 # CUTOVER=path uses a given binary instead of building this checkout;
-# PEER=0 skips envoyproxy/ratelimit.
+# PEER=0 skips envoyproxy/ratelimit; TLS=1 puts every service's Redis
+# behind TLS (a CA and certificate made with openssl for the run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -54,14 +55,28 @@ measure() {
   kill "$service_pid" "$redis_pid"; wait "$service_pid" "$redis_pid" 2>/dev/null || true
 }
 
+redis_tls=() cutover_tls=() peer_tls=() cli_tls=()
+if [ "${TLS:-0}" = 1 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=bench-ca \
+    -keyout "$WORK/ca.key" -out "$WORK/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost -keyout "$WORK/redis.key" -out "$WORK/redis.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$WORK/san.ext"
+  openssl x509 -req -in "$WORK/redis.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
+    -extfile "$WORK/san.ext" -out "$WORK/redis.pem" 2>/dev/null
+  redis_tls=(--port 0 --tls-port 16410 --tls-cert-file "$WORK/redis.pem" --tls-key-file "$WORK/redis.key" --tls-ca-cert-file "$WORK/ca.pem" --tls-auth-clients no)
+  cutover_tls=(--redis-tls --redis-tls-ca "$WORK/ca.pem")
+  peer_tls=(REDIS_TLS=true REDIS_TLS_CACERT="$WORK/ca.pem")
+  cli_tls=(--tls --cacert "$WORK/ca.pem")
+fi
+
 fresh_redis() {
-  redis-server --port 16410 --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
+  redis-server --port 16410 --bind 127.0.0.1 --save "" --appendonly no "${redis_tls[@]}" >/dev/null 2>&1 &
   redis_pid=$!
-  for _ in $(seq 50); do redis-cli -p 16410 ping >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 50); do redis-cli -p 16410 "${cli_tls[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
 }
 
 fresh_redis
-"$CUTOVER" ratelimit serve --config-dir "$WORK/rls" --redis 127.0.0.1:16410 --grpc 127.0.0.1:18211 --http 127.0.0.1:18210 --log-level warn "$@" &
+"$CUTOVER" ratelimit serve --config-dir "$WORK/rls" --redis 127.0.0.1:16410 --grpc 127.0.0.1:18211 --http 127.0.0.1:18210 --log-level warn "${cutover_tls[@]}" "$@" &
 service_pid=$!
 measure cutover http://127.0.0.1:18210/readyz
 
@@ -73,7 +88,7 @@ if [ "${PEER:-1}" != 0 ] && [ -x "$peer_bin" ]; then
     [ $mode = peer-pipelined ] && extra=(REDIS_PIPELINE_WINDOW=150us REDIS_PIPELINE_LIMIT=8)
     env RUNTIME_ROOT="$WORK/peer" RUNTIME_SUBDIRECTORY=ratelimit RUNTIME_WATCH_ROOT=false USE_STATSD=false LOG_LEVEL=warn \
       REDIS_SOCKET_TYPE=tcp REDIS_URL=127.0.0.1:16410 GRPC_HOST=127.0.0.1 GRPC_PORT=18211 HOST=127.0.0.1 PORT=18210 \
-      DEBUG_HOST=127.0.0.1 DEBUG_PORT=18212 "${extra[@]}" "$peer_bin" >"$WORK/$mode.log" 2>&1 &
+      DEBUG_HOST=127.0.0.1 DEBUG_PORT=18212 "${extra[@]}" "${peer_tls[@]}" "$peer_bin" >"$WORK/$mode.log" 2>&1 &
     service_pid=$!
     measure "$mode" http://127.0.0.1:18210/healthcheck
   done

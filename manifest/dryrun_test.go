@@ -49,7 +49,7 @@ func TestRealAPIServerAcceptsEveryGeneratedObject(t *testing.T) {
 		}
 	}
 
-	var applied int
+	var applied, rateLimitService int
 	kinds := map[string]int{}
 	for _, dir := range []string{"overlays", "argocd"} {
 		err := filepath.WalkDir(filepath.Join(example, dir), func(p string, d os.DirEntry, err error) error {
@@ -73,6 +73,9 @@ func TestRealAPIServerAcceptsEveryGeneratedObject(t *testing.T) {
 			}
 			applied++
 			kinds[u.GetKind()]++
+			if strings.Contains(p, "/ratelimit/") {
+				rateLimitService++
+			}
 			return nil
 		})
 		if err != nil {
@@ -80,6 +83,9 @@ func TestRealAPIServerAcceptsEveryGeneratedObject(t *testing.T) {
 		}
 	}
 	t.Logf("dry-run applied %d objects: %v", applied, kinds)
+	if rateLimitService != 4 {
+		t.Errorf("applied %d objects of the rate-limit service; want its ConfigMap, Deployment, Service and EnvoyFilter", rateLimitService)
+	}
 	for _, kind := range []string{"Deployment", "Rollout", "Service", "ConfigMap", "Job", "HorizontalPodAutoscaler",
 		"VirtualService", "Gateway", "EnvoyFilter", "Application", "Cutover"} {
 		if kinds[kind] == 0 {

@@ -99,6 +99,22 @@ func Generate(configDir string) (*Tree, error) {
 			}
 		}
 	}
+	setups, rlErrs := rateLimitSetups(defs, services)
+	errs = append(errs, rlErrs...)
+	for _, env := range sortedKeys(setups) {
+		objs, err := templates.RateLimitServiceObjects(defs, *setups[env])
+		if err != nil {
+			return nil, err
+		}
+		in := templates.RateLimitInput(defs, env)
+		for _, o := range objs {
+			doc, err := toDoc(o)
+			if err != nil {
+				return nil, err
+			}
+			t.Resources = append(t.Resources, &Resource{Service: in.Service, Env: env, Object: o, Doc: doc})
+		}
+	}
 	errs = append(errs, validateResources(t.Resources)...)
 	schemaErrs := make([]error, len(t.Resources))
 	parallel(len(t.Resources), runtime.GOMAXPROCS(0), func(i int) {

@@ -123,9 +123,7 @@ func validateEnv(in *templates.Input) []*spec.FieldError {
 			}
 		}
 		if g := rl.Global; g != nil {
-			if g.Domain == "" {
-				fail("rateLimits.global.domain", "is required")
-			}
+			validateGlobalLimits(in, g, fail)
 			if len(g.Descriptors) == 0 {
 				fail("rateLimits.global.descriptors", "must name at least one request header")
 			}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/cutover-dev/cutover/ratelimit/rls"
 	"github.com/cutover-dev/cutover/spec"
 )
 
@@ -120,11 +121,18 @@ type LocalRateLimit struct {
 // GlobalRateLimit sends the service's requests through the rate-limit
 // service with one descriptor per entry (handbook §12.1).
 type GlobalRateLimit struct {
+	// Domain is the gateway's rate-limit domain; every service on the
+	// gateway names the same one, or leaves it to the definitions.
 	Domain string `yaml:"domain"`
 	// Descriptors are request header names (":path", "x-user-id") whose
 	// values form the descriptor, one descriptor entry each.
 	Descriptors     []string `yaml:"descriptors"`
 	FailureModeDeny bool     `yaml:"failureModeDeny"`
+	// Limits are envoyproxy/ratelimit descriptors, as in its config files:
+	// the first level's key is the first header, the next level's the
+	// second. They are merged with the other services' into the
+	// rate-limit service's configuration.
+	Limits []rls.Descriptor `yaml:"limits"`
 }
 
 // Upload is what the static upload Job copies where (handbook §19.2).

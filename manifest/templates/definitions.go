@@ -95,11 +95,62 @@ type ArgoCD struct {
 	SlackChannel string `yaml:"slackChannel"`
 }
 
-// RateLimitService is where Envoy sends global rate-limit checks.
+// RateLimitService is the global rate-limit service of each environment
+// (handbook §12.2): `cutover ratelimit serve`, generated with the limits of
+// every service that has a global limit, and where Envoy sends its checks.
 type RateLimitService struct {
+	// Deploy false generates only the gateway's filter, for a service run
+	// elsewhere; default true.
+	Deploy *bool `yaml:"deploy"`
+	// Name of its Deployment, Service and overlay directory.
+	Name     string `yaml:"name"`
+	Image    string `yaml:"image"`
+	Replicas int    `yaml:"replicas"`
+	// Domain is the gateway's one rate-limit domain; empty takes the one
+	// the services name, which must then agree.
+	Domain string `yaml:"domain"`
+	Redis  Redis  `yaml:"redis"`
+	// Cluster and Authority are the service's Envoy cluster; empty derives
+	// them from Name and the namespace, as Istio names it.
 	Cluster   string `yaml:"cluster"`
 	Authority string `yaml:"authority"`
 	Timeout   string `yaml:"timeout"`
+}
+
+// Redis is where the rate-limit service keeps its counters.
+type Redis struct {
+	// Address is host:port; several, comma-separated, for a cluster.
+	Address string `yaml:"address"`
+	// Type is single, cluster or sentinel (then Address is
+	// master@host:port,...).
+	Type string `yaml:"type"`
+	// AuthSecret holds the password, or user:password.
+	AuthSecret *SecretKey `yaml:"authSecret"`
+	TLS        bool       `yaml:"tls"`
+	// CASecret holds the CA that signed Redis's certificate, when TLS.
+	CASecret *SecretKey `yaml:"caSecret"`
+}
+
+// SecretKey names one key of a Secret in the service's namespace.
+type SecretKey struct {
+	Name string `yaml:"name"`
+	Key  string `yaml:"key"`
+}
+
+// Deployed reports whether the rate-limit service itself is generated.
+func (r RateLimitService) Deployed() bool { return r.Deploy == nil || *r.Deploy }
+
+// ClusterIn is the Envoy cluster of the service in namespace ns.
+func (r RateLimitService) ClusterIn(ns string) (cluster, authority string) {
+	host := r.Name + "." + ns + ".svc.cluster.local"
+	cluster, authority = r.Cluster, r.Authority
+	if cluster == "" {
+		cluster = "outbound|8081||" + host
+	}
+	if authority == "" {
+		authority = host
+	}
+	return cluster, authority
 }
 
 // DefaultDefinitions are the values a tree gets without definitions.yaml.
@@ -128,9 +179,8 @@ func DefaultDefinitions() *Definitions {
 			Namespace: "argocd", Root: "",
 		},
 		RateLimitService: RateLimitService{
-			Cluster:   "outbound|8081||ratelimit.frontend.svc.cluster.local",
-			Authority: "ratelimit.frontend.svc.cluster.local",
-			Timeout:   "20ms",
+			Name: "ratelimit", Image: "ghcr.io/cutover-dev/cutover:latest", Replicas: 2, Timeout: "20ms",
+			Redis: Redis{Address: "redis:6379", Type: "single"},
 		},
 	}
 }

@@ -70,8 +70,8 @@ func Gateway(in *Input) *istiov1.Gateway {
 }
 
 // RateLimitFilters are the EnvoyFilters for the service's local token
-// bucket on its own sidecar (§13.2.1) and its global limit on the ingress
-// gateway (§12.2), nil for those not configured.
+// bucket on its own sidecar (§13.2.1), nil when it has none. Its global
+// limit goes into the gateway's one filter (RateLimitServiceObjects).
 func RateLimitFilters(in *Input) ([]Object, error) {
 	rl := in.Config.RateLimits
 	if rl == nil {
@@ -103,57 +103,6 @@ func RateLimitFilters(in *Input) ([]Object, error) {
 					},
 				},
 			}},
-		})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, f)
-	}
-	if g := rl.Global; g != nil {
-		svc := in.Defs.RateLimitService
-		var actions []any
-		for _, h := range g.Descriptors {
-			actions = append(actions, map[string]any{"request_headers": map[string]any{"header_name": h, "descriptor_key": h}})
-		}
-		var vhosts []any
-		for _, h := range in.Hosts() {
-			vhosts = append(vhosts, map[string]any{
-				"applyTo": "VIRTUAL_HOST",
-				"match": map[string]any{
-					"context":            "GATEWAY",
-					"routeConfiguration": map[string]any{"vhost": map[string]any{"name": fmt.Sprintf("%s:%d", h, in.Defs.Gateway.Port)}},
-				},
-				"patch": map[string]any{"operation": "MERGE", "value": map[string]any{"rate_limits": []any{map[string]any{"actions": actions}}}},
-			})
-		}
-		patches := append([]any{map[string]any{
-			"applyTo": "HTTP_FILTER",
-			"match": map[string]any{
-				"context": "GATEWAY",
-				"listener": map[string]any{"filterChain": map[string]any{"filter": map[string]any{
-					"name": "envoy.filters.network.http_connection_manager", "subFilter": map[string]any{"name": "envoy.filters.http.router"},
-				}}},
-			},
-			"patch": map[string]any{
-				"operation": "INSERT_BEFORE",
-				"value": map[string]any{
-					"name": "envoy.filters.http.ratelimit",
-					"typed_config": map[string]any{
-						"@type":             "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit",
-						"domain":            g.Domain,
-						"failure_mode_deny": g.FailureModeDeny,
-						"timeout":           svc.Timeout,
-						"rate_limit_service": map[string]any{
-							"grpc_service":          map[string]any{"envoy_grpc": map[string]any{"cluster_name": svc.Cluster, "authority": svc.Authority}},
-							"transport_api_version": "V3",
-						},
-					},
-				},
-			},
-		}}, vhosts...)
-		f, err := envoyFilter(in, in.Name()+"-global-ratelimit", map[string]any{
-			"workloadSelector": map[string]any{"labels": in.Defs.Gateway.Selector},
-			"configPatches":    patches,
 		})
 		if err != nil {
 			return nil, err

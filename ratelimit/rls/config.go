@@ -22,40 +22,46 @@ type File struct {
 	Descriptors []Descriptor `yaml:"descriptors"`
 }
 
+// Check validates descriptors for a domain as loading them would, calling
+// add with each problem's path under path.
+func Check(domain, path string, ds []Descriptor, add func(path, format string, args ...any)) {
+	compiler{domain: domain, add: add}.compile(&node{children: map[string]*node{}}, domain, path, ds)
+}
+
 // Descriptor is one node of the tree: a key, an optional value (each * in
 // it matches any run of characters), an optional limit, and children.
 type Descriptor struct {
 	Key            string       `yaml:"key"`
-	Value          string       `yaml:"value"`
-	RateLimit      *Limit       `yaml:"rate_limit"`
-	Descriptors    []Descriptor `yaml:"descriptors"`
-	ShadowMode     bool         `yaml:"shadow_mode"`
-	DetailedMetric bool         `yaml:"detailed_metric"`
+	Value          string       `yaml:"value,omitempty"`
+	RateLimit      *Limit       `yaml:"rate_limit,omitempty"`
+	Descriptors    []Descriptor `yaml:"descriptors,omitempty"`
+	ShadowMode     bool         `yaml:"shadow_mode,omitempty"`
+	DetailedMetric bool         `yaml:"detailed_metric,omitempty"`
 	// QuotaMode: being over this limit refuses the request only when every
 	// quota-mode limit of the request is over too.
-	QuotaMode bool `yaml:"quota_mode"`
+	QuotaMode bool `yaml:"quota_mode,omitempty"`
 	// ValueToMetric puts the request's value, not the pattern or the bare
 	// key, into the limit's metric key.
-	ValueToMetric bool `yaml:"value_to_metric"`
+	ValueToMetric bool `yaml:"value_to_metric,omitempty"`
 	// ShareThreshold makes every value a wildcard matches count against one
 	// counter, instead of one counter per value.
-	ShareThreshold bool `yaml:"share_threshold"`
+	ShareThreshold bool `yaml:"share_threshold,omitempty"`
 	// Metadata is returned in the answer's dynamic metadata when the
 	// request passes this limit.
-	Metadata yaml.Node `yaml:"metadata"`
+	Metadata yaml.Node `yaml:"metadata,omitempty"`
 }
 
 // Limit is a descriptor's limit.
 type Limit struct {
-	Unit string `yaml:"unit"`
+	Unit string `yaml:"unit,omitempty"`
 	// RequestsPerUnit 0 refuses everything (a block list).
 	RequestsPerUnit uint32    `yaml:"requests_per_unit"`
-	Name            string    `yaml:"name"`
-	Replaces        []Replace `yaml:"replaces"`
-	Unlimited       bool      `yaml:"unlimited"`
+	Name            string    `yaml:"name,omitempty"`
+	Replaces        []Replace `yaml:"replaces,omitempty"`
+	Unlimited       bool      `yaml:"unlimited,omitempty"`
 	// Algorithm is fixed_window (envoyproxy/ratelimit's, the default) or
 	// sliding_window, which has no 2x burst at window edges.
-	Algorithm string `yaml:"algorithm"`
+	Algorithm string `yaml:"algorithm,omitempty"`
 }
 
 // Replace names a limit that a matching limit overrides.
