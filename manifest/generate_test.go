@@ -133,10 +133,16 @@ func TestSampleTreeContents(t *testing.T) {
 	if got := dig(kust, "resources"); !equalJSON(got, files) {
 		t.Errorf("kustomization resources = %v; want %v", got, files)
 	}
-	// The production host list includes the blue cluster's own name.
+	// The production host list has the public name and both clusters'
+	// colour names, and so has the gateway, so that either cluster answers
+	// every name during a blue/green switch.
 	vs := read("overlays/production/web/virtualservice-web.yaml")
-	if hosts := dig(vs, "spec", "hosts"); !equalJSON(hosts, []any{"www.example.com", "www.blue.example.com"}) {
+	if hosts := dig(vs, "spec", "hosts"); !equalJSON(hosts, []any{"www.example.com", "www.blue.example.com", "www.green.example.com"}) {
 		t.Errorf("VirtualService hosts = %v", hosts)
+	}
+	gw := read("overlays/production/ingressgateway/gateway-ingressgateway.yaml")
+	if hosts := dig(gw, "spec", "servers").([]any)[0].(map[string]any)["hosts"]; !equalJSON(hosts, []any{"*.example.com", "*.blue.example.com", "*.green.example.com"}) {
+		t.Errorf("Gateway hosts = %v", hosts)
 	}
 	// app-of-apps: a parent per environment and a child per service path.
 	parent := read("argocd/production/apps.yaml")

@@ -70,10 +70,10 @@ func TestGlobalLimitsMergeIntoOneServiceAndOneFilter(t *testing.T) {
 			}
 		}
 	}
-	// www.example.com and www.blue.example.com (production has a colour),
-	// each once although both services are on www.
-	if filters != 1 || ratelimitFilters != 1 || vhostPatches != 2 {
-		t.Fatalf("%d EnvoyFilters, %d rate-limit filters, %d virtual-host patches; want 1, 1 and 2", filters, ratelimitFilters, vhostPatches)
+	// www.example.com, www.blue.example.com and www.green.example.com
+	// (production's colours), each once although both services are on www.
+	if filters != 1 || ratelimitFilters != 1 || vhostPatches != 3 {
+		t.Fatalf("%d EnvoyFilters, %d rate-limit filters, %d virtual-host patches; want 1, 1 and 3", filters, ratelimitFilters, vhostPatches)
 	}
 	if cm == nil || deploy == nil {
 		t.Fatalf("no rate-limit ConfigMap (%v) or Deployment (%v)", cm != nil, deploy != nil)

@@ -37,12 +37,31 @@ type Environment struct {
 	// Colour names the cluster when clusters are upgraded blue/green; each
 	// host also gets www.<colour>.<domain>, to reach this cluster directly.
 	Colour string `yaml:"colour"`
+	// Colours are every cluster colour of the environment. Each cluster's
+	// gateway answers the public host and every colour's host, so that
+	// either cluster can be reached by name before, during and after a
+	// switch; empty means Colour alone.
+	Colours []string `yaml:"colours"`
 	// Namespace overrides Definitions.Namespace.
 	Namespace string `yaml:"namespace"`
 	// Branch is the git revision Argo CD deploys this environment from.
 	Branch string `yaml:"branch"`
 	// Server is the cluster's API server as Argo CD knows it.
 	Server string `yaml:"server"`
+}
+
+// AllColours are the environment's cluster colours, this cluster's first.
+func (e Environment) AllColours() []string {
+	var out []string
+	if e.Colour != "" {
+		out = append(out, e.Colour)
+	}
+	for _, c := range e.Colours {
+		if c != e.Colour {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // GatewayDefinition names the Istio ingress gateway the services' routes
@@ -162,7 +181,7 @@ func DefaultDefinitions() *Definitions {
 		Environments: map[string]Environment{
 			"development": {Domain: "dev.example.com", Branch: "main"},
 			"staging":     {Domain: "staging.example.com", Branch: "main"},
-			"production":  {Domain: "example.com", Colour: "blue", Branch: "release/production"},
+			"production":  {Domain: "example.com", Colour: "blue", Colours: []string{"blue", "green"}, Branch: "release/production"},
 		},
 		ServicePort: 80,
 		HealthPath:  "/healthz",

@@ -59,8 +59,8 @@ func Gateway(in *Input) *istiov1.Gateway {
 	g := &istiov1.Gateway{TypeMeta: typeMeta("networking.istio.io/v1", "Gateway"), ObjectMeta: in.Meta(gw.Name)}
 	g.Spec.Selector = gw.Selector
 	hosts := []string{"*." + env.Domain}
-	if env.Colour != "" {
-		hosts = append(hosts, "*."+env.Colour+"."+env.Domain)
+	for _, c := range env.AllColours() {
+		hosts = append(hosts, "*."+c+"."+env.Domain)
 	}
 	g.Spec.Servers = []*istioapi.Server{{
 		Port:  &istioapi.Port{Number: uint32(gw.Port), Name: "http", Protocol: "HTTP"},

@@ -137,18 +137,18 @@ func (in *Input) Meta(name string) metav1.ObjectMeta {
 	return metav1.ObjectMeta{Name: name, Namespace: in.Namespace(), Labels: in.Labels()}
 }
 
-// Hosts are the service's public host names in this environment, then the
-// cluster-colour names (www.blue.example.com) when the environment has a
-// colour.
+// Hosts are the service's public host names in this environment, then
+// the host names of each of the environment's cluster colours
+// (www.blue.example.com, www.green.example.com).
 func (in *Input) Hosts() []string {
 	env := in.Defs.Environments[in.Env]
 	var hosts []string
 	for _, h := range in.Service.Hosts {
 		hosts = append(hosts, h+"."+env.Domain)
 	}
-	if env.Colour != "" {
+	for _, c := range env.AllColours() {
 		for _, h := range in.Service.Hosts {
-			hosts = append(hosts, h+"."+env.Colour+"."+env.Domain)
+			hosts = append(hosts, h+"."+c+"."+env.Domain)
 		}
 	}
 	return hosts
