@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -74,6 +75,8 @@ func validateService(svc *config.ServiceConfig, defs *templates.Definitions) spe
 	return errs
 }
 
+var cookieName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+
 func validateEnv(in *templates.Input) []*spec.FieldError {
 	var errs []*spec.FieldError
 	fail := func(field, format string, args ...any) {
@@ -130,6 +133,19 @@ func validateEnv(in *templates.Input) []*spec.FieldError {
 			if len(in.Service.Hosts) == 0 {
 				fail("rateLimits.global", "needs hosts: the limit applies to the service's virtual hosts on the gateway")
 			}
+		}
+	}
+	if a := c.AccessLog; a != nil {
+		if in.Template.Name != templates.IngressGatewayName {
+			fail("accessLog", "only the %s template logs access; this is %s", templates.IngressGatewayName, in.Template.Name)
+		}
+		for i, name := range a.Cookies {
+			if !cookieName.MatchString(name) {
+				fail(fmt.Sprintf("accessLog.cookies[%d]", i), "%q: nginx logs a cookie as $cookie_<name>, so letters, digits and _ only", name)
+			}
+		}
+		if a.Directory != "" && !strings.HasPrefix(a.Directory, "/") {
+			fail("accessLog.directory", "%q must be an absolute path on the node", a.Directory)
 		}
 	}
 	if m := c.Migration; m != nil {

@@ -52,6 +52,8 @@ type EnvConfig struct {
 	RateLimits *RateLimits       `yaml:"rateLimits"`
 	// Upload configures the static-upload-job template.
 	Upload *Upload `yaml:"upload"`
+	// AccessLog configures the ingress-gateway template's access log.
+	AccessLog *AccessLog `yaml:"accessLog"`
 	// Migration, while set, emits the cutover Gateway and Rollout that move
 	// this service's traffic from a legacy backend to the cluster.
 	Migration *Migration `yaml:"migration"`
@@ -133,6 +135,14 @@ type GlobalRateLimit struct {
 	// second. They are merged with the other services' into the
 	// rate-limit service's configuration.
 	Limits []rls.Descriptor `yaml:"limits"`
+}
+
+// AccessLog is the gateway's nginx access log (handbook §10).
+type AccessLog struct {
+	// Cookies are logged by name, each as cookie_<name>.
+	Cookies []string `yaml:"cookies"`
+	// Directory on the gateway node gets one file per host and day.
+	Directory string `yaml:"directory"`
 }
 
 // Upload is what the static upload Job copies where (handbook §19.2).
@@ -273,6 +283,7 @@ func (s *ServiceConfig) Resolve(env string) EnvConfig {
 	out.RateLimits = pick(e.RateLimits, d.RateLimits)
 	out.Upload = pick(e.Upload, d.Upload)
 	out.Migration = pick(e.Migration, d.Migration)
+	out.AccessLog = pick(e.AccessLog, d.AccessLog)
 	out.Env = mergeMaps(d.Env, e.Env)
 	out.Config = mergeMaps(d.Config, e.Config)
 	return out

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 )
 
 // Names of the built-in templates.
@@ -99,12 +100,15 @@ environments:
 var IngressGateway = &Template{
 	Name: IngressGatewayName, Component: "ingress-gateway", Port: 8080,
 	Render: func(in *Input) ([]Object, error) {
+		// Traffic reaches nginx first (the Service targets its port), so
+		// that every request is logged; nginx passes it to the gateway.
 		proxy := corev1.Container{
 			Name: "istio-proxy", Image: "auto", Resources: Requirements(in),
-			Ports: []corev1.ContainerPort{{Name: HTTPPortName, ContainerPort: int32(in.Port()), Protocol: corev1.ProtocolTCP}},
+			Ports: []corev1.ContainerPort{{Name: "gateway", ContainerPort: int32(in.Port()), Protocol: corev1.ProtocolTCP}},
 		}
 		nginx := corev1.Container{
 			Name: "sidecar-nginx", Image: "nginx:" + in.Config.Version,
+			Ports:     []corev1.ContainerPort{{Name: HTTPPortName, ContainerPort: GatewayNginxPort, Protocol: corev1.ProtocolTCP}},
 			Resources: sidecarResources("100m", "128Mi"),
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: "nginx-conf", MountPath: "/etc/nginx", ReadOnly: true},
@@ -123,6 +127,7 @@ var IngressGateway = &Template{
 			VolumeMounts: []corev1.VolumeMount{
 				{Name: "fluent-bit-conf", MountPath: "/fluent-bit/etc", ReadOnly: true},
 				{Name: "log-socket", MountPath: "/tmp/sidecar-nginx"},
+				{Name: "access-log", MountPath: accessLogDirectory(in.Config.AccessLog)},
 			},
 		}
 		pod := PodTemplate(in, in.Defs.NodeRoles.Gateway, proxy, nginx, fluentBit)
@@ -138,11 +143,15 @@ var IngressGateway = &Template{
 		nginxConf, fluentConf := in.Meta(in.Name()+"-nginx"), in.Meta(in.Name()+"-fluent-bit")
 		pod.Spec.Volumes = append(pod.Spec.Volumes,
 			configMapVolume("nginx-conf", nginxConf.Name), configMapVolume("fluent-bit-conf", fluentConf.Name),
-			emptyDir("nginx-cache"), emptyDir("nginx-run"), emptyDir("log-socket"))
+			emptyDir("nginx-cache"), emptyDir("nginx-run"), emptyDir("log-socket"),
+			// On the node, where the collector that was there before reads it.
+			corev1.Volume{Name: "access-log", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{
+				Path: accessLogDirectory(in.Config.AccessLog), Type: ptr.To(corev1.HostPathDirectoryOrCreate),
+			}}})
 		workload := Workload(in, pod)
 		objs := []Object{workload, Gateway(in),
-			&corev1.ConfigMap{TypeMeta: typeMeta("v1", "ConfigMap"), ObjectMeta: nginxConf, Data: map[string]string{"nginx.conf": nginxConfig}},
-			&corev1.ConfigMap{TypeMeta: typeMeta("v1", "ConfigMap"), ObjectMeta: fluentConf, Data: map[string]string{"fluent-bit.conf": fluentBitConfig}},
+			&corev1.ConfigMap{TypeMeta: typeMeta("v1", "ConfigMap"), ObjectMeta: nginxConf, Data: map[string]string{"nginx.conf": gatewayNginxConfig(in.Port(), in.Config.AccessLog)}},
+			&corev1.ConfigMap{TypeMeta: typeMeta("v1", "ConfigMap"), ObjectMeta: fluentConf, Data: fluentBitConfig(accessLogDirectory(in.Config.AccessLog))},
 		}
 		if cm, _ := ConfigMap(in); cm != nil {
 			objs = append(objs, cm)
