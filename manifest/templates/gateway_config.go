@@ -113,7 +113,7 @@ func fluentBitConfig(dir string) map[string]string {
 		"parsers.conf": `[PARSER]
     Name         syslog-rfc3164-local
     Format       regex
-    Regex        `+SyslogRegex+`
+    Regex        ` + SyslogRegex + `
     Time_Key     time
     Time_Format  %b %d %H:%M:%S
     Time_Keep    On
