@@ -75,7 +75,10 @@ func validateService(svc *config.ServiceConfig, defs *templates.Definitions) spe
 	return errs
 }
 
-var cookieName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+var (
+	cookieName = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+	nginxRate  = regexp.MustCompile(`^[1-9][0-9]*r/[sm]$`)
+)
 
 func validateEnv(in *templates.Input) []*spec.FieldError {
 	var errs []*spec.FieldError
@@ -115,14 +118,41 @@ func validateEnv(in *templates.Input) []*spec.FieldError {
 	}
 	if rl := c.RateLimits; rl != nil {
 		if l := rl.Local; l != nil {
-			if l.MaxTokens < 1 {
-				fail("rateLimits.local.maxTokens", "must be at least 1")
+			envoyField := "rateLimits.local"
+			if l.Envoy != nil {
+				envoyField = "rateLimits.local.envoy"
 			}
-			if l.TokensPerFill < 1 {
-				fail("rateLimits.local.tokensPerFill", "must be at least 1")
+			switch b := l.EnvoyBucket(); {
+			case b != nil && l.Nginx != nil:
+				fail("rateLimits.local", "limits with Envoy's token bucket and nginx's leaky bucket at once; choose one")
+			case l.Envoy != nil && l.TokenBucket != (config.TokenBucket{}):
+				fail("rateLimits.local.envoy", "the token bucket is written twice, here and at rateLimits.local")
+			case b == nil && l.Nginx == nil:
+				fail("rateLimits.local", "needs envoy (a token bucket) or nginx (a leaky bucket)")
+			case b != nil:
+				if b.MaxTokens < 1 {
+					fail(envoyField+".maxTokens", "must be at least 1")
+				}
+				if b.TokensPerFill < 1 {
+					fail(envoyField+".tokensPerFill", "must be at least 1")
+				}
+				if d, err := time.ParseDuration(b.FillInterval); err != nil || d <= 0 {
+					fail(envoyField+".fillInterval", "%q is not a positive duration such as 1s", b.FillInterval)
+				}
 			}
-			if d, err := time.ParseDuration(l.FillInterval); err != nil || d <= 0 {
-				fail("rateLimits.local.fillInterval", "%q is not a positive duration such as 1s", l.FillInterval)
+			if n := l.Nginx; n != nil {
+				if !nginxRate.MatchString(n.Rate) {
+					fail("rateLimits.local.nginx.rate", "%q is not a rate nginx reads, such as 10r/s or 600r/m", n.Rate)
+				}
+				if n.Burst < 0 {
+					fail("rateLimits.local.nginx.burst", "must be 0 or more")
+				}
+				if n.Delay < 0 || n.Delay > n.Burst {
+					fail("rateLimits.local.nginx.delay", "must be between 0 and burst (%d)", n.Burst)
+				}
+				if in.Template.Name != templates.NodeBFFName && in.Template.Name != templates.RailsName {
+					fail("rateLimits.local.nginx", "the %s template has no app for nginx to stand in front of", in.Template.Name)
+				}
 			}
 		}
 		if g := rl.Global; g != nil {

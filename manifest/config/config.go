@@ -113,11 +113,46 @@ type RateLimits struct {
 	Global *GlobalRateLimit `yaml:"global"`
 }
 
-// LocalRateLimit is Envoy's local token bucket on the service's sidecar.
+// LocalRateLimit limits each pod on its own (handbook §13), one of two
+// ways: Envoy's token bucket on the sidecar (envoy, or its fields written
+// here directly), which lets a burst through to the app at once, or
+// nginx's leaky bucket in front of the app (nginx), which queues a burst
+// and passes it on at the rate, as the handbook chose for its BFFs.
 type LocalRateLimit struct {
+	TokenBucket `yaml:",inline"`
+	Envoy       *TokenBucket `yaml:"envoy"`
+	Nginx       *NginxLimit  `yaml:"nginx"`
+}
+
+// TokenBucket is Envoy's local rate limit.
+type TokenBucket struct {
 	MaxTokens     int    `yaml:"maxTokens"`
 	TokensPerFill int    `yaml:"tokensPerFill"`
 	FillInterval  string `yaml:"fillInterval"`
+}
+
+// NginxLimit is nginx's limit_req: Rate such as 10r/s or 600r/m, Burst
+// requests queued beyond it, of which Delay go on without waiting.
+type NginxLimit struct {
+	Rate  string `yaml:"rate"`
+	Burst int    `yaml:"burst"`
+	Delay int    `yaml:"delay"`
+	// Image is the nginx sidecar's image; default nginx:1.27.
+	Image string `yaml:"image"`
+}
+
+// EnvoyBucket is the token bucket to generate, nil when nginx limits or
+// nothing does.
+func (l *LocalRateLimit) EnvoyBucket() *TokenBucket {
+	switch {
+	case l == nil:
+		return nil
+	case l.Envoy != nil:
+		return l.Envoy
+	case l.TokenBucket != (TokenBucket{}):
+		return &l.TokenBucket
+	}
+	return nil
 }
 
 // GlobalRateLimit sends the service's requests through the rate-limit

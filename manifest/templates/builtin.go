@@ -188,10 +188,15 @@ environments:
 
 // webService is the shared shape of NodeBFF and Rails.
 func webService(in *Input, app corev1.Container) ([]Object, error) {
-	workload := Workload(in, PodTemplate(in, in.Defs.NodeRoles.Worker, app))
+	pod := PodTemplate(in, in.Defs.NodeRoles.Worker, app)
+	nginxConf := withNginxLimit(in, app, &pod)
+	workload := Workload(in, pod)
 	var objs []Object
 	if cm, _ := ConfigMap(in); cm != nil {
 		objs = append(objs, cm)
+	}
+	if nginxConf != nil {
+		objs = append(objs, nginxConf)
 	}
 	if job := UploadJob(in); job != nil {
 		objs = append(objs, job)

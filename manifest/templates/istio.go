@@ -78,7 +78,7 @@ func RateLimitFilters(in *Input) ([]Object, error) {
 		return nil, nil
 	}
 	var out []Object
-	if l := rl.Local; l != nil {
+	if l := rl.Local.EnvoyBucket(); l != nil {
 		f, err := envoyFilter(in, in.Name()+"-local-ratelimit", map[string]any{
 			"workloadSelector": map[string]any{"labels": in.Selector()},
 			"configPatches": []any{map[string]any{
