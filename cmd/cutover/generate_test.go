@@ -142,3 +142,72 @@ func TestGenerateRefusesBadConfigAndWritesNothing(t *testing.T) {
 		t.Error("a refused config changed the generated tree")
 	}
 }
+
+// The release step: a real git repository with two commits of a generated
+// tree; the notes list per environment the services whose image or
+// requests changed, and nothing else.
+func TestReleaseNotesBetweenTwoCommits(t *testing.T) {
+	repo := t.TempDir()
+	tree := filepath.Join(repo, "infra")
+	gitRun := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", repo, "-c", "user.name=t", "-c", "user.email=t@example.com"}, args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	gitRun("init", "-q")
+	os.MkdirAll(filepath.Join(tree, "config"), 0o755)
+	entries, _ := os.ReadDir("../../examples/manifests/config")
+	for _, e := range entries {
+		data, _ := os.ReadFile(filepath.Join("../../examples/manifests/config", e.Name()))
+		os.WriteFile(filepath.Join(tree, "config", e.Name()), data, 0o644)
+	}
+	generate := func() {
+		t.Helper()
+		if out, code := run(t, tree, "generate"); code != 0 {
+			t.Fatalf("generate: exit %d\n%s", code, out)
+		}
+	}
+	generate()
+	gitRun("add", "-A")
+	gitRun("commit", "-q", "-m", "first")
+	gitRun("tag", "v1")
+	edit := func(file, old, new string) {
+		t.Helper()
+		p := filepath.Join(tree, "config", file)
+		data, _ := os.ReadFile(p)
+		if !strings.Contains(string(data), old) {
+			t.Fatalf("%s has no %q", file, old)
+		}
+		os.WriteFile(p, []byte(strings.Replace(string(data), old, new, 1)), 0o644)
+	}
+	edit("web.yaml", "version: 2.3.2", "version: 2.4.0")
+	edit("account.yaml", "    replicas: 4\n", "    replicas: 6\n")
+	generate()
+	gitRun("add", "-A")
+	gitRun("commit", "-q", "-m", "second")
+
+	out, code := run(t, tree, "release", "notes", "--from", "v1", "--to", "HEAD")
+	if code != 0 {
+		t.Fatalf("release notes: exit %d\n%s", code, out)
+	}
+	for _, want := range []string{
+		"# Release notes: v1 → HEAD",
+		"## production",
+		// 6–20 pods of 250m and 256Mi; the upload Job's image moves too.
+		"| web | registry.example.com/frontend/web-upload:2.3.2 → 2.4.0, registry.example.com/frontend/web:2.3.2 → 2.4.0 | 1.50–5.00 | 1.50–5.00 | 6–20 |",
+		// 1 CPU and 1Gi for Rails, 100m and 64Mi for its nginx, per pod.
+		"| account | unchanged | 4.40 → 6.60 | 4.25 → 6.38 | 4 → 6 |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("notes lack %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "## development") || strings.Contains(out, "ingressgateway") {
+		t.Errorf("notes list what did not change:\n%s", out)
+	}
+	if out, code := run(t, tree, "release", "notes", "--from", "v0", "--to", "HEAD"); code == 0 || !strings.Contains(out, "--from v0") {
+		t.Errorf("an unknown ref: exit %d\n%s", code, out)
+	}
+}

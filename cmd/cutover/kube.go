@@ -28,6 +28,7 @@ func kubeCommands() []*cobra.Command {
 		{"controller [flags]", "Run Cutover resources on Kubernetes with Istio or the Gateway API"},
 		{"generate [-c config] [-o dir]", "Generate Kubernetes manifests, Argo CD applications and a resource report from config/"},
 		{"new service NAME --template node-bff", "Scaffold a service config for cutover generate"},
+		{"release notes --from REF --to REF", "List the image and resource changes between two refs of the generated tree"},
 	} {
 		name := strings.Fields(c.use)[0]
 		out = append(out, &cobra.Command{
