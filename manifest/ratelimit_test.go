@@ -132,3 +132,21 @@ func TestGlobalLimitConflicts(t *testing.T) {
 		}
 	}
 }
+
+// Definitions the templates build names from are checked with their place.
+func TestDefinitionsValidation(t *testing.T) {
+	for _, tc := range []struct{ defs, want string }{
+		{"environments:\n  production:\n    domain: example.com\n    colour: blue\n    colours: [green, Purple_1]\n",
+			`definitions.yaml:4:5: environments.production.colour: "blue" is not among colours`},
+		{"environments:\n  production:\n    domain: example.com\n    colours: [Purple_1]\n",
+			`definitions.yaml:4:15: environments.production.colours[0]: "Purple_1" cannot be part of a host name`},
+		{"rateLimitService:\n  redis: {type: sentinel, address: redis:26379}\n",
+			`definitions.yaml:2:27: rateLimitService.redis.address: a sentinel address is master@host:port`},
+		{"rateLimitService:\n  redis: {type: memcache}\n", `rateLimitService.redis.type: "memcache" is not single, cluster or sentinel`},
+	} {
+		_, err := Generate(writeConfig(t, map[string]string{"web.yaml": goodService, "definitions.yaml": tc.defs}))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v\nwant %s", tc.defs, err, tc.want)
+		}
+	}
+}
