@@ -68,6 +68,7 @@ func newRootCmd() *cobra.Command {
 		newEventsCmd(g),
 		newDiffsCmd(g),
 		newRateLimitCmd(g),
+		newLoadCmd(),
 	)
 	root.AddCommand(kubeCommands()...)
 	root.AddCommand(rolloutCommands(g)...)
