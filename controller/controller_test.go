@@ -400,6 +400,13 @@ func TestRestartResumesFromStatus(t *testing.T) {
 		t.Fatalf("promote: %s", msg)
 	}
 	h.waitFor("web", "completion", func(co *v1alpha1.Cutover) bool { return co.Status.Phase == "Completed" })
+	// The status is written before the plan acts on it; the mesh follows,
+	// and the watcher must see it before it stops.
+	h.eventually("the VirtualService to reach 100 %", func() bool {
+		canary, _, _ := h.vsState()
+		return canary == 100
+	})
+	time.Sleep(100 * time.Millisecond) // past the watcher's next look
 	if seen := stopWatch(); fmt.Sprint(seen) != "[50 100]" {
 		t.Errorf("weights seen after the restart: %v; want [50 100], never back to an earlier step", seen)
 	}
