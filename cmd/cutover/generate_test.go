@@ -211,3 +211,31 @@ func TestReleaseNotesBetweenTwoCommits(t *testing.T) {
 		t.Errorf("an unknown ref: exit %d\n%s", code, out)
 	}
 }
+
+// cutover capacity on the sample's web service: §15's table from its
+// config and a measurement, and files that load as they are.
+func TestCapacityFromTheSampleConfig(t *testing.T) {
+	dir := t.TempDir()
+	out, code := run(t, "../../examples/manifests", "capacity", "--service", "web", "--env", "production",
+		"--measured", "0.75+0.15@250", "--pod-limit", "400", "--cluster-cpu", "24", "--downstream-rps", "5000", "--write", dir)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	// 80 % of 1.5 cores of limits at 0.0036 cores per rps: 333.3 rps a
+	// pod; 6 replicas (the HPA's minimum) serve 2000 before scaling out.
+	for _, want := range []string{"| HPA trigger rps per pod |", "333.3 rps", "| rps without scale-out | replicas 6 × 333.3 | 2000.0 rps |", "| global rate limit | min(2000.0, downstream 5000) | 2000 rps |"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(dir, "web-production-ratelimit.yaml"))
+	if err != nil || !strings.Contains(string(data), "requests_per_unit: 2000") {
+		t.Fatalf("rate-limit file: %v\n%s", err, data)
+	}
+	if out, code := run(t, "../../examples/manifests", "capacity", "--service", "web", "--measured", "x@1", "--cluster-cpu", "24"); code == 0 || !strings.Contains(out, "--measured") {
+		t.Errorf("a bad measurement: exit %d\n%s", code, out)
+	}
+	if out, code := run(t, "../../examples/manifests", "capacity", "--service", "web", "--measured", "0.5@100", "--cluster-cpu", "-1"); code == 0 || !strings.Contains(out, "cluster cpu: -1 is not above 0") {
+		t.Errorf("a negative cluster: exit %d\n%s", code, out)
+	}
+}

@@ -29,6 +29,7 @@ func kubeCommands() []*cobra.Command {
 		{"generate [-c config] [-o dir]", "Generate Kubernetes manifests, Argo CD applications and a resource report from config/"},
 		{"new service NAME --template node-bff", "Scaffold a service config for cutover generate"},
 		{"release notes --from REF --to REF", "List the image and resource changes between two refs of the generated tree"},
+		{"capacity --service NAME --measured APP+SIDECAR@RPS --cluster-cpu CORES", "Size a service from a load test with the handbook's §15 formulas"},
 	} {
 		name := strings.Fields(c.use)[0]
 		out = append(out, &cobra.Command{
