@@ -18,7 +18,7 @@ import (
 func newCapacityCmd() *cobra.Command {
 	var (
 		configDir, service, env, measured, writeDir, domain string
-		podLimit, clusterCPU, downstream, target             float64
+		podLimit, clusterCPU, downstream, target            float64
 	)
 	cmd := &cobra.Command{
 		Use:   "capacity --service NAME --env ENV --measured APP+SIDECAR@RPS --cluster-cpu CORES",
