@@ -54,8 +54,7 @@ func Run(ctx context.Context, o Options, observers ...func(*vegeta.Result)) *veg
 				m.Close()
 				return &m
 			}
-			m.Add(r)
-			m.Histogram.Add(r)
+			m.Add(r) // the histogram too
 			for _, f := range observers {
 				f(r)
 			}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -169,6 +170,7 @@ time, one series per rate tried.`,
 	f.Float64Var(&maxRate, "max-rate", 0, "highest rate --find-limit tries (0: no bound)")
 	f.StringVar(&output, "output", "", "write vegeta's results, JSON, to this file")
 	f.StringVar(&plotFile, "plot", "", "write an HTML plot of latency over time to this file")
+	cmd.AddCommand(newReplayCmd())
 	return cmd
 }
 
@@ -202,4 +204,119 @@ func runFindLimit(ctx context.Context, cmd *cobra.Command, o loadtest.Options, s
 	}
 	fmt.Fprintf(out, "limit: %.0f/s (the highest rate that held %s)\n", limit, sloText)
 	return nil
+}
+
+func newReplayCmd() *cobra.Command {
+	var (
+		logFile, target, compare, methods, host, output string
+		speed                                           float64
+		concurrency                                     int
+		timeout                                         time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "replay --log FILE --target URL",
+		Short: "Replay an access log at its recorded pace (cutover's JSON lines, nginx/Apache combined)",
+		Long: `Sends the requests of an access log to a target at the log's pace (or
+--speed times it), GET and HEAD only unless --methods says otherwise
+(replaying writes would repeat them; the handbook's §16.3.3 mirrored GETs
+only). --host rewrites the Host; --compare sends every request to a second
+target too and reports per path where the status or the body differ. Lines
+that are not a request are counted and listed by number, never fatal.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			parse := func(flag, s string) (*url.URL, error) {
+				u, err := url.Parse(s)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return nil, fmt.Errorf("--%s %q: want an http:// or https:// URL", flag, s)
+				}
+				u.Path = strings.TrimSuffix(u.Path, "/")
+				return u, nil
+			}
+			if logFile == "" {
+				return fmt.Errorf("--log FILE is needed")
+			}
+			o := loadtest.ReplayOptions{Speed: speed, Host: host, Concurrency: concurrency, Timeout: timeout}
+			var err error
+			if o.Target, err = parse("target", target); err != nil {
+				return err
+			}
+			if compare != "" {
+				if o.Compare, err = parse("compare", compare); err != nil {
+					return err
+				}
+			}
+			if speed <= 0 {
+				return fmt.Errorf("--speed: %v is not above 0", speed)
+			}
+			for _, m := range strings.Split(methods, ",") {
+				if m = strings.ToUpper(strings.TrimSpace(m)); m != "" {
+					o.Methods = append(o.Methods, m)
+				}
+			}
+			f, err := os.Open(logFile)
+			if err != nil {
+				return fmt.Errorf("--log: %w", err)
+			}
+			entries, bad, err := loadtest.ReadLog(f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("--log %s: %w", logFile, err)
+			}
+			if len(bad) > 0 {
+				fmt.Fprintf(out, "%s: %d line(s) skipped:", logFile, len(bad))
+				for i, b := range bad {
+					if i == 10 {
+						fmt.Fprintf(out, " …")
+						break
+					}
+					fmt.Fprintf(out, " %d (%s)", b.Line, b.Why)
+				}
+				fmt.Fprintln(out)
+			}
+			var observers []func(*vegeta.Result)
+			if output != "" {
+				of, err := os.Create(output)
+				if err != nil {
+					return fmt.Errorf("--output: %w", err)
+				}
+				defer of.Close()
+				w := bufio.NewWriter(of)
+				defer w.Flush()
+				enc := vegeta.NewJSONEncoder(w)
+				observers = append(observers, func(r *vegeta.Result) { enc.Encode(r) })
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+			defer stop()
+			var tally loadtest.Tally
+			res := loadtest.Replay(ctx, entries, o, append(observers, tally.Add)...)
+			fmt.Fprintf(out, "replayed %d request(s), skipped %d by method, at most %v behind the log's pace\n\n", res.Sent, res.Skipped, res.Late.Round(time.Millisecond))
+			if err := tally.Report(out, res.Metrics); err != nil {
+				return err
+			}
+			if o.Compare != nil {
+				if len(res.Differences) == 0 {
+					fmt.Fprintf(out, "\nboth targets answered every path alike\n")
+				}
+				for i, d := range res.Differences {
+					if i == 0 {
+						fmt.Fprintf(out, "\n| path | requests | status differs | body differs | example |\n| --- | ---: | ---: | ---: | --- |\n")
+					}
+					fmt.Fprintf(out, "| %s | %d | %d | %d | %s: %s |\n", d.Path, d.Requests, d.StatusDiffers, d.BodyDiffers, d.Example, d.Answer)
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&logFile, "log", "", "access log: cutover's JSON lines or nginx/Apache combined format")
+	f.StringVar(&target, "target", "", "where to send, http://host:port (the logged path is appended)")
+	f.StringVar(&compare, "compare", "", "a second target; report where the two answer differently")
+	f.Float64Var(&speed, "speed", 1, "how many times faster than the log")
+	f.StringVar(&methods, "methods", "GET,HEAD", "methods to replay")
+	f.StringVar(&host, "host", "", "Host header for every request (default: the logged one)")
+	f.IntVar(&concurrency, "concurrency", 256, "requests in flight at most")
+	f.DurationVar(&timeout, "timeout", 30*time.Second, "per-request timeout")
+	f.StringVar(&output, "output", "", "write vegeta's results, JSON, to this file")
+	return cmd
 }
