@@ -3,6 +3,7 @@ package analysis
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
@@ -47,7 +48,7 @@ type Sides struct {
 // wants more data, or a Running measurement with Result set for the
 // metric's conditions to decide.
 type Provider interface {
-	Measure(ctx context.Context, m *spec.Metric, started time.Time, sides Sides) (Measurement, []float64, error)
+	Measure(ctx context.Context, m *spec.Metric, started time.Time, sides Sides) (Measurement, any, error)
 }
 
 // Providers picks the provider for a metric.
@@ -177,8 +178,8 @@ func measure(ctx context.Context, providers Providers, m *spec.Metric, started t
 // evaluate applies Argo's conditions to a result: a failureCondition that
 // holds fails; a successCondition that does not hold fails; with both set
 // and neither holding, the measurement is Inconclusive.
-func evaluate(m *spec.Metric, result []float64) (Phase, string) {
-	env := map[string]any{"result": result}
+func evaluate(m *spec.Metric, result any) (Phase, string) {
+	env := spec.ResultEnv{Result: result}
 	eval := func(cond string) (bool, error) {
 		prog, err := compile(cond)
 		if err != nil {
@@ -219,12 +220,25 @@ func evaluate(m *spec.Metric, result []float64) (Phase, string) {
 }
 
 func compile(cond string) (*vm.Program, error) {
-	return expr.Compile(cond, expr.Env(map[string]any{"result": []float64{}}), expr.AsBool())
+	return expr.Compile(cond, expr.Env(spec.ResultEnv{}), expr.AsBool())
 }
 
-func formatResult(result []float64) string {
-	parts := make([]string, len(result))
-	for i, v := range result {
+func formatResult(result any) string {
+	if m, ok := result.(map[string]float64); ok {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s: %g", k, m[k])
+		}
+		return "{" + strings.Join(parts, ", ") + "}"
+	}
+	list, _ := result.([]float64)
+	parts := make([]string, len(list))
+	for i, v := range list {
 		parts[i] = fmt.Sprintf("%g", v)
 	}
 	if len(parts) == 1 {

@@ -18,7 +18,7 @@ type scripted struct {
 	i       int
 }
 
-func (s *scripted) Measure(ctx context.Context, m *spec.Metric, since time.Time, sides Sides) (Measurement, []float64, error) {
+func (s *scripted) Measure(ctx context.Context, m *spec.Metric, since time.Time, sides Sides) (Measurement, any, error) {
 	i := s.i
 	s.i++
 	if i < len(s.errs) && s.errs[i] != nil {
@@ -122,6 +122,6 @@ func TestJudgeWaitsThenInconclusive(t *testing.T) {
 
 type judgeProvider struct{}
 
-func (judgeProvider) Measure(ctx context.Context, m *spec.Metric, since time.Time, s Sides) (Measurement, []float64, error) {
+func (judgeProvider) Measure(ctx context.Context, m *spec.Metric, since time.Time, s Sides) (Measurement, any, error) {
 	return Judge(m.Provider.Gateway.Judge, 3, stats.Counts{Requests: 5}, stats.Counts{Requests: 5}, nil), nil, nil
 }

@@ -60,7 +60,7 @@ func (p *GatewayProvider) counts(metric string, since time.Time, s Sides) (stabl
 }
 
 // Measure implements Provider.
-func (p *GatewayProvider) Measure(ctx context.Context, m *spec.Metric, since time.Time, s Sides) (Measurement, []float64, error) {
+func (p *GatewayProvider) Measure(ctx context.Context, m *spec.Metric, since time.Time, s Sides) (Measurement, any, error) {
 	g := m.Provider.Gateway
 	stable, canary := p.counts(m.Name, since, s)
 	windowStart := time.Now().Add(-g.Window.D())

@@ -10,6 +10,7 @@ import (
 type ProviderSet struct {
 	Gateway    Provider
 	Prometheus Provider
+	Load       Provider
 }
 
 // For implements Providers.
@@ -19,6 +20,8 @@ func (s ProviderSet) For(m *spec.Metric) (Provider, error) {
 		return s.Gateway, nil
 	case m.Provider.Prometheus != nil && s.Prometheus != nil:
 		return s.Prometheus, nil
+	case m.Provider.Load != nil && s.Load != nil:
+		return s.Load, nil
 	}
 	return nil, fmt.Errorf("metric %s: no provider available for it here", m.Name)
 }

@@ -24,7 +24,13 @@ type Options struct {
 	Insecure    bool
 	// Name labels the attack's results (vegeta's attack name).
 	Name string
+	// MaxWorkers bounds the attack's goroutines; with an unbounded rate
+	// (Max) it is the concurrency.
+	MaxWorkers uint64
 }
+
+// Max is no rate at all: as fast as MaxWorkers can go.
+var Max = vegeta.Rate{}
 
 // Run attacks until the duration ends or ctx is done, handing each result
 // to each observer, and returns the attack's metrics.
@@ -35,6 +41,9 @@ func Run(ctx context.Context, o Options, observers ...func(*vegeta.Result)) *veg
 	}
 	if o.Timeout > 0 {
 		opts = append(opts, vegeta.Timeout(o.Timeout))
+	}
+	if o.MaxWorkers > 0 {
+		opts = append(opts, vegeta.MaxWorkers(o.MaxWorkers), vegeta.Workers(min(o.MaxWorkers, vegeta.DefaultWorkers)))
 	}
 	if o.Insecure {
 		opts = append(opts, vegeta.TLSConfig(&tls.Config{InsecureSkipVerify: true}))
@@ -66,8 +75,11 @@ func Run(ctx context.Context, o Options, observers ...func(*vegeta.Result)) *veg
 var DefaultBuckets = vegeta.Buckets{0, 5 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond, 50 * time.Millisecond,
 	100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second}
 
-// ParseRate reads 100, 100/s or 6000/1m.
+// ParseRate reads 100, 100/s or 6000/1m, or max (as fast as the workers go).
 func ParseRate(s string) (vegeta.Rate, error) {
+	if s == "max" {
+		return Max, nil
+	}
 	freq, per, hasPer := strings.Cut(s, "/")
 	n, err := strconv.Atoi(freq)
 	if err != nil || n <= 0 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cutover-dev/cutover/admin"
 	"github.com/cutover-dev/cutover/analysis"
+	"github.com/cutover-dev/cutover/analysis/load"
 	"github.com/cutover-dev/cutover/analysis/prometheus"
 	"github.com/cutover-dev/cutover/gateway"
 	"github.com/cutover-dev/cutover/rollout"
@@ -35,6 +36,7 @@ func New(ctx context.Context, files []string, store *state.Store, token string, 
 	providers := analysis.ProviderSet{
 		Gateway:    analysis.NewGatewayProvider(gatewayrouter.Source{GW: gw}),
 		Prometheus: prometheus.Provider{},
+		Load:       load.Provider{},
 	}
 	m := rollout.NewManager(rollout.BoltStore(store), providers, log, gw.Metrics().Registry)
 	routerFor := func(p *rollout.Plan) traffic.Router {

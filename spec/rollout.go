@@ -188,6 +188,22 @@ type Metric struct {
 type Provider struct {
 	Prometheus *PrometheusProvider `yaml:"prometheus"`
 	Gateway    *GatewayProvider    `yaml:"gateway"`
+	Load       *LoadProvider       `yaml:"load"`
+}
+
+// LoadProvider drives load at a target during the measurement (a load
+// test as a step of the plan, as Flagger's load-test webhook): Rate for
+// Duration, and result has rps (achieved), p50 and p99 (seconds),
+// errorRate and requests for the conditions.
+type LoadProvider struct {
+	// URL is the canary side: directly, or through the gateway with the
+	// header route's header in Headers.
+	URL      string            `yaml:"url"`
+	Method   string            `yaml:"method"`
+	Headers  map[string]string `yaml:"headers"`
+	Rate     string            `yaml:"rate"`
+	Duration Duration          `yaml:"duration"`
+	Timeout  Duration          `yaml:"timeout"`
 }
 
 // PrometheusProvider runs an instant PromQL query. With Judge set, the

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"net/url"
+	"regexp"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -135,7 +136,7 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 			if cond == "" {
 				continue
 			}
-			if _, err := expr.Compile(cond, expr.Env(map[string]any{"result": []float64{}}), expr.AsBool()); err != nil {
+			if _, err := expr.Compile(cond, expr.Env(ResultEnv{}), expr.AsBool()); err != nil {
 				p.add(mp+"."+field, "%v", err)
 			}
 		}
@@ -174,8 +175,23 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 				p.add(mp+".provider.prometheus.judge.latency", "needs latency samples, which only the gateway provider has; judge a latency query with a condition")
 			}
 		}
+		if l := m.Provider.Load; l != nil {
+			n++
+			if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				p.add(mp+".provider.load.url", "%q is not an http(s) URL", l.URL)
+			}
+			if !loadRate.MatchString(l.Rate) {
+				p.add(mp+".provider.load.rate", "%q is not a rate such as 100/s", l.Rate)
+			}
+			if l.Duration <= 0 {
+				p.add(mp+".provider.load.duration", "must be positive")
+			}
+			if m.SuccessCondition == "" && m.FailureCondition == "" {
+				p.add(mp, "set successCondition or failureCondition on result.rps, result.p99, result.errorRate")
+			}
+		}
 		if n != 1 {
-			p.add(mp+".provider", "set exactly one of gateway or prometheus")
+			p.add(mp+".provider", "set exactly one of gateway, prometheus or load")
 		}
 		if judge != nil {
 			validateJudge(p, jp, judge)
@@ -413,4 +429,14 @@ func validateManagedName(p *problems, path, name string, g *Gateway, other map[s
 			p.add(path, "%q is already the name of a gateway route", name)
 		}
 	}
+}
+
+// loadRate is a load provider's rate: 100, 100/s, 6000/1m.
+var loadRate = regexp.MustCompile(`^[1-9][0-9]*(/[0-9]*(ns|us|µs|ms|s|m|h))?$`)
+
+// ResultEnv is what a metric's conditions see. result is a list of
+// numbers for the gateway and Prometheus providers and named figures for
+// the load provider, so its type is the measurement's.
+type ResultEnv struct {
+	Result any `expr:"result"`
 }

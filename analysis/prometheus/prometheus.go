@@ -28,7 +28,7 @@ type Provider struct{}
 // or a one-series vector gives result[0]. With a judge, the query returns
 // per-side error counts and the metric's RequestsQuery per-side request
 // counts, both labelled by SideLabel with the backend names.
-func (Provider) Measure(ctx context.Context, m *spec.Metric, since time.Time, s analysis.Sides) (analysis.Measurement, []float64, error) {
+func (Provider) Measure(ctx context.Context, m *spec.Metric, since time.Time, s analysis.Sides) (analysis.Measurement, any, error) {
 	p := m.Provider.Prometheus
 	client, err := api.NewClient(api.Config{Address: p.Address})
 	if err != nil {

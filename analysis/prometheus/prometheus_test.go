@@ -94,7 +94,8 @@ spec:
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		_, res, err := p.Measure(context.Background(), total, started, sides)
+		_, out, err := p.Measure(context.Background(), total, started, sides)
+		res, _ := out.([]float64)
 		if err == nil && len(res) == 1 && res[0] == 1000 {
 			break
 		}

@@ -25,7 +25,7 @@ func newLoadCmd() *cobra.Command {
 		target, targetsFile, rate, ramp, method, body, slo, output, plotFile string
 		headers                                                              []string
 		duration, timeout, step                                              time.Duration
-		connections                                                          int
+		connections, workers                                                 int
 		http2, insecure, findLimit                                           bool
 		maxRate                                                              float64
 	)
@@ -83,7 +83,10 @@ time, one series per rate tried.`,
 			default:
 				return fmt.Errorf("--target URL or --targets FILE is needed")
 			}
-			o := loadtest.Options{Targets: tr, Duration: duration, Connections: connections, HTTP2: http2, Timeout: timeout, Insecure: insecure, Name: "load"}
+			if workers < 1 {
+				return fmt.Errorf("--workers: %d is below 1", workers)
+			}
+			o := loadtest.Options{Targets: tr, Duration: duration, Connections: connections, HTTP2: http2, Timeout: timeout, Insecure: insecure, Name: "load", MaxWorkers: uint64(workers)}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
 			var observers []func(*vegeta.Result)
@@ -154,7 +157,8 @@ time, one series per rate tried.`,
 	f := cmd.Flags()
 	f.StringVar(&target, "target", "", "URL to send every request to")
 	f.StringVar(&targetsFile, "targets", "", "targets file in vegeta's format (METHOD URL, headers, @body)")
-	f.StringVar(&rate, "rate", "50/s", "requests per second (100, 100/s, 6000/1m); with --find-limit, the first rate tried")
+	f.StringVar(&rate, "rate", "50/s", "requests per second (100, 100/s, 6000/1m, or max: as fast as --workers go); with --find-limit, the first rate tried")
+	f.IntVar(&workers, "workers", 512, "most requests in flight")
 	f.StringVar(&ramp, "ramp", "", "a linear ramp FROM:TO/DURATION, such as 100:2000/60s")
 	f.DurationVar(&duration, "duration", 10*time.Second, "how long to send")
 	f.StringVar(&method, "method", "GET", "request method")
@@ -185,6 +189,9 @@ func runFindLimit(ctx context.Context, cmd *cobra.Command, o loadtest.Options, s
 	}
 	if step <= 0 {
 		return fmt.Errorf("--step-duration: %v is not a positive duration", step)
+	}
+	if r.Freq == 0 {
+		return fmt.Errorf("--rate max: --find-limit needs a first rate to step up from")
 	}
 	out := cmd.OutOrStdout()
 	first := float64(r.Freq) / r.Per.Seconds()
