@@ -137,11 +137,17 @@ func (p Plan) Table(in Input) string {
 
 // HPAConfig is the autoscaling block for the generator's config/<service>.yaml.
 func (p Plan) HPAConfig(in Input) string {
-	return fmt.Sprintf("autoscaling: {minReplicas: %d, maxReplicas: %d, targetCPUUtilization: %.0f}\n", in.Replicas, max(p.MostReplicas, in.Replicas), in.HPATarget)
+	lo, hi, target := p.hpaValues(in)
+	return fmt.Sprintf("autoscaling: {minReplicas: %d, maxReplicas: %d, targetCPUUtilization: %d}\n", lo, hi, target)
 }
 
 // RateLimitConfig is an envoyproxy/ratelimit file limiting the service's
 // requests, keyed on the descriptor the generator's global limit sends.
 func (p Plan) RateLimitConfig(domain, key, value string) string {
 	return fmt.Sprintf("domain: %s\ndescriptors:\n  - key: %q\n    value: %q\n    rate_limit: {unit: second, requests_per_unit: %d}\n", domain, key, value, int64(math.Floor(p.GlobalRateLimit)))
+}
+
+// The HPA values as an autoscaling mapping, for a config file.
+func (p Plan) hpaValues(in Input) (minReplicas, maxReplicas, target int) {
+	return in.Replicas, max(p.MostReplicas, in.Replicas), int(math.Round(in.HPATarget))
 }

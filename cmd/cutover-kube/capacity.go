@@ -19,6 +19,7 @@ func newCapacityCmd() *cobra.Command {
 	var (
 		configDir, service, env, measured, writeDir, domain string
 		podLimit, clusterCPU, downstream, target            float64
+		updateConfig                                        bool
 	)
 	cmd := &cobra.Command{
 		Use:   "capacity --service NAME --env ENV --measured APP+SIDECAR@RPS --cluster-cpu CORES",
@@ -96,6 +97,29 @@ service's config and an envoyproxy/ratelimit file for cutover ratelimit serve.`,
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "# Capacity: %s in %s\n\n%s", service, env, p.Table(in))
+			if updateConfig {
+				src, err := os.ReadFile(svc.File)
+				if err != nil {
+					return err
+				}
+				updated, err := p.UpdateConfig(src, env, in)
+				if err != nil {
+					return fmt.Errorf("%s: %w", svc.File, err)
+				}
+				tmp := svc.File + ".tmp"
+				if err := os.WriteFile(tmp, updated, 0o644); err != nil {
+					return err
+				}
+				// The edited file must still load, or the old one stays.
+				if _, err := config.LoadService(tmp); err != nil {
+					os.Remove(tmp)
+					return fmt.Errorf("%s: the updated config does not load: %w", svc.File, err)
+				}
+				if err := os.Rename(tmp, svc.File); err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "\nset environments.%s.autoscaling in %s\n", env, svc.File)
+			}
 			if writeDir == "" {
 				return nil
 			}
@@ -135,6 +159,7 @@ service's config and an envoyproxy/ratelimit file for cutover ratelimit serve.`,
 	f.Float64Var(&downstream, "downstream-rps", 0, "the most rps the services behind it take (0: no bound)")
 	f.Float64Var(&target, "hpa-target", 80, "the HPA's targetCPUUtilization when the config has none")
 	f.StringVar(&writeDir, "write", "", "write the autoscaling block and a rate-limit file here")
+	f.BoolVar(&updateConfig, "update-config", false, "set the environment's autoscaling in config/<service>.yaml itself")
 	f.StringVar(&domain, "domain", "", "rate-limit domain of the written file (default: the definitions' partOf)")
 	cmd.MarkFlagRequired("service")
 	cmd.MarkFlagRequired("measured")

@@ -239,3 +239,33 @@ func TestCapacityFromTheSampleConfig(t *testing.T) {
 		t.Errorf("a negative cluster: exit %d\n%s", code, out)
 	}
 }
+
+// --update-config sets the environment's autoscaling in the service's
+// config itself, keeps its comments, and the tree still generates.
+func TestCapacityUpdatesTheConfig(t *testing.T) {
+	tree := t.TempDir()
+	os.MkdirAll(filepath.Join(tree, "config"), 0o755)
+	entries, _ := os.ReadDir("../../examples/manifests/config")
+	for _, e := range entries {
+		data, _ := os.ReadFile(filepath.Join("../../examples/manifests/config", e.Name()))
+		os.WriteFile(filepath.Join(tree, "config", e.Name()), data, 0o644)
+	}
+	out, code := run(t, tree, "capacity", "--service", "web", "--env", "production", "--measured", "0.75+0.15@250", "--cluster-cpu", "24", "--update-config")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, out)
+	}
+	data, _ := os.ReadFile(filepath.Join(tree, "config", "web.yaml"))
+	if !strings.Contains(string(data), "autoscaling: {minReplicas: 6, maxReplicas: 218, targetCPUUtilization: 80} # from cutover capacity") {
+		t.Errorf("web.yaml:\n%s", data)
+	}
+	if !strings.Contains(string(data), "# Merged with every other service's into the gateway's one domain") {
+		t.Errorf("the config's comments are gone:\n%s", data)
+	}
+	if out, code := run(t, tree, "generate"); code != 0 {
+		t.Fatalf("generate after the update: exit %d\n%s", code, out)
+	}
+	hpa, err := os.ReadFile(filepath.Join(tree, "overlays", "production", "web", "horizontalpodautoscaler-web.yaml"))
+	if err != nil || !strings.Contains(string(hpa), "maxReplicas: 218") {
+		t.Errorf("the generated HPA: %v\n%s", err, hpa)
+	}
+}
