@@ -2,6 +2,7 @@ package loadtest
 
 import (
 	"bytes"
+	"image/png"
 	"context"
 	"math"
 	"net/http"
@@ -48,6 +49,15 @@ func TestFindLimitFindsTheServersLimit(t *testing.T) {
 	}
 	if last := steps[len(steps)-1]; len(steps) > 20 {
 		t.Fatalf("%d steps (last %v): the search does not converge", len(steps), last.Rate)
+	}
+	// The steps drawn as latency against rate: a PNG of the plot's size.
+	var img bytes.Buffer
+	if err := RatePlot(&img, steps); err != nil {
+		t.Fatal(err)
+	}
+	pic, err := png.Decode(&img)
+	if err != nil || pic.Bounds().Dx() < 500 {
+		t.Fatalf("rate plot: %v %v", err, pic)
 	}
 }
 

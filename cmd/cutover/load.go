@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -121,7 +122,7 @@ time, one series per rate tried.`,
 				tty = term.IsTerminal(int(f.Fd()))
 			}
 			if findLimit {
-				return runFindLimit(ctx, cmd, o, slo, rate, maxRate, step, observers)
+				return runFindLimit(ctx, cmd, o, slo, rate, maxRate, step, plotFile, observers)
 			}
 			switch {
 			case ramp != "" && cmd.Flags().Changed("rate"):
@@ -173,12 +174,12 @@ time, one series per rate tried.`,
 	f.DurationVar(&step, "step-duration", 5*time.Second, "how long each rate is held with --find-limit")
 	f.Float64Var(&maxRate, "max-rate", 0, "highest rate --find-limit tries (0: no bound)")
 	f.StringVar(&output, "output", "", "write vegeta's results, JSON, to this file")
-	f.StringVar(&plotFile, "plot", "", "write an HTML plot of latency over time to this file")
+	f.StringVar(&plotFile, "plot", "", "write an HTML plot of latency over time to this file (with --find-limit, also <name>-rate.png: latency against rate)")
 	cmd.AddCommand(newReplayCmd())
 	return cmd
 }
 
-func runFindLimit(ctx context.Context, cmd *cobra.Command, o loadtest.Options, sloText, start string, maxRate float64, step time.Duration, observers []func(*vegeta.Result)) error {
+func runFindLimit(ctx context.Context, cmd *cobra.Command, o loadtest.Options, sloText, start string, maxRate float64, step time.Duration, plotFile string, observers []func(*vegeta.Result)) error {
 	slo, err := loadtest.ParseSLO(sloText)
 	if err != nil {
 		return fmt.Errorf("--slo: %w", err)
@@ -196,7 +197,7 @@ func runFindLimit(ctx context.Context, cmd *cobra.Command, o loadtest.Options, s
 	out := cmd.OutOrStdout()
 	first := float64(r.Freq) / r.Per.Seconds()
 	fmt.Fprintf(out, "%10s %10s %10s %10s %8s  %s\n", "rate", "achieved", "p50", "p99", "errors", "SLO "+sloText)
-	limit, _ := loadtest.FindLimitObserved(ctx, o, slo, first, maxRate, step, observers, func(s loadtest.Step) {
+	limit, steps := loadtest.FindLimitObserved(ctx, o, slo, first, maxRate, step, observers, func(s loadtest.Step) {
 		verdict := "holds"
 		if !s.Held {
 			verdict = "breaks: " + s.Why
@@ -205,6 +206,19 @@ func runFindLimit(ctx context.Context, cmd *cobra.Command, o loadtest.Options, s
 			s.Metrics.Latencies.P50.Round(10*time.Microsecond), s.Metrics.Latencies.P99.Round(10*time.Microsecond),
 			100*loadtest.ErrorRatio(s.Metrics), verdict)
 	})
+	if plotFile != "" {
+		png := strings.TrimSuffix(plotFile, filepath.Ext(plotFile)) + "-rate.png"
+		f, err := os.Create(png)
+		if err != nil {
+			return fmt.Errorf("--plot: %w", err)
+		}
+		err = loadtest.RatePlot(f, steps)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("--plot: %w", err)
+		}
+		fmt.Fprintf(out, "latency against rate: %s\n", png)
+	}
 	if limit == 0 {
 		fmt.Fprintf(out, "no rate held the SLO, from %.0f/s\n", first)
 		return exitError(1)
