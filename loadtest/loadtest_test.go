@@ -2,8 +2,8 @@ package loadtest
 
 import (
 	"bytes"
-	"image/png"
 	"context"
+	"image/png"
 	"math"
 	"net/http"
 	"net/http/httptest"
