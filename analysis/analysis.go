@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
-	"github.com/expr-lang/expr/vm"
 
 	"github.com/cutover-dev/cutover/spec"
 )
@@ -179,9 +178,9 @@ func measure(ctx context.Context, providers Providers, m *spec.Metric, started t
 // holds fails; a successCondition that does not hold fails; with both set
 // and neither holding, the measurement is Inconclusive.
 func evaluate(m *spec.Metric, result any) (Phase, string) {
-	env := spec.ResultEnv{Result: result}
+	env := conditionEnv(result)
 	eval := func(cond string) (bool, error) {
-		prog, err := compile(cond)
+		prog, err := compileCondition(cond, env)
 		if err != nil {
 			return false, err
 		}
@@ -217,10 +216,6 @@ func evaluate(m *spec.Metric, result any) (Phase, string) {
 		return Inconclusive, "neither condition holds"
 	}
 	return Successful, ""
-}
-
-func compile(cond string) (*vm.Program, error) {
-	return expr.Compile(cond, expr.Env(spec.ResultEnv{}), expr.AsBool())
 }
 
 func formatResult(result any) string {

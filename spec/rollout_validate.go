@@ -439,4 +439,11 @@ var loadRate = regexp.MustCompile(`^[1-9][0-9]*(/[0-9]*(ns|us|µs|ms|s|m|h))?$`)
 // the load provider, so its type is the measurement's.
 type ResultEnv struct {
 	Result any `expr:"result"`
+	// Argo's helpers (utils/evaluate); the analysis package gives them.
+	AsInt   func(any) (int64, error)   `expr:"asInt"`
+	AsFloat func(any) (float64, error) `expr:"asFloat"`
+	IsNaN   func(float64) bool         `expr:"isNaN"`
+	IsInf   func(float64) bool         `expr:"isInf"`
+	IsNil   func(any) bool             `expr:"isNil"`
+	Default func(any, any) any         `expr:"default"`
 }
