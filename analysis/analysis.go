@@ -268,7 +268,7 @@ func record(ms *MetricStatus, m *spec.Metric, meas Measurement, background bool)
 		ms.ConsecutiveErrors = 0
 	}
 	switch {
-	case ms.Failures > m.FailureLimit:
+	case m.FailureLimit >= 0 && ms.Failures > m.FailureLimit: // -1: no limit, as Argo's
 		ms.Phase = Failed
 	case ms.Inconclusive > m.InconclusiveLimit:
 		ms.Phase = Inconclusive
@@ -290,7 +290,17 @@ func record(ms *MetricStatus, m *spec.Metric, meas Measurement, background bool)
 			ms.Inconclusive++
 		}
 	case !judge && ms.Successes+ms.Failures+ms.Inconclusive+ms.Errors >= max(m.Count, 1):
-		ms.Phase = Successful
+		// The count is reached; Argo's rules when a streak was asked for
+		// and not reached: Inconclusive, or Failed when failures do not
+		// count (failureLimit -1).
+		switch {
+		case m.ConsecutiveSuccessLimit > 0 && m.FailureLimit >= 0:
+			ms.Phase = Inconclusive
+		case m.ConsecutiveSuccessLimit > 0:
+			ms.Phase = Failed
+		default:
+			ms.Phase = Successful
+		}
 	}
 }
 

@@ -76,3 +76,24 @@ spec:
             provider: {prometheus: {address: "http://127.0.0.1:9090", query: up}}
 `
 }
+
+// failureLimit -1 and consecutiveSuccessLimit with Argo's rules when the
+// count is reached.
+func TestFailureLimitMinusOneAndStreaks(t *testing.T) {
+	for _, tc := range []struct {
+		desc    string
+		fl, csl int
+		results []float64
+		want    Phase
+	}{
+		{"-1: failures do not fail; the streak ends it", -1, 2, []float64{0, 0, 0, 1, 1}, Successful},
+		{"-1: the count ends it without the streak: failed", -1, 2, []float64{0, 1, 0, 1, 0}, Failed},
+		{"limit 9 and a streak not reached: inconclusive", 9, 3, []float64{1, 0, 1, 1, 0}, Inconclusive},
+	} {
+		m := metric(func(m *spec.Metric) { m.Count = 5; m.FailureLimit = tc.fl; m.ConsecutiveSuccessLimit = tc.csl })
+		r := run(t, m, &scripted{results: tc.results})
+		if got := r.Metrics[0].Phase; got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.desc, got, tc.want)
+		}
+	}
+}

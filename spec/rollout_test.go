@@ -84,6 +84,8 @@ func TestPlanValidation(t *testing.T) {
 		{"bad judge", "      - setWeight: 100\n", "      - analysis:\n          metrics:\n          - name: j\n            provider: {gateway: {judge: {errorRate: {maxIncrease: 2}}}}\n      - setWeight: 100\n", "steps[4].analysis.metrics[0].provider.gateway.judge.errorRate.maxIncrease: must be between 0 and 1"},
 		{"load provider", "      - setWeight: 100\n", "      - analysis:\n          metrics:\n          - name: l\n            successCondition: result.p99 < 0.2\n            provider: {load: {url: 'ftp://x', rate: fast}}\n      - setWeight: 100\n", `steps[4].analysis.metrics[0].provider.load.rate: "fast" is not a rate such as 100/s`},
 		{"load provider url", "      - setWeight: 100\n", "      - analysis:\n          metrics:\n          - name: l\n            successCondition: result.p99 < 0.2\n            provider: {load: {url: 'ftp://x', rate: 10/s, duration: 10s}}\n      - setWeight: 100\n", `steps[4].analysis.metrics[0].provider.load.url: "ftp://x" is not an http(s) URL`},
+		{"failureLimit -1 without a streak", "    count: 3\n", "    count: 3\n    failureLimit: -1\n", "spec.metrics[0].failureLimit: -1 (no limit) needs consecutiveSuccessLimit"},
+		{"failureLimit below -1", "    count: 3\n", "    count: 3\n    failureLimit: -2\n", "spec.metrics[0].failureLimit: must be -1 (no limit) or more"},
 		{"starting step out of range", "startingStep: 2", "startingStep: 9", "spec.strategy.canary.analysis.startingStep: 9 is not a step index (0-4)"},
 	}
 	for _, tc := range tests {

@@ -127,10 +127,18 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 		if m.Interval < 0 || m.InitialDelay < 0 {
 			p.add(mp+".interval", "must not be negative")
 		}
-		for field, v := range map[string]int{"failureLimit": m.FailureLimit, "inconclusiveLimit": m.InconclusiveLimit, "consecutiveSuccessLimit": m.ConsecutiveSuccessLimit, "consecutiveErrorLimit": *m.ConsecutiveErrorLimit} {
+		for field, v := range map[string]int{"inconclusiveLimit": m.InconclusiveLimit, "consecutiveSuccessLimit": m.ConsecutiveSuccessLimit, "consecutiveErrorLimit": *m.ConsecutiveErrorLimit} {
 			if v < 0 {
 				p.add(mp+"."+field, "must not be negative")
 			}
+		}
+		// -1 is Argo's "failures do not count"; then only a streak of
+		// successes can end the metric well.
+		switch {
+		case m.FailureLimit < -1:
+			p.add(mp+".failureLimit", "must be -1 (no limit) or more")
+		case m.FailureLimit == -1 && m.ConsecutiveSuccessLimit == 0:
+			p.add(mp+".failureLimit", "-1 (no limit) needs consecutiveSuccessLimit: nothing else could end the metric")
 		}
 		for field, cond := range map[string]string{"successCondition": m.SuccessCondition, "failureCondition": m.FailureCondition} {
 			if cond == "" {
