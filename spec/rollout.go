@@ -210,14 +210,36 @@ type LoadProvider struct {
 // query must return one series per side, told apart by the label SideLabel
 // with the stable and canary backends' names (or versions) as values.
 type PrometheusProvider struct {
-	Address   string   `yaml:"address"`
-	Query     string   `yaml:"query"`
-	Timeout   Duration `yaml:"timeout"`
-	Judge     *Judge   `yaml:"judge"`
-	SideLabel string   `yaml:"sideLabel"`
+	Address string `yaml:"address"`
+	Query   string `yaml:"query"`
+	// Timeout is whole seconds, as Argo writes it, or a duration.
+	Timeout Seconds `yaml:"timeout"`
+	// Headers go with every query (Argo's key/value list).
+	Headers []Header `yaml:"headers"`
+	// Insecure skips verifying Prometheus's certificate.
+	Insecure bool `yaml:"insecure"`
+	// RangeQuery runs the query over a range; result is every sample of
+	// every series, as Argo gives it.
+	RangeQuery *RangeQuery `yaml:"rangeQuery"`
+	Judge      *Judge      `yaml:"judge"`
+	SideLabel  string      `yaml:"sideLabel"`
 	// RequestsQuery counts each side's requests when Judge is set; Query
 	// then counts each side's errors.
 	RequestsQuery string `yaml:"requestsQuery"`
+}
+
+// Header is one HTTP header, as Argo Rollouts lists them.
+type Header struct {
+	Key   string `yaml:"key"`
+	Value string `yaml:"value"`
+}
+
+// RangeQuery is Argo's: Start and End are expressions of time
+// ("now() - duration('5m')", "now()"), Step a duration.
+type RangeQuery struct {
+	Start string `yaml:"start"`
+	End   string `yaml:"end"`
+	Step  string `yaml:"step"`
 }
 
 // GatewayProvider reads the embedded gateway's own counters and latency

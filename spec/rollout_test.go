@@ -86,6 +86,9 @@ func TestPlanValidation(t *testing.T) {
 		{"load provider url", "      - setWeight: 100\n", "      - analysis:\n          metrics:\n          - name: l\n            successCondition: result.p99 < 0.2\n            provider: {load: {url: 'ftp://x', rate: 10/s, duration: 10s}}\n      - setWeight: 100\n", `steps[4].analysis.metrics[0].provider.load.url: "ftp://x" is not an http(s) URL`},
 		{"failureLimit -1 without a streak", "    count: 3\n", "    count: 3\n    failureLimit: -1\n", "spec.metrics[0].failureLimit: -1 (no limit) needs consecutiveSuccessLimit"},
 		{"failureLimit below -1", "    count: 3\n", "    count: 3\n    failureLimit: -2\n", "spec.metrics[0].failureLimit: must be -1 (no limit) or more"},
+		{"range query step", "        address: http://127.0.0.1:9090\n", "        address: http://127.0.0.1:9090\n        rangeQuery: {start: \"now() - duration('5m')\", end: \"now()\", step: often}\n", `spec.metrics[0].provider.prometheus.rangeQuery.step: "often" is not a duration`},
+		{"range query start", "        address: http://127.0.0.1:9090\n", "        address: http://127.0.0.1:9090\n        rangeQuery: {start: yesterday, end: \"now()\", step: 1m}\n", `spec.metrics[0].provider.prometheus.rangeQuery.start: "yesterday" is not a time expression`},
+		{"timeout zero", "        address: http://127.0.0.1:9090\n", "        address: http://127.0.0.1:9090\n        timeout: 0\n", "invalid timeout"},
 		{"starting step out of range", "startingStep: 2", "startingStep: 9", "spec.strategy.canary.analysis.startingStep: 9 is not a step index (0-4)"},
 	}
 	for _, tc := range tests {
@@ -106,6 +109,20 @@ func TestPlanValidation(t *testing.T) {
 }
 
 // A plan may live in a file of its own; its errors name that file.
+// Argo's Prometheus fields load as Argo writes them: timeout in whole
+// seconds, headers, a range query.
+func TestArgoPrometheusFields(t *testing.T) {
+	src := strings.Replace(plan, "        address: http://127.0.0.1:9090\n", "        address: http://127.0.0.1:9090\n        timeout: 30\n        headers: [{key: X-Scope-OrgID, value: team-a}]\n        rangeQuery: {start: \"now() - duration('5m')\", end: \"now()\", step: 1m}\n", 1)
+	cfg, err := spec.Parse("plan.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := cfg.Templates[0].Spec.Metrics[0].Provider.Prometheus
+	if pr.Timeout.D().Seconds() != 30 || pr.Headers[0].Value != "team-a" || pr.RangeQuery.Step != "1m" {
+		t.Fatalf("prometheus provider %+v", pr)
+	}
+}
+
 func TestPlanInItsOwnFile(t *testing.T) {
 	i := strings.Index(plan, "---\napiVersion: cutover.dev/v1alpha1\nkind: AnalysisTemplate")
 	gw, pl := plan[:i], plan[i+4:]

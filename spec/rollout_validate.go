@@ -76,7 +76,9 @@ func setMetricDefaults(m *Metric) {
 		setJudgeDefaults(g.Judge)
 	}
 	if pr := m.Provider.Prometheus; pr != nil {
-		setDuration(&pr.Timeout, DefaultPrometheusTimeout)
+		if pr.Timeout == 0 {
+			pr.Timeout = Seconds(DefaultPrometheusTimeout)
+		}
 		if pr.SideLabel == "" {
 			pr.SideLabel = "backend"
 		}
@@ -172,6 +174,24 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 			}
 			if pr.Query == "" {
 				p.add(mp+".provider.prometheus.query", "required")
+			}
+			for i, h := range pr.Headers {
+				if h.Key == "" {
+					p.add(fmt.Sprintf("%s.provider.prometheus.headers[%d].key", mp, i), "required")
+				}
+			}
+			if rq := pr.RangeQuery; rq != nil {
+				for field, v := range map[string]string{"start": rq.Start, "end": rq.End} {
+					if _, err := EvalTime(v); err != nil {
+						p.add(mp+".provider.prometheus.rangeQuery."+field, "%q is not a time expression such as now() - duration('5m'): %v", v, err)
+					}
+				}
+				if d, err := time.ParseDuration(rq.Step); err != nil || d <= 0 {
+					p.add(mp+".provider.prometheus.rangeQuery.step", "%q is not a duration such as 1m", rq.Step)
+				}
+				if pr.Judge != nil {
+					p.add(mp+".provider.prometheus.rangeQuery", "a judge compares per-side counts of an instant query; drop rangeQuery or the judge")
+				}
 			}
 			if pr.Judge == nil && m.SuccessCondition == "" && m.FailureCondition == "" {
 				p.add(mp, "set successCondition or failureCondition, or a judge")
@@ -454,4 +474,18 @@ type ResultEnv struct {
 	IsInf   func(float64) bool         `expr:"isInf"`
 	IsNil   func(any) bool             `expr:"isNil"`
 	Default func(any, any) any         `expr:"default"`
+}
+
+// EvalTime evaluates a range query's start or end as Argo does, with
+// expr's now() and duration().
+func EvalTime(expression string) (time.Time, error) {
+	out, err := expr.Eval(expression, nil)
+	if err != nil {
+		return time.Time{}, err
+	}
+	t, ok := out.(time.Time)
+	if !ok {
+		return time.Time{}, fmt.Errorf("expected a time, got %T", out)
+	}
+	return t, nil
 }

@@ -410,6 +410,34 @@ func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(),
 // D returns the time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
+// Seconds is a duration written the way Argo Rollouts writes a Prometheus
+// timeout, in whole seconds (30), or as a duration (30s).
+type Seconds Duration
+
+// UnmarshalYAML reads a whole number of seconds or a duration.
+func (s *Seconds) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
+		var i int64
+		if err := n.Decode(&i); err != nil || i <= 0 {
+			return fmt.Errorf("invalid timeout %q (want whole seconds above 0, or e.g. 5s)", n.Value)
+		}
+		*s = Seconds(time.Duration(i) * time.Second)
+		return nil
+	}
+	var d Duration
+	if err := d.UnmarshalYAML(n); err != nil {
+		return err
+	}
+	*s = Seconds(d)
+	return nil
+}
+
+// MarshalYAML writes Go duration syntax.
+func (s Seconds) MarshalYAML() (any, error) { return time.Duration(s).String(), nil }
+
+// D returns the time.Duration.
+func (s Seconds) D() time.Duration { return time.Duration(s) }
+
 // AccessLog writes one JSON object per request to its sinks. Writing never
 // blocks a request: lines that do not fit a sink's buffer are dropped and
 // counted.

@@ -2,8 +2,10 @@ package prometheus
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"math"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -30,7 +32,7 @@ type Provider struct{}
 // counts, both labelled by SideLabel with the backend names.
 func (Provider) Measure(ctx context.Context, m *spec.Metric, since time.Time, s analysis.Sides) (analysis.Measurement, any, error) {
 	p := m.Provider.Prometheus
-	client, err := api.NewClient(api.Config{Address: p.Address})
+	client, err := api.NewClient(api.Config{Address: p.Address, RoundTripper: transport(p)})
 	if err != nil {
 		return analysis.Measurement{}, nil, err
 	}
@@ -40,7 +42,23 @@ func (Provider) Measure(ctx context.Context, m *spec.Metric, since time.Time, s 
 	elapsed := fmt.Sprintf("%ds", max(1, int(time.Since(since).Seconds())))
 	query := func(q string) (model.Value, error) {
 		q = strings.ReplaceAll(q, "{{elapsed}}", elapsed)
-		val, _, _, err := v1.Query(ctx, q, time.Now())
+		var val model.Value
+		var err error
+		if rq := p.RangeQuery; rq != nil {
+			var r promv1.Range
+			if r.Start, err = spec.EvalTime(rq.Start); err != nil {
+				return nil, fmt.Errorf("rangeQuery.start: %w", err)
+			}
+			if r.End, err = spec.EvalTime(rq.End); err != nil {
+				return nil, fmt.Errorf("rangeQuery.end: %w", err)
+			}
+			if r.Step, err = time.ParseDuration(rq.Step); err != nil {
+				return nil, fmt.Errorf("rangeQuery.step: %w", err)
+			}
+			val, _, _, err = v1.QueryRange(ctx, q, r)
+		} else {
+			val, _, _, err = v1.Query(ctx, q, time.Now())
+		}
 		if err != nil {
 			return nil, fmt.Errorf("query %q: %w", q, err)
 		}
@@ -63,8 +81,43 @@ func (Provider) Measure(ctx context.Context, m *spec.Metric, since time.Time, s 
 	return analysis.Judge(p.Judge, max(m.Count, analysis.MaxJudgeLooks), stable, canary, nil), nil, nil
 }
 
+// transport adds the metric's headers and, when asked, skips verifying
+// Prometheus's certificate.
+func transport(p *spec.PrometheusProvider) http.RoundTripper {
+	base := api.DefaultRoundTripper.(*http.Transport).Clone()
+	if p.Insecure {
+		base.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	if len(p.Headers) == 0 {
+		return base
+	}
+	return headerTransport{base: base, headers: p.Headers}
+}
+
+type headerTransport struct {
+	base    http.RoundTripper
+	headers []spec.Header
+}
+
+func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for _, h := range t.headers {
+		r.Header.Set(h.Key, h.Value)
+	}
+	return t.base.RoundTrip(r)
+}
+
 func values(v model.Value) []float64 {
 	switch v := v.(type) {
+	case model.Matrix:
+		// Every sample of every series, as Argo's provider gives them.
+		var out []float64
+		for _, series := range v {
+			for _, s := range series.Values {
+				out = append(out, float64(s.Value))
+			}
+		}
+		return out
 	case *model.Scalar:
 		return []float64{float64(v.Value)}
 	case model.Vector:

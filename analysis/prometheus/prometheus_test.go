@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,7 +90,7 @@ spec:
 		Name:             "total",
 		SuccessCondition: "result[0] == 1000",
 		Provider: spec.Provider{Prometheus: &spec.PrometheusProvider{
-			Address: prom.URL, Timeout: spec.Duration(5 * time.Second),
+			Address: prom.URL, Timeout: spec.Seconds(5 * time.Second),
 			Query: `sum(cutover_requests_total{route="web"})`,
 		}},
 	}
@@ -109,7 +111,7 @@ spec:
 	judged := &spec.Metric{
 		Name: "compare",
 		Provider: spec.Provider{Prometheus: &spec.PrometheusProvider{
-			Address: prom.URL, Timeout: spec.Duration(5 * time.Second), SideLabel: "backend",
+			Address: prom.URL, Timeout: spec.Seconds(5 * time.Second), SideLabel: "backend",
 			Query:         `sum by (backend) (cutover_requests_total{route="web",code=~"5.."})`,
 			RequestsQuery: `sum by (backend) (cutover_requests_total{route="web"})`,
 			Judge:         &spec.Judge{MinSamples: 100, ErrorRate: &spec.ErrorRateJudge{MaxIncrease: 0.05, Alpha: 0.05, Beta: 0.2}},
@@ -121,5 +123,33 @@ spec:
 	}
 	if meas.Phase != analysis.Failed || !strings.Contains(meas.Value, "canary 20.00% (n=500) vs stable 0.00% (n=500)") {
 		t.Fatalf("judge: %s %s", meas.Phase, meas.Value)
+	}
+
+	// Argo's rangeQuery and headers, through a proxy in front of the real
+	// Prometheus that records what it was sent: every sample of the range.
+	promURL, _ := neturl.Parse(prom.URL)
+	var org, path atomic.Value
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		org.Store(r.Header.Get("X-Scope-OrgID"))
+		path.Store(r.URL.Path)
+		httputil.NewSingleHostReverseProxy(promURL).ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	ranged := &spec.Metric{
+		Name: "ranged",
+		Provider: spec.Provider{Prometheus: &spec.PrometheusProvider{
+			Address: proxy.URL, Timeout: spec.Seconds(5 * time.Second),
+			Query:      `sum(cutover_requests_total{route="web"})`,
+			Headers:    []spec.Header{{Key: "X-Scope-OrgID", Value: "team-a"}},
+			RangeQuery: &spec.RangeQuery{Start: "now() - duration('1m')", End: "now()", Step: "2s"},
+		}},
+	}
+	_, out, err := p.Measure(context.Background(), ranged, started, sides)
+	res, _ := out.([]float64)
+	if err != nil || len(res) == 0 || res[len(res)-1] != 1000 {
+		t.Fatalf("range query: %v %v, want the samples up to 1000", res, err)
+	}
+	if org.Load() != "team-a" || path.Load() != "/api/v1/query_range" {
+		t.Fatalf("sent %v to %v; want the header to /api/v1/query_range", org.Load(), path.Load())
 	}
 }
