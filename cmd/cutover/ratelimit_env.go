@@ -118,8 +118,8 @@ func applyPeerEnv(f, global *pflag.FlagSet, lookup func(string) (string, bool)) 
 		{"REDIS_PERSECOND_", "redis-per-second-addr", "redis-per-second-sentinel", "REDIS_PERSECOND_TYPE", "REDIS_PERSECOND_SOCKET_TYPE", "redis-per-second-socket-type"},
 	} {
 		url, ok := lookup(r.prefix + "URL")
-		if !ok {
-			continue
+		if !ok || f.Changed(r.addrFlag) || f.Changed(r.sentinelFlag) {
+			continue // the command line names this Redis itself
 		}
 		if _, given := lookup(r.socketEnv); !given {
 			if err := set(f, r.socketFlag, r.socketEnv, "unix"); err != nil {

@@ -16,6 +16,7 @@ import (
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cutover-dev/cutover/internal/testenv"
 	"github.com/cutover-dev/cutover/internal/tlsfiles"
@@ -128,5 +129,46 @@ func TestRateLimitServeRefusesUnsupportedPeerSettings(t *testing.T) {
 		if err == nil || !strings.Contains(string(out), tc.want) {
 			t.Errorf("%s: %v\n%s", tc.env, err, out)
 		}
+	}
+}
+
+// A Redis named on the command line wins over the peer's REDIS_URL, its
+// socket type included (the peer's default is a unix socket).
+func TestRateLimitServeFlagsWinOverPeerEnvironment(t *testing.T) {
+	r := testenv.StartRedis(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "d.yaml"), []byte("domain: d\ndescriptors:\n  - key: k\n    rate_limit: {unit: minute, requests_per_unit: 1}\n"), 0o600)
+	grpcAddr, httpAddr := testenv.FreeAddr(t), testenv.FreeAddr(t)
+	cmd := exec.Command(binary, "ratelimit", "serve", "--config-dir", dir, "--redis", r.Addr, "--grpc", grpcAddr, "--http", httpAddr)
+	cmd.Env = append(os.Environ(), "REDIS_URL=/var/run/nutcracker/ratelimit.sock")
+	var out lockedBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := rlsv3.NewRateLimitServiceClient(conn)
+	req := &rlsv3.RateLimitRequest{Domain: "d", Descriptors: []*rlcommon.RateLimitDescriptor{{Entries: []*rlcommon.RateLimitDescriptor_Entry{{Key: "k", Value: "v"}}}}}
+	var codes []string
+	for deadline := time.Now().Add(10 * time.Second); len(codes) < 2; {
+		resp, err := client.ShouldRateLimit(context.Background(), req)
+		if err != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("%v\n%s", err, out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		codes = append(codes, resp.OverallCode.String())
+	}
+	// A limit of 1 refuses the second: the counts are in the Redis the
+	// flag named, not failing open on an unreachable socket.
+	if fmt.Sprint(codes) != "[OK OVER_LIMIT]" {
+		t.Fatalf("answers %v\n%s", codes, out.String())
 	}
 }
