@@ -663,3 +663,14 @@ func TestPromoteFullRefusesFailingAnalysis(t *testing.T) {
 	}
 	v.expect(rollout.Analyzing, 1, 20)
 }
+
+// A canary without steps promotes straight to 100 %, as Argo's does.
+func TestCanaryWithoutStepsPromotesAtOnce(t *testing.T) {
+	legacy, next := backend(t, "legacy", nil), backend(t, "new", nil)
+	v := newEnv(t, strings.Replace(planConfig(legacy, next, ""), "      steps:\n", "", 1))
+	v.tick()
+	v.expect(rollout.Completed, 0, 100)
+	if _, who := v.get(); who != "new" {
+		t.Fatalf("a request after completion answered by %s", who)
+	}
+}

@@ -346,9 +346,9 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 	if c.StableService != "" && c.StableService == c.CanaryService {
 		p.add("spec.strategy.canary.canaryService", "must differ from stableService")
 	}
-	if len(c.Steps) == 0 {
-		p.add("spec.strategy.canary.steps", "at least one step is required")
-	}
+	// No steps is Argo's full promotion at once (its shouldFullPromote:
+	// "Completed all 0 canary steps"), after a background analysis's
+	// first measurement.
 	weight := 0
 	if route != nil {
 		for _, b := range route.Backends {
