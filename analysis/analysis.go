@@ -278,8 +278,10 @@ func record(ms *MetricStatus, m *spec.Metric, meas Measurement, background bool)
 		ms.Phase = Successful // a judge decides once
 	case m.ConsecutiveSuccessLimit > 0 && ms.ConsecutiveSuccesses >= m.ConsecutiveSuccessLimit:
 		ms.Phase = Successful
-	case background && m.Count == 0 && m.Interval > 0:
-		// measures until the plan ends
+	case m.Count == 0 && m.Interval > 0 && (background || !judge):
+		// Argo measures such a metric indefinitely: a background one until
+		// the plan ends, a step's until the step ends (a promote, an
+		// abort, or a failure past its limit).
 	case judge && meas.Phase == Pending:
 		limit := m.Count
 		if limit == 0 {

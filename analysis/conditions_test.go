@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"math"
+	"time"
 	"testing"
 
 	"github.com/cutover-dev/cutover/spec"
@@ -95,5 +96,19 @@ func TestFailureLimitMinusOneAndStreaks(t *testing.T) {
 		if got := r.Metrics[0].Phase; got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.desc, got, tc.want)
 		}
+	}
+}
+
+// A step's metric with an interval and no count measures until the step
+// ends, as Argo's; a count ends it.
+func TestIntervalWithoutCountRunsOn(t *testing.T) {
+	m := metric(func(m *spec.Metric) { m.Count = 0; m.Interval = spec.Duration(time.Second) })
+	r := run(t, m, &scripted{results: []float64{1}})
+	if ms := r.Metrics[0]; ms.Phase != Running || ms.Looks < 5 {
+		t.Fatalf("after %d looks: %s, want still Running", ms.Looks, ms.Phase)
+	}
+	m.Count = 3
+	if r := run(t, m, &scripted{results: []float64{1}}); r.Metrics[0].Phase != Successful || r.Metrics[0].Looks != 3 {
+		t.Fatalf("with count 3: %s after %d", r.Metrics[0].Phase, r.Metrics[0].Looks)
 	}
 }
