@@ -2,8 +2,8 @@ package analysis
 
 import (
 	"math"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/cutover-dev/cutover/spec"
 )
