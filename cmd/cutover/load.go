@@ -92,15 +92,12 @@ time, one series per rate tried.`,
 			defer stop()
 			var observers []func(*vegeta.Result)
 			if output != "" {
-				f, err := os.Create(output)
+				write, closeOutput, err := resultsFile(output)
 				if err != nil {
-					return fmt.Errorf("--output: %w", err)
+					return err
 				}
-				defer f.Close()
-				w := bufio.NewWriter(f)
-				defer w.Flush()
-				enc := vegeta.NewJSONEncoder(w)
-				observers = append(observers, func(r *vegeta.Result) { enc.Encode(r) })
+				defer closeOutput()
+				observers = append(observers, write)
 			}
 			var p *plot.Plot
 			if plotFile != "" {
@@ -297,15 +294,12 @@ that are not a request are counted and listed by number, never fatal.`,
 			}
 			var observers []func(*vegeta.Result)
 			if output != "" {
-				of, err := os.Create(output)
+				write, closeOutput, err := resultsFile(output)
 				if err != nil {
-					return fmt.Errorf("--output: %w", err)
+					return err
 				}
-				defer of.Close()
-				w := bufio.NewWriter(of)
-				defer w.Flush()
-				enc := vegeta.NewJSONEncoder(w)
-				observers = append(observers, func(r *vegeta.Result) { enc.Encode(r) })
+				defer closeOutput()
+				observers = append(observers, write)
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 			defer stop()
@@ -340,4 +334,16 @@ that are not a request are counted and listed by number, never fatal.`,
 	f.DurationVar(&timeout, "timeout", 30*time.Second, "per-request timeout")
 	f.StringVar(&output, "output", "", "write vegeta's results, JSON, to this file")
 	return cmd
+}
+
+// resultsFile writes each result to path as vegeta's JSON results, which
+// vegeta report and vegeta plot read; closing flushes and closes it.
+func resultsFile(path string) (func(*vegeta.Result), func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--output: %w", err)
+	}
+	w := bufio.NewWriter(f)
+	enc := vegeta.NewJSONEncoder(w)
+	return func(r *vegeta.Result) { enc.Encode(r) }, func() { w.Flush(); f.Close() }, nil
 }

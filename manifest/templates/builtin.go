@@ -108,14 +108,9 @@ var IngressGateway = &Template{
 		}
 		nginx := corev1.Container{
 			Name: "sidecar-nginx", Image: "nginx:" + in.Config.Version,
-			Ports:     []corev1.ContainerPort{{Name: HTTPPortName, ContainerPort: GatewayNginxPort, Protocol: corev1.ProtocolTCP}},
-			Resources: sidecarResources("100m", "128Mi"),
-			VolumeMounts: []corev1.VolumeMount{
-				{Name: "nginx-conf", MountPath: "/etc/nginx", ReadOnly: true},
-				{Name: "nginx-cache", MountPath: "/var/cache/nginx"},
-				{Name: "nginx-run", MountPath: "/var/run"},
-				{Name: "log-socket", MountPath: "/tmp/sidecar-nginx"},
-			},
+			Ports:        []corev1.ContainerPort{{Name: HTTPPortName, ContainerPort: GatewayNginxPort, Protocol: corev1.ProtocolTCP}},
+			Resources:    sidecarResources("100m", "128Mi"),
+			VolumeMounts: append(nginxMounts(), corev1.VolumeMount{Name: "log-socket", MountPath: "/tmp/sidecar-nginx"}),
 		}
 		fluentBit := corev1.Container{
 			Name: "sidecar-fluent-bit", Image: "fluent/fluent-bit:3.2",

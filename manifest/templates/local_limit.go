@@ -89,13 +89,9 @@ func withNginxLimit(in *Input, app corev1.Container, pod *corev1.PodTemplateSpec
 	}
 	nginx := corev1.Container{
 		Name: "sidecar-nginx", Image: image,
-		Ports:     []corev1.ContainerPort{{Name: HTTPPortName, ContainerPort: NginxLimitPort, Protocol: corev1.ProtocolTCP}},
-		Resources: sidecarResources("100m", "64Mi"),
-		VolumeMounts: []corev1.VolumeMount{
-			{Name: "nginx-conf", MountPath: "/etc/nginx", ReadOnly: true},
-			{Name: "nginx-cache", MountPath: "/var/cache/nginx"},
-			{Name: "nginx-run", MountPath: "/var/run"},
-		},
+		Ports:          []corev1.ContainerPort{{Name: HTTPPortName, ContainerPort: NginxLimitPort, Protocol: corev1.ProtocolTCP}},
+		Resources:      sidecarResources("100m", "64Mi"),
+		VolumeMounts:   nginxMounts(),
 		ReadinessProbe: &corev1.Probe{ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromString(HTTPPortName)}}, PeriodSeconds: 5},
 		// The app's preStop sleep, so that nginx drains with it (the image
 		// stops on SIGQUIT, nginx's graceful shutdown).
@@ -118,6 +114,21 @@ func withNginxLimit(in *Input, app corev1.Container, pod *corev1.PodTemplateSpec
 		}
 	}
 	pod.Spec.Containers = append(pod.Spec.Containers, nginx)
-	pod.Spec.Volumes = append(pod.Spec.Volumes, configMapVolume("nginx-conf", cm.Name), emptyDir("nginx-cache"), emptyDir("nginx-run"))
+	pod.Spec.Volumes = append(pod.Spec.Volumes, nginxVolumes(cm.Name)...)
 	return cm
+}
+
+// nginxMounts are what an nginx sidecar mounts: its config, read-only, and
+// the cache and run directories the image writes to.
+func nginxMounts() []corev1.VolumeMount {
+	return []corev1.VolumeMount{
+		{Name: "nginx-conf", MountPath: "/etc/nginx", ReadOnly: true},
+		{Name: "nginx-cache", MountPath: "/var/cache/nginx"},
+		{Name: "nginx-run", MountPath: "/var/run"},
+	}
+}
+
+// nginxVolumes are the volumes nginxMounts mounts, the config from configMap.
+func nginxVolumes(configMap string) []corev1.Volume {
+	return []corev1.Volume{configMapVolume("nginx-conf", configMap), emptyDir("nginx-cache"), emptyDir("nginx-run")}
 }

@@ -37,28 +37,6 @@ type RedisConfig struct {
 	PoolSize int
 }
 
-// ParseRedisURL splits envoyproxy/ratelimit's REDIS_URL for a type: one
-// address, comma-separated cluster seeds, or a sentinel master name
-// followed by the sentinels.
-func ParseRedisURL(typ, url string) (addrs []string, master string, err error) {
-	addrs = strings.Split(url, ",")
-	switch strings.ToLower(typ) {
-	case "single":
-		if len(addrs) != 1 {
-			return nil, "", fmt.Errorf("a single Redis takes one address, not %q", url)
-		}
-	case "cluster":
-	case "sentinel":
-		if len(addrs) < 2 {
-			return nil, "", fmt.Errorf("%q: want <master name>,<sentinel>[,<sentinel>...]", url)
-		}
-		return addrs[1:], addrs[0], nil
-	default:
-		return nil, "", fmt.Errorf("%q is not single, cluster or sentinel", typ)
-	}
-	return addrs, "", nil
-}
-
 func splitAuth(auth string) (user, pass string) {
 	if u, p, ok := strings.Cut(auth, ":"); ok {
 		return u, p

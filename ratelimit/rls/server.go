@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/cutover-dev/cutover/internal/loop"
 	"github.com/cutover-dev/cutover/spec"
 )
 
@@ -186,19 +187,14 @@ func (s *Server) watch(ctx context.Context) {
 	if s.WatchInterval <= 0 {
 		return
 	}
-	t := time.NewTicker(s.WatchInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	loop.Every(ctx, s.WatchInterval, func(v any, stack []byte) {
+		s.log.Error("rate-limit config watch panicked; the running config keeps serving", "panic", v, "stack", string(stack))
+	}, func() {
 		h, err := dirHash(s.dir)
 		if err != nil || h == s.lastHash {
-			continue
+			return
 		}
 		s.lastHash = h
 		s.Reload()
-	}
+	})
 }
