@@ -10,11 +10,21 @@ import (
 	"github.com/cutover-dev/cutover/spec"
 )
 
-// limitOwner is where a merged top-level descriptor came from.
+// gatewayLimits is one environment's global limits as they merge.
+type gatewayLimits struct {
+	setup *templates.RateLimitSetup
+	// domainFrom named the domain first; modeFrom set the failure mode.
+	domainFrom, modeFrom *config.ServiceConfig
+	// limits are the top-level descriptors by key_value, with the service
+	// that gave each.
+	limits map[string]limitOwner
+	// vhosts are the virtual-host actions already added.
+	vhosts map[string]bool
+}
+
 type limitOwner struct {
 	svc   *config.ServiceConfig
-	env   string
-	index int
+	limit rls.Descriptor
 }
 
 // rateLimitSetups merges, per environment, the global limits of every
@@ -22,11 +32,7 @@ type limitOwner struct {
 // domains or failure modes, or the same descriptor with different limits,
 // are refused, naming both.
 func rateLimitSetups(defs *templates.Definitions, services []*config.ServiceConfig) (map[string]*templates.RateLimitSetup, spec.ErrorList) {
-	setups := map[string]*templates.RateLimitSetup{}
-	firstDomain := map[string]limitOwner{}
-	firstMode := map[string]limitOwner{}
-	owners := map[string]map[string]limitOwner{} // env -> key_value -> owner
-	vhosts := map[string]map[string]bool{}       // env -> vhost and headers
+	envs := map[string]*gatewayLimits{}
 	var errs spec.ErrorList
 	name := defs.RateLimitService.Name
 	for _, svc := range services {
@@ -43,33 +49,34 @@ func rateLimitSetups(defs *templates.Definitions, services []*config.ServiceConf
 				continue
 			}
 			g := rl.Global
-			s := setups[env]
-			if s == nil {
-				s = &templates.RateLimitSetup{Env: env, Domain: defs.RateLimitService.Domain, FailureModeDeny: g.FailureModeDeny}
-				setups[env] = s
-				owners[env] = map[string]limitOwner{}
-				vhosts[env] = map[string]bool{}
-				firstMode[env] = limitOwner{svc: svc, env: env}
+			gl := envs[env]
+			if gl == nil {
+				gl = &gatewayLimits{
+					setup:    &templates.RateLimitSetup{Env: env, Domain: defs.RateLimitService.Domain, FailureModeDeny: g.FailureModeDeny},
+					modeFrom: svc, limits: map[string]limitOwner{}, vhosts: map[string]bool{},
+				}
+				envs[env] = gl
 			}
-			switch prev, named := firstDomain[env]; {
+			s := gl.setup
+			switch {
 			case g.Domain == "":
 			case defs.RateLimitService.Domain != "" && g.Domain != defs.RateLimitService.Domain:
 				errs = append(errs, in.Fail("rateLimits.global.domain", "%q is not the gateway's domain %q (definitions rateLimitService.domain): a gateway has one", g.Domain, defs.RateLimitService.Domain))
-			case named && g.Domain != s.Domain:
-				errs = append(errs, in.Fail("rateLimits.global.domain", "%q differs from %q, which %s gives on the same gateway: a gateway has one domain", g.Domain, s.Domain, prev.svc.File))
-			case !named:
-				firstDomain[env] = limitOwner{svc: svc, env: env}
+			case gl.domainFrom != nil && g.Domain != s.Domain:
+				errs = append(errs, in.Fail("rateLimits.global.domain", "%q differs from %q, which %s gives on the same gateway: a gateway has one domain", g.Domain, s.Domain, gl.domainFrom.File))
+			case gl.domainFrom == nil:
+				gl.domainFrom = svc
 				if s.Domain == "" {
 					s.Domain = g.Domain
 				}
 			}
 			if g.FailureModeDeny != s.FailureModeDeny {
-				errs = append(errs, in.Fail("rateLimits.global.failureModeDeny", "%v differs from %v in %s: the gateway has one rate-limit filter", g.FailureModeDeny, s.FailureModeDeny, firstMode[env].svc.File))
+				errs = append(errs, in.Fail("rateLimits.global.failureModeDeny", "%v differs from %v in %s: the gateway has one rate-limit filter", g.FailureModeDeny, s.FailureModeDeny, gl.modeFrom.File))
 			}
 			for _, h := range in.Hosts() {
 				v := templates.RateLimitActions{VirtualHost: fmt.Sprintf("%s:%d", h, defs.Gateway.Port), Headers: g.Descriptors}
-				if k := fmt.Sprint(v); !vhosts[env][k] {
-					vhosts[env][k] = true
+				if k := fmt.Sprint(v); !gl.vhosts[k] {
+					gl.vhosts[k] = true
 					s.VirtualHosts = append(s.VirtualHosts, v)
 				}
 			}
@@ -78,21 +85,23 @@ func rateLimitSetups(defs *templates.Definitions, services []*config.ServiceConf
 				if d.Value != "" {
 					k += "_" + d.Value
 				}
-				if prev, dup := owners[env][k]; dup {
-					if !reflect.DeepEqual(prev.svc.Resolve(env).RateLimits.Global.Limits[prev.index], d) {
+				if prev, dup := gl.limits[k]; dup {
+					if !reflect.DeepEqual(prev.limit, d) {
 						errs = append(errs, in.Fail(fmt.Sprintf("rateLimits.global.limits[%d]", i), "descriptor %q is also limited, differently, by %s; merged into one domain, the two would clash", k, prev.svc.File))
 					}
 					continue
 				}
-				owners[env][k] = limitOwner{svc: svc, env: env, index: i}
+				gl.limits[k] = limitOwner{svc: svc, limit: d}
 				s.Descriptors = append(s.Descriptors, d)
 			}
 		}
 	}
-	for _, s := range setups {
-		if s.Domain == "" {
-			s.Domain = defs.PartOf
+	setups := map[string]*templates.RateLimitSetup{}
+	for env, gl := range envs {
+		if gl.setup.Domain == "" {
+			gl.setup.Domain = defs.PartOf
 		}
+		setups[env] = gl.setup
 	}
 	return setups, errs
 }
