@@ -561,6 +561,8 @@ func (e *Engine) step(ctx context.Context, now time.Time) bool {
 			st.Analysis = analysis.NewRun(fmt.Sprintf("step-%d", st.Step), e.plan.metrics(s.Analysis), now, false)
 		})
 		return err == nil
+	case s.PodsOnly:
+		return e.advance(ctx, now, "system", fmt.Sprintf("step %d: passed over (it sizes pods only)", st.Step)) == nil
 	}
 	return false
 }

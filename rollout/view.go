@@ -106,6 +106,8 @@ func DescribeStep(s spec.Step) string {
 			names = append(names, m.Name)
 		}
 		return "analysis: " + strings.Join(names, ", ")
+	case s.PodsOnly:
+		return "pods only: nothing to do here"
 	}
 	return "?"
 }

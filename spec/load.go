@@ -28,6 +28,9 @@ type Config struct {
 	Gateway   *Gateway
 	Rollouts  []*Rollout
 	Templates []*AnalysisTemplate
+	// Warnings are fields accepted without effect (Argo's pod fields), in
+	// file order; validate --strict refuses them.
+	Warnings ErrorList
 }
 
 // Load reads, parses, defaults and validates the config files as one
@@ -103,6 +106,7 @@ func ParseSources(srcs []Source) (*Config, error) {
 		sortErrors(errs)
 		return nil, errs
 	}
+	sortErrors(cfg.Warnings)
 	return cfg, nil
 }
 
@@ -186,6 +190,7 @@ func parseDocuments(cfg *Config, file string, data []byte, gatewayDoc **decoder,
 			ok = false
 		}
 		errs = append(errs, d.errs...)
+		cfg.Warnings = append(cfg.Warnings, d.warnings...)
 	}
 	return errs, ok
 }
@@ -323,9 +328,10 @@ func scalarField(n *yaml.Node, key string) (string, Pos) {
 // remembering where each field path was written so that later validation
 // errors can point at the file position.
 type decoder struct {
-	file string
-	pos  map[string]Pos
-	errs ErrorList
+	file     string
+	pos      map[string]Pos
+	errs     ErrorList
+	warnings ErrorList
 }
 
 var (
@@ -378,6 +384,20 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			}
 			seen[key.Value] = true
 			idx, ok := fields[key.Value]
+			if why, ignored := ignoredFields[v.Type()][key.Value]; !ok && ignored {
+				d.warnings = append(d.warnings, &FieldError{File: d.file, Pos: nodePos(key), Path: sub, Msg: "ignored: " + why})
+				if m, ok := v.Addr().Interface().(interface{ markIgnored() }); ok {
+					m.markIgnored()
+				}
+				continue
+			}
+			if why, refused := refusedFields[v.Type()][key.Value]; !ok && refused {
+				d.fail(key, sub, "%s", why)
+				if m, ok := v.Addr().Interface().(interface{ markIgnored() }); ok {
+					m.markIgnored() // refused already: not "set exactly one" too
+				}
+				continue
+			}
 			if !ok {
 				d.fail(key, sub, "unknown field %q", key.Value)
 				continue

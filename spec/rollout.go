@@ -41,9 +41,56 @@ type RemoteGateway struct {
 	TokenFile string `yaml:"tokenFile"`
 }
 
-// Strategy holds the canary strategy, as in Argo Rollouts.
+// Strategy holds the canary or the blueGreen strategy, as in Argo
+// Rollouts. A blueGreen strategy is carried out as the canary steps it
+// amounts to (BlueGreenStrategy.CanarySteps); after loading, Canary holds
+// them.
 type Strategy struct {
-	Canary *CanaryStrategy `yaml:"canary"`
+	Canary    *CanaryStrategy    `yaml:"canary"`
+	BlueGreen *BlueGreenStrategy `yaml:"blueGreen"`
+}
+
+// BlueGreenStrategy is Argo's blueGreen strategy. ActiveService and
+// PreviewService name backends of the gateway: the one serving the route
+// now and the new version, reachable before the switch through a route of
+// its own. Argo switches a Service's selector; the gateway moves the
+// route's whole weight in one step.
+type BlueGreenStrategy struct {
+	ActiveService  string `yaml:"activeService"`
+	PreviewService string `yaml:"previewService"`
+	// AutoPromotionEnabled false pauses before the switch until promoted;
+	// true (the default) switches after AutoPromotionSeconds, or at once.
+	AutoPromotionEnabled *bool `yaml:"autoPromotionEnabled"`
+	AutoPromotionSeconds *int  `yaml:"autoPromotionSeconds"`
+	// PrePromotionAnalysis must pass before the switch; a failed
+	// PostPromotionAnalysis switches the route back to ActiveService.
+	PrePromotionAnalysis  *StepAnalysis `yaml:"prePromotionAnalysis"`
+	PostPromotionAnalysis *StepAnalysis `yaml:"postPromotionAnalysis"`
+}
+
+// CanarySteps is the plan a blueGreen strategy amounts to, in Argo's order
+// of events: the pre-promotion analysis, the pause before promotion, the
+// switch, the post-promotion analysis. Completing leaves the route on the
+// preview backend; an abort at any point, the post-promotion analysis
+// failing among them, puts it back on the active one.
+func (b *BlueGreenStrategy) CanarySteps() []Step {
+	var steps []Step
+	if b.PrePromotionAnalysis != nil {
+		steps = append(steps, Step{Analysis: b.PrePromotionAnalysis})
+	}
+	switch {
+	case b.AutoPromotionEnabled != nil && !*b.AutoPromotionEnabled:
+		steps = append(steps, Step{Pause: &Pause{}})
+	case b.AutoPromotionSeconds != nil && *b.AutoPromotionSeconds > 0:
+		d := PauseDuration(time.Duration(*b.AutoPromotionSeconds) * time.Second)
+		steps = append(steps, Step{Pause: &Pause{Duration: &d}})
+	}
+	all := 100
+	steps = append(steps, Step{SetWeight: &all})
+	if b.PostPromotionAnalysis != nil {
+		steps = append(steps, Step{Analysis: b.PostPromotionAnalysis})
+	}
+	return steps
 }
 
 // CanaryStrategy is Argo's canary strategy. StableService and CanaryService
@@ -66,7 +113,12 @@ type Step struct {
 	SetHeaderRoute *SetHeaderRoute `yaml:"setHeaderRoute"`
 	SetMirrorRoute *SetMirrorRoute `yaml:"setMirrorRoute"`
 	Analysis       *StepAnalysis   `yaml:"analysis"`
+	// PodsOnly: the step held only fields without effect here (Argo's
+	// setCanaryScale, experiment), and is passed over.
+	PodsOnly bool `yaml:"-"`
 }
+
+func (s *Step) markIgnored() { s.PodsOnly = true }
 
 // Pause waits for Duration, or until promoted when Duration is unset.
 type Pause struct {
@@ -142,9 +194,12 @@ type BackgroundAnalysis struct {
 	StartingStep int `yaml:"startingStep"`
 }
 
-// TemplateRef names an AnalysisTemplate.
+// TemplateRef names an AnalysisTemplate. ClusterScope is Argo's pick of a
+// ClusterAnalysisTemplate; the gateway's templates have one scope, so
+// both name the same set.
 type TemplateRef struct {
 	TemplateName string `yaml:"templateName"`
+	ClusterScope bool   `yaml:"clusterScope"`
 }
 
 // AnalysisArg fills a template's {{args.NAME}}.
@@ -189,7 +244,11 @@ type Provider struct {
 	Prometheus *PrometheusProvider `yaml:"prometheus"`
 	Gateway    *GatewayProvider    `yaml:"gateway"`
 	Load       *LoadProvider       `yaml:"load"`
+	// refused: it named a provider of Argo's that is refused already.
+	refused bool
 }
+
+func (p *Provider) markIgnored() { p.refused = true }
 
 // LoadProvider drives load at a target during the measurement (a load
 // test as a step of the plan, as Flagger's load-test webhook): Rate for

@@ -26,20 +26,24 @@ func setTemplateDefaults(at *AnalysisTemplate) {
 }
 
 func setRolloutDefaults(r *Rollout) {
-	c := r.Spec.Strategy.Canary
-	if c == nil {
-		return
-	}
-	for i := range c.Steps {
-		if a := c.Steps[i].Analysis; a != nil {
-			for j := range a.Metrics {
-				setMetricDefaults(&a.Metrics[j])
-			}
+	var analyses []*StepAnalysis
+	if c := r.Spec.Strategy.Canary; c != nil {
+		for i := range c.Steps {
+			analyses = append(analyses, c.Steps[i].Analysis)
+		}
+		if c.Analysis != nil {
+			analyses = append(analyses, &c.Analysis.StepAnalysis)
 		}
 	}
-	if c.Analysis != nil {
-		for j := range c.Analysis.Metrics {
-			setMetricDefaults(&c.Analysis.Metrics[j])
+	if b := r.Spec.Strategy.BlueGreen; b != nil {
+		analyses = append(analyses, b.PrePromotionAnalysis, b.PostPromotionAnalysis)
+	}
+	for _, a := range analyses {
+		if a == nil {
+			continue
+		}
+		for j := range a.Metrics {
+			setMetricDefaults(&a.Metrics[j])
 		}
 	}
 }
@@ -218,7 +222,7 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 				p.add(mp, "set successCondition or failureCondition on result.rps, result.p99, result.errorRate")
 			}
 		}
-		if n != 1 {
+		if n != 1 && !(n == 0 && m.Provider.refused) {
 			p.add(mp+".provider", "set exactly one of gateway, prometheus or load")
 		}
 		if judge != nil {
@@ -312,9 +316,18 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		}
 		validateFile(p, rp+".tokenFile", rg.TokenFile)
 	}
-	c := r.Spec.Strategy.Canary
-	if c == nil {
-		p.add("spec.strategy.canary", "required")
+	c, bg := r.Spec.Strategy.Canary, r.Spec.Strategy.BlueGreen
+	switch {
+	case c != nil && bg != nil:
+		p.add("spec.strategy.blueGreen", "give canary or blueGreen, not both")
+		return
+	case bg != nil:
+		validateBlueGreen(bg, r.Spec.Route, route, templates, p)
+		// From here on the plan is the canary steps it amounts to.
+		r.Spec.Strategy.Canary = &CanaryStrategy{StableService: bg.ActiveService, CanaryService: bg.PreviewService, Steps: bg.CanarySteps()}
+		return
+	case c == nil:
+		p.add("spec.strategy", "required: canary or blueGreen")
 		return
 	}
 	if c.TrafficRouting != nil {
@@ -433,7 +446,7 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 			n++
 			validateAnalysisRef(p, sp+".analysis", s.Analysis, templates)
 		}
-		if n != 1 {
+		if n != 1 && !(n == 0 && s.PodsOnly) {
 			p.add(sp, "set exactly one of setWeight, pause, setHeaderRoute, setMirrorRoute or analysis")
 		}
 	}
@@ -442,6 +455,40 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		if a.StartingStep < 0 || a.StartingStep >= max(len(c.Steps), 1) {
 			p.add("spec.strategy.canary.analysis.startingStep", "%d is not a step index (0-%d)", a.StartingStep, len(c.Steps)-1)
 		}
+	}
+}
+
+func validateBlueGreen(bg *BlueGreenStrategy, routeName string, route *Route, templates map[string]*AnalysisTemplate, p *problems) {
+	const bp = "spec.strategy.blueGreen"
+	backends := map[string]*RouteBackend{}
+	if route != nil {
+		for i := range route.Backends {
+			backends[route.Backends[i].Name] = &route.Backends[i]
+		}
+	}
+	for field, name := range map[string]string{"activeService": bg.ActiveService, "previewService": bg.PreviewService} {
+		switch {
+		case name == "":
+			p.add(bp+"."+field, "required: a backend of route %q", routeName)
+		case route != nil && backends[name] == nil:
+			p.add(bp+"."+field, "%q is not a backend of route %q (it has %s)", name, routeName, names(backends))
+		}
+	}
+	if bg.ActiveService != "" && bg.ActiveService == bg.PreviewService {
+		p.add(bp+".previewService", "must differ from activeService")
+	}
+	// Argo's preview Service takes no production traffic before the switch.
+	if b := backends[bg.PreviewService]; b != nil && b.Weight != nil && *b.Weight != 0 {
+		p.add(bp+".previewService", "backend %q has weight %d in route %q: blueGreen switches all traffic at once, so it must start at 0", b.Name, *b.Weight, routeName)
+	}
+	if bg.AutoPromotionSeconds != nil && *bg.AutoPromotionSeconds < 0 {
+		p.add(bp+".autoPromotionSeconds", "must not be negative")
+	}
+	if a := bg.PrePromotionAnalysis; a != nil {
+		validateAnalysisRef(p, bp+".prePromotionAnalysis", a, templates)
+	}
+	if a := bg.PostPromotionAnalysis; a != nil {
+		validateAnalysisRef(p, bp+".postPromotionAnalysis", a, templates)
 	}
 }
 

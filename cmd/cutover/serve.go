@@ -93,9 +93,13 @@ func serve(ctx context.Context, files []string, stateDir string, opts state.Opti
 	collectLessOften()
 	// A config that cannot serve is refused before the state directory and
 	// token are created.
-	if _, err := spec.Load(files...); err != nil {
+	cfg, err := spec.Load(files...)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return exitError(1)
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("config field without effect", "field", w.Error())
 	}
 	store, token, err := openState(stateDir, opts)
 	if err != nil {

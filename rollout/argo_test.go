@@ -1,0 +1,234 @@
+package rollout_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cutover-dev/cutover/rollout"
+	"github.com/cutover-dev/cutover/server"
+	"github.com/cutover-dev/cutover/state"
+)
+
+// blueGreenConfig is planConfig with a blueGreen strategy in place of the
+// canary one.
+func blueGreenConfig(legacy, next, strategy string) string {
+	cfg := planConfig(legacy, next, "")
+	i := strings.Index(cfg, "    canary:")
+	return cfg[:i] + "    blueGreen:\n" + strategy
+}
+
+const postPromotion = `      postPromotionAnalysis:
+        metrics:
+        - name: errors
+          interval: 1s
+          count: 5
+          successCondition: result < 0.05
+          provider:
+            gateway: {value: errorRate}
+`
+
+// Argo's sequence: nothing reaches the preview before promotion; the
+// switch moves all traffic at once; a failed post-promotion analysis
+// switches it back to the active backend.
+func TestBlueGreenFailedPostPromotionSwitchesBack(t *testing.T) {
+	var fail atomic.Bool
+	v := newEnv(t, blueGreenConfig(backend(t, "legacy", nil), backend(t, "new", &fail),
+		"      activeService: legacy\n      previewService: new\n      autoPromotionEnabled: false\n"+postPromotion))
+	v.tick()
+	v.expect(rollout.Paused, 0, 0)
+	for range 20 {
+		if _, b := v.get(); b != "legacy" {
+			t.Fatalf("before promotion %q answered", b)
+		}
+	}
+	if err := v.e.Promote(context.Background(), false, false, "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	v.tick()
+	v.expect(rollout.Analyzing, 2, 100)
+	for range 20 {
+		if _, b := v.get(); b != "new" {
+			t.Fatalf("after the switch %q answered", b)
+		}
+	}
+	fail.Store(true)
+	for i := 0; i < 10 && v.state().Phase == rollout.Analyzing; i++ {
+		for range 100 {
+			v.get()
+		}
+		v.now = v.now.Add(time.Second)
+		v.tick()
+	}
+	v.expect(rollout.Aborted, 2, 0)
+	if r := v.state().Reason; !strings.Contains(r, "analysis failed: errors Failed") {
+		t.Fatalf("abort reason %q", r)
+	}
+	for range 20 {
+		if code, b := v.get(); code != 200 || b != "legacy" {
+			t.Fatalf("after the failed analysis: %d from %q", code, b)
+		}
+	}
+}
+
+func TestBlueGreenTimedPromotion(t *testing.T) {
+	v := newEnv(t, blueGreenConfig(backend(t, "legacy", nil), backend(t, "new", nil),
+		"      activeService: legacy\n      previewService: new\n      autoPromotionSeconds: 30\n"))
+	v.tick()
+	v.expect(rollout.Paused, 0, 0)
+	v.now = v.now.Add(29 * time.Second)
+	v.tick()
+	v.expect(rollout.Paused, 0, 0)
+	v.now = v.now.Add(2 * time.Second)
+	v.tick()
+	v.tick()
+	v.expect(rollout.Completed, 2, 100)
+	if _, b := v.get(); b != "new" {
+		t.Fatalf("after the promotion %q answered", b)
+	}
+}
+
+// Under load: the switch, an abort back to active, a retry and the switch
+// again lose no request.
+func TestNoFailedRequestThroughABlueGreenSwitchAndAbort(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "cutover.yaml")
+	os.WriteFile(file, []byte(blueGreenConfig(backend(t, "legacy", nil), backend(t, "new", nil),
+		"      activeService: legacy\n      previewService: new\n      autoPromotionEnabled: false\n"+
+			strings.NewReplacer("interval: 1s", "interval: 100ms", "count: 5", "count: 3", "result < 0.05", "result <= 0").Replace(postPromotion))), 0o600)
+	store, err := state.Open(filepath.Join(dir, "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, []string{file}, store, "token", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Rollouts.TickInterval = 20 * time.Millisecond
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-srv.Gateway.Started()
+	url := "http://" + srv.Gateway.Addr("listener-0") + "/"
+
+	loadCtx, stopLoad := context.WithTimeout(context.Background(), 20*time.Second)
+	defer stopLoad()
+	var bad atomic.Int64
+	var firstBad atomic.Value
+	var mu sync.Mutex
+	answered := map[string]int{}
+	loadDone := make(chan struct{})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	go func() {
+		defer close(loadDone)
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				for loadCtx.Err() == nil {
+					resp, err := client.Get(url)
+					if err != nil {
+						if loadCtx.Err() == nil {
+							bad.Add(1)
+							firstBad.CompareAndSwap(nil, err.Error())
+						}
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						bad.Add(1)
+						firstBad.CompareAndSwap(nil, resp.Status+" "+resp.Header.Get("X-Cutover-Reason"))
+						continue
+					}
+					mu.Lock()
+					answered[resp.Header.Get("X-Backend")]++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	count := func(b string) int { mu.Lock(); defer mu.Unlock(); return answered[b] }
+
+	e := srv.Rollouts.Get("web")
+	wait := func(cond func(rollout.State) bool, what string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond(e.View().State) {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s: %+v", what, e.View().State)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	wait(func(s rollout.State) bool { return s.Phase == rollout.Paused }, "the pause before promotion")
+	time.Sleep(200 * time.Millisecond)
+	if n := count("new"); n != 0 {
+		t.Fatalf("%d requests reached the preview before promotion", n)
+	}
+	promote := func() {
+		t.Helper()
+		if err := e.Promote(context.Background(), false, false, "test", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	promote()
+	wait(func(s rollout.State) bool { return s.Phase == rollout.Analyzing && s.Weight == 100 }, "the switch")
+	if err := e.Abort(context.Background(), "test", "back to active"); err != nil {
+		t.Fatal(err)
+	}
+	// Requests already on their way to the preview finish there.
+	time.Sleep(50 * time.Millisecond)
+	before := count("new")
+	time.Sleep(200 * time.Millisecond)
+	if n := count("new") - before; n != 0 {
+		t.Fatalf("%d requests reached the preview after the abort", n)
+	}
+	if err := e.Retry(context.Background(), "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	wait(func(s rollout.State) bool { return s.Phase == rollout.Paused }, "the pause again")
+	promote()
+	wait(func(s rollout.State) bool { return s.Phase == rollout.Completed }, "completion")
+	time.Sleep(50 * time.Millisecond)
+	before = count("legacy")
+	time.Sleep(200 * time.Millisecond)
+	stopLoad()
+	<-loadDone
+	if n := count("legacy") - before; n != 0 {
+		t.Fatalf("%d requests reached the old active backend after completion", n)
+	}
+	t.Logf("answered: %v", answered)
+	if bad.Load() != 0 {
+		t.Fatalf("%d requests failed (first: %v)", bad.Load(), firstBad.Load())
+	}
+	if count("legacy") < 500 || count("new") < 500 {
+		t.Fatalf("too little load: %v", fmt.Sprint(answered))
+	}
+}
+
+// Argo's steps that only size pods are passed over, in their place.
+func TestPodsOnlyStepsArePassedOver(t *testing.T) {
+	v := newEnv(t, planConfig(backend(t, "legacy", nil), backend(t, "new", nil), `      - setCanaryScale: {replicas: 2}
+      - setWeight: 20
+      - experiment: {templates: [{name: baseline, specRef: stable}]}
+      - pause: {}
+`))
+	v.tick()
+	v.expect(rollout.Paused, 3, 20)
+	steps := v.e.View().Steps
+	if steps[0].Text != "pods only: nothing to do here" || steps[0].Status != "done" {
+		t.Fatalf("step 0: %+v", steps[0])
+	}
+}

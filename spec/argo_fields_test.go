@@ -1,0 +1,145 @@
+package spec_test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cutover-dev/cutover/spec"
+)
+
+// blueGreen is valid with the api route's canary weight at 0.
+var blueGreenBase = strings.Replace(valid, "      weight: 90\n    - name: new\n      weight: 10", "      weight: 100\n    - name: new\n      weight: 0", 1)
+
+func TestBlueGreenIsTheCanaryStepsItAmountsTo(t *testing.T) {
+	for _, tc := range []struct {
+		name, strategy string
+		want           []string
+	}{
+		{"auto promotion", `{activeService: legacy, previewService: new}`, []string{"setWeight: 100"}},
+		{"manual promotion", `{activeService: legacy, previewService: new, autoPromotionEnabled: false, autoPromotionSeconds: 30}`,
+			[]string{"pause: until promoted", "setWeight: 100"}},
+		{"timed promotion", `{activeService: legacy, previewService: new, autoPromotionSeconds: 30}`,
+			[]string{"pause: 30s", "setWeight: 100"}},
+		{"analyses", `{activeService: legacy, previewService: new,
+        prePromotionAnalysis: {metrics: [{name: pre, successCondition: result < 0.01, provider: {gateway: {value: errorRate}}}]},
+        postPromotionAnalysis: {metrics: [{name: post, successCondition: result < 0.01, provider: {gateway: {value: errorRate}}}]}}`,
+			[]string{"analysis: pre", "setWeight: 100", "analysis: post"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			doc := blueGreenBase + "---\napiVersion: cutover.dev/v1alpha1\nkind: Rollout\nmetadata: {name: api}\nspec:\n  route: api\n  strategy:\n    blueGreen: " + tc.strategy + "\n"
+			cfg, err := spec.Parse("bg.yaml", []byte(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := cfg.Rollouts[0].Spec.Strategy.Canary
+			if c.StableService != "legacy" || c.CanaryService != "new" {
+				t.Fatalf("sides %q→%q", c.StableService, c.CanaryService)
+			}
+			var got []string
+			for _, s := range c.Steps {
+				got = append(got, describe(s))
+			}
+			if strings.Join(got, "; ") != strings.Join(tc.want, "; ") {
+				t.Fatalf("steps %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func describe(s spec.Step) string {
+	switch {
+	case s.SetWeight != nil:
+		return "setWeight: " + strconv.Itoa(*s.SetWeight)
+	case s.Pause != nil && s.Pause.Duration == nil:
+		return "pause: until promoted"
+	case s.Pause != nil:
+		return "pause: " + s.Pause.Duration.D().String()
+	case s.Analysis != nil:
+		return "analysis: " + s.Analysis.Metrics[0].Name
+	}
+	return "?"
+}
+
+func TestBlueGreenRefusals(t *testing.T) {
+	for _, tc := range []struct{ base, strategy, want string }{
+		{blueGreenBase, `{previewService: new}`, "bg.yaml:35:5: spec.strategy.blueGreen.activeService: required: a backend of route \"api\""},
+		{blueGreenBase, `{activeService: legacy, previewService: nope}`, `spec.strategy.blueGreen.previewService: "nope" is not a backend of route "api"`},
+		{blueGreenBase, `{activeService: legacy, previewService: legacy}`, "spec.strategy.blueGreen.previewService: must differ from activeService"},
+		{valid, `{activeService: legacy, previewService: new}`, `backend "new" has weight 10 in route "api": blueGreen switches all traffic at once`},
+		{blueGreenBase, `{activeService: legacy, previewService: new, autoPromotionSeconds: -1}`, "autoPromotionSeconds: must not be negative"},
+		{blueGreenBase, `{activeService: legacy, previewService: new, prePromotionAnalysis: {templates: [{templateName: nope}]}}`, `prePromotionAnalysis.templates[0].templateName: unknown AnalysisTemplate "nope"`},
+	} {
+		doc := tc.base + "---\napiVersion: cutover.dev/v1alpha1\nkind: Rollout\nmetadata: {name: api}\nspec:\n  route: api\n  strategy:\n    blueGreen: " + tc.strategy + "\n"
+		_, err := spec.Parse("bg.yaml", []byte(doc))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.strategy, err, tc.want)
+		}
+	}
+}
+
+// Argo's pod fields are accepted with a warning at their place; what the
+// gateway cannot do is refused with the reason.
+func TestArgoPodFieldsWarnAndPluginsAreRefused(t *testing.T) {
+	doc := valid + `---
+apiVersion: cutover.dev/v1alpha1
+kind: Rollout
+metadata: {name: api}
+spec:
+  replicas: 5
+  route: api
+  template: {spec: {containers: [{name: app, image: app:v2}]}}
+  strategy:
+    canary:
+      stableService: legacy
+      canaryService: new
+      maxSurge: "25%"
+      dynamicStableScale: true
+      steps:
+      - setCanaryScale: {replicas: 3}
+      - setWeight: 20
+      - experiment: {templates: [{name: baseline, specRef: stable}]}
+      - setWeight: 50
+`
+	cfg, err := spec.Parse("argo.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range cfg.Warnings {
+		got = append(got, w.Error())
+	}
+	want := []string{
+		"argo.yaml:33:3: spec.replicas: ignored: the gateway does not run the pods",
+		"argo.yaml:35:3: spec.template: ignored:",
+		"argo.yaml:40:7: spec.strategy.canary.maxSurge: ignored: it sizes ReplicaSets",
+		"argo.yaml:41:7: spec.strategy.canary.dynamicStableScale: ignored:",
+		"argo.yaml:43:9: spec.strategy.canary.steps[0].setCanaryScale: ignored:",
+		"argo.yaml:45:9: spec.strategy.canary.steps[2].experiment: ignored:",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("warnings:\n%s", strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("warning %d: %q, want prefix %q", i, got[i], want[i])
+		}
+	}
+	steps := cfg.Rollouts[0].Spec.Strategy.Canary.Steps
+	if !steps[0].PodsOnly || steps[1].PodsOnly || !steps[2].PodsOnly {
+		t.Fatalf("pods-only steps: %v %v %v", steps[0].PodsOnly, steps[1].PodsOnly, steps[2].PodsOnly)
+	}
+
+	for field, want := range map[string]string{
+		"      - plugin: {name: argoproj-labs/step-exec}\n":                                     "steps[3].plugin: a step plugin runs code loaded into Argo's controller",
+		"      - analysis: {metrics: [{name: m, provider: {plugin: {argoproj-labs/x: {}}}}]}\n": "provider.plugin: a metric plugin runs code",
+		"      - analysis: {metrics: [{name: m, provider: {job: {spec: {}}}}]}\n":               "provider.job: the job provider runs a Kubernetes Job",
+		"      - analysis: {metrics: [{name: m, successCondition: result < 1, provider: {gateway: {value: errorRate}}}], args: [{name: a, valueFrom: {secretKeyRef: {name: s, key: k}}}]}\n": "args[0].valueFrom: valueFrom reads a Secret",
+	} {
+		bad := strings.Replace(doc, "      - setWeight: 50\n", field, 1)
+		_, err := spec.Parse("argo.yaml", []byte(bad))
+		if err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "\n") > 0 {
+			t.Errorf("got %v, want only %q", err, want)
+		}
+	}
+}
