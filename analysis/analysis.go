@@ -340,6 +340,8 @@ func Substitute(metrics []spec.Metric, args map[string]string) []spec.Metric {
 			}
 			m.Provider.Prometheus = &cp
 		}
+		// Checked when the config was loaded, with these arguments.
+		_ = m.ApplyArgs(args)
 		out[i] = m
 	}
 	return out

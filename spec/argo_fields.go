@@ -48,6 +48,7 @@ var ignoredFields = map[reflect.Type]map[string]string{
 	reflect.TypeFor[Step](): {
 		"setCanaryScale": "it sizes the canary ReplicaSet apart from its traffic; the step does nothing here",
 		"experiment":     "it runs extra ReplicaSets for a while; the step does nothing here",
+		"replicaProgressThreshold": "it waits for a share of the canary's pods to be ready; the step does nothing here",
 	},
 	reflect.TypeFor[StepAnalysis](): {
 		"analysisRunMetadata": "it labels Argo's AnalysisRun objects, which the gateway does not create",

@@ -143,3 +143,46 @@ spec:
 		}
 	}
 }
+
+// Argo fills {{args.NAME}} into typed fields too; a value that does not
+// fit the field is refused where the plan gives it.
+func TestArgumentsInTypedMetricFields(t *testing.T) {
+	doc := valid + `---
+apiVersion: cutover.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: rate}
+spec:
+  args: [{name: every, value: 5s}, {name: times}]
+  metrics:
+  - name: rate
+    interval: "{{args.every}}"
+    count: "{{ args.times }}"
+    failureLimit: "{{args.times}}"
+    successCondition: result < 0.01
+    provider: {gateway: {value: errorRate}}
+---
+apiVersion: cutover.dev/v1alpha1
+kind: Rollout
+metadata: {name: api}
+spec:
+  route: api
+  strategy:
+    canary:
+      stableService: legacy
+      canaryService: new
+      steps:
+      - analysis: {templates: [{templateName: rate}], args: [{name: times, value: "TIMES"}]}
+`
+	cfg, err := spec.Parse("args.yaml", []byte(strings.Replace(doc, "TIMES", "3", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := cfg.Templates[0].Spec.Metrics[0]
+	if err := m.ApplyArgs(map[string]string{"every": "5s", "times": "3"}); err != nil || m.Count != 3 || m.FailureLimit != 3 || m.Interval.D().Seconds() != 5 {
+		t.Fatalf("%+v %v", m, err)
+	}
+	_, err = spec.Parse("args.yaml", []byte(strings.Replace(doc, "TIMES", "three", 1)))
+	if err == nil || !strings.Contains(err.Error(), `spec.strategy.canary.steps[0].analysis.args: template "rate": metric "rate": `) || !strings.Contains(err.Error(), `"three"`) {
+		t.Fatalf("got %v", err)
+	}
+}

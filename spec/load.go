@@ -403,6 +403,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 				continue
 			}
 			d.pos[sub] = nodePos(key)
+			if da, can := v.Addr().Interface().(interface{ deferArg(key, raw string) bool }); can &&
+				val.Kind == yaml.ScalarNode && argRef.MatchString(val.Value) && da.deferArg(key.Value, val.Value) {
+				continue
+			}
 			d.decode(val, v.FieldByIndex(idx), sub)
 		}
 	case reflect.Slice:

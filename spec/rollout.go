@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -206,7 +207,12 @@ type TemplateRef struct {
 type AnalysisArg struct {
 	Name  string  `yaml:"name"`
 	Value *string `yaml:"value"`
+	// refused: its value was to come from Kubernetes (valueFrom), which is
+	// refused already.
+	refused bool
 }
+
+func (a *AnalysisArg) markIgnored() { a.refused = true }
 
 // AnalysisTemplate is a `kind: AnalysisTemplate` document.
 type AnalysisTemplate struct {
@@ -237,6 +243,50 @@ type Metric struct {
 	ConsecutiveErrorLimit   *int     `yaml:"consecutiveErrorLimit"`
 	ConsecutiveSuccessLimit int      `yaml:"consecutiveSuccessLimit"`
 	Provider                Provider `yaml:"provider"`
+	// Deferred are fields written as Argo's {{args.NAME}}, by YAML name,
+	// as written: they take their values when the plan fills the
+	// arguments in (ApplyArgs).
+	Deferred map[string]string `yaml:"-"`
+}
+
+// deferrable are the fields of a Metric that are not strings but that
+// Argo lets an argument fill in.
+var deferrable = map[string]bool{
+	"interval": true, "initialDelay": true, "count": true, "failureLimit": true,
+	"inconclusiveLimit": true, "consecutiveErrorLimit": true, "consecutiveSuccessLimit": true,
+}
+
+func (m *Metric) deferArg(key, raw string) bool {
+	if !deferrable[key] {
+		return false
+	}
+	if m.Deferred == nil {
+		m.Deferred = map[string]string{}
+	}
+	m.Deferred[key] = raw
+	return true
+}
+
+// ApplyArgs fills in m's {{args.NAME}} fields from args and parses them
+// as their types. The caller substitutes the string fields.
+func (m *Metric) ApplyArgs(args map[string]string) error {
+	for key, raw := range m.Deferred {
+		v := argRef.ReplaceAllStringFunc(raw, func(ref string) string {
+			name := strings.TrimSpace(strings.TrimPrefix(strings.Trim(ref, "{} "), "args."))
+			if val, ok := args[name]; ok {
+				return val
+			}
+			return ref
+		})
+		if ref := argRef.FindString(v); ref != "" {
+			return fmt.Errorf("%s: %s is not given", key, ref)
+		}
+		if err := yaml.Unmarshal([]byte(key+": "+v), m); err != nil {
+			return fmt.Errorf("%s: %q: %s", key, v, cleanYAMLError(err))
+		}
+	}
+	m.Deferred = nil
+	return nil
 }
 
 // Provider says where a metric's value comes from; exactly one is set.

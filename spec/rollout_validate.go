@@ -90,6 +90,9 @@ func setMetricDefaults(m *Metric) {
 	}
 }
 
+// argRef is Argo's {{args.NAME}} in a field.
+var argRef = regexp.MustCompile(`\{\{\s*args\.[^}]*\}\}`)
+
 func validateTemplate(at *AnalysisTemplate, seen map[string]*AnalysisTemplate, p *problems) {
 	if at.APIVersion != APIVersion {
 		p.add("apiVersion", "%q is not supported (want %s)", at.APIVersion, APIVersion)
@@ -127,7 +130,7 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 		if m.Count < 0 {
 			p.add(mp+".count", "must not be negative")
 		}
-		if m.Count > 1 && m.Interval <= 0 {
+		if m.Count > 1 && m.Interval <= 0 && m.Deferred["interval"] == "" {
 			p.add(mp+".interval", "required when count is more than 1")
 		}
 		if m.Interval < 0 || m.InitialDelay < 0 {
@@ -173,7 +176,9 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 		if pr := m.Provider.Prometheus; pr != nil {
 			n++
 			judge, jp = pr.Judge, mp+".provider.prometheus.judge"
-			if u, err := url.Parse(pr.Address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			// An argument fills in later; "1" stands for it as a host or a port.
+			address := argRef.ReplaceAllString(pr.Address, "1")
+			if u, err := url.Parse(address); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 				p.add(mp+".provider.prometheus.address", "%q is not an http(s) URL", pr.Address)
 			}
 			if pr.Query == "" {
@@ -270,6 +275,9 @@ func validateAnalysisRef(p *problems, path string, a *StepAnalysis, templates ma
 		}
 		given[arg.Name] = true
 	}
+	// The values the plan will fill in, as the engine does: the templates'
+	// defaults, then the plan's own, then the sides.
+	values := map[string]string{"route": "", "stable": "", "canary": ""}
 	for i, ref := range a.Templates {
 		at := templates[ref.TemplateName]
 		if at == nil {
@@ -277,12 +285,39 @@ func validateAnalysisRef(p *problems, path string, a *StepAnalysis, templates ma
 			continue
 		}
 		for _, arg := range at.Spec.Args {
-			if arg.Value == nil && !given[arg.Name] {
+			if arg.Value == nil && !given[arg.Name] && !arg.refused {
 				p.add(path+".args", "template %q needs argument %q", ref.TemplateName, arg.Name)
+			}
+			if arg.Value != nil {
+				values[arg.Name] = *arg.Value
 			}
 		}
 	}
+	for _, arg := range a.Args {
+		if arg.Value != nil {
+			values[arg.Name] = *arg.Value
+		}
+	}
 	validateMetrics(p, path+".metrics", a.Metrics, false)
+	// Fields an argument fills in are checked with the values given here.
+	check := func(where string, m Metric) {
+		if len(m.Deferred) == 0 {
+			return
+		}
+		if err := m.ApplyArgs(values); err != nil {
+			p.add(path+".args", "%smetric %q: %v", where, m.Name, err)
+		}
+	}
+	for _, ref := range a.Templates {
+		if at := templates[ref.TemplateName]; at != nil {
+			for _, m := range at.Spec.Metrics {
+				check(fmt.Sprintf("template %q: ", ref.TemplateName), m)
+			}
+		}
+	}
+	for _, m := range a.Metrics {
+		check("", m)
+	}
 }
 
 func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTemplate, routes map[string]string, p *problems) {

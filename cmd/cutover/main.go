@@ -62,6 +62,7 @@ func newRootCmd() *cobra.Command {
 		newServeCmd(g),
 		newDemoCmd(g),
 		newValidateCmd(g),
+		newConvertCmd(),
 		newStatusCmd(g),
 		newWeightCmd(g),
 		newReloadCmd(g),

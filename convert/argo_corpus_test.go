@@ -1,0 +1,259 @@
+package convert_test
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/cutover-dev/cutover/convert"
+	"github.com/cutover-dev/cutover/internal/testenv"
+	"github.com/cutover-dev/cutover/spec"
+)
+
+// argoModule is the Argo Rollouts release whose examples and documentation
+// the corpus is read from (its Go module, from the module cache).
+const argoModule = "github.com/argoproj/argo-rollouts@v1.9.0"
+
+type corpusDoc struct {
+	where string // file, or file#block for documentation
+	kind  string
+	name  string
+	node  *yaml.Node
+	text  string
+}
+
+// argoCorpus is every Rollout, AnalysisTemplate and ClusterAnalysisTemplate
+// in argo-rollouts' examples/ and in the YAML blocks of its docs/features/,
+// each once.
+func argoCorpus(t *testing.T) []corpusDoc {
+	root := testenv.ModuleDir(t, argoModule)
+	block := regexp.MustCompile("(?s)```ya?ml\\s*\\n(.*?)```")
+	var out []corpusDoc
+	seen := map[string]bool{}
+	add := func(where string, data []byte) {
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		for {
+			var doc yaml.Node
+			if err := dec.Decode(&doc); err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Logf("%s: not YAML (%v)", where, err)
+				}
+				return
+			}
+			if len(doc.Content) == 0 {
+				continue
+			}
+			n := doc.Content[0]
+			kind := value(n, "kind")
+			if kind != "Rollout" && kind != "AnalysisTemplate" && kind != "ClusterAnalysisTemplate" {
+				continue
+			}
+			text, _ := yaml.Marshal(n)
+			if seen[string(text)] {
+				continue
+			}
+			seen[string(text)] = true
+			out = append(out, corpusDoc{where: where, kind: kind, name: value(child(n, "metadata"), "name"), node: n, text: string(text)})
+		}
+	}
+	for _, dir := range []string{"examples", "docs/features", "test/e2e"} {
+		filepath.WalkDir(filepath.Join(root, dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(root, path)
+			data, _ := readFile(path)
+			switch filepath.Ext(path) {
+			case ".yaml", ".yml":
+				add(rel, data)
+			case ".md":
+				for i, m := range block.FindAllSubmatch(data, -1) {
+					add(fmt.Sprintf("%s#%d", rel, i+1), m[1])
+				}
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+// TestArgoCorpus converts every Rollout and template of Argo's own files
+// and validates the result, as a team bringing them would: each Rollout
+// with the templates it names, each template on its own.
+func TestArgoCorpus(t *testing.T) {
+	docs := argoCorpus(t)
+	templates := map[string]corpusDoc{} // the first of each name
+	for _, d := range docs {
+		if d.kind != "Rollout" {
+			if _, ok := templates[d.name]; !ok {
+				templates[d.name] = d
+			}
+		}
+	}
+	type tally struct{ accepted, warned, refused int }
+	counts := map[string]*tally{}
+	reasons := map[string]int{}
+	for _, d := range docs {
+		set := d.kind
+		if set != "Rollout" {
+			set = "template"
+		} else if child(child(child(d.node, "spec"), "strategy"), "blueGreen") != nil {
+			set = "blueGreen Rollout"
+		} else {
+			set = "canary Rollout"
+		}
+		if counts[set] == nil {
+			counts[set] = &tally{}
+		}
+		input := d.text
+		if d.kind == "Rollout" {
+			named := map[string]bool{}
+			for _, name := range templateRefs(d.node) {
+				if at, ok := templates[name]; ok && !named[name] {
+					named[name] = true
+					input += "---\n" + at.text
+				}
+			}
+		}
+		out, _, err := convert.Argo([]spec.Source{{File: d.where, Data: []byte(input)}})
+		if err != nil {
+			counts[set].refused++
+			reasons["convert: "+regexp.MustCompile(`^\S+: Rollout \S+ `).ReplaceAllString(err.Error(), "")]++
+			continue
+		}
+		if d.kind != "Rollout" {
+			out = append([]byte(templateGateway), out...)
+		}
+		cfg, err := spec.Parse("converted.yaml", out)
+		var list spec.ErrorList
+		switch {
+		case errors.As(err, &list):
+			counts[set].refused++
+			for _, r := range uniqueReasons(list) {
+				reasons[r]++
+			}
+			t.Logf("refused: %s %s (%s): %v", d.kind, d.name, d.where, err)
+		case err != nil:
+			t.Fatalf("%s: %v", d.where, err)
+		case len(cfg.Warnings) > 0:
+			counts[set].warned++
+		default:
+			counts[set].accepted++
+		}
+	}
+	var table []string
+	for _, set := range []string{"canary Rollout", "blueGreen Rollout", "template"} {
+		c := counts[set]
+		table = append(table, fmt.Sprintf("%-18s accepted %3d  warned %3d  refused %3d", set, c.accepted, c.warned, c.refused))
+	}
+	var rs []string
+	for r, n := range reasons {
+		rs = append(rs, fmt.Sprintf("%3d  %s", n, r))
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(rs)))
+	t.Logf("Argo Rollouts %s, %d documents:\n%s\nrefusals by reason:\n%s", argoModule, len(docs), strings.Join(table, "\n"), strings.Join(rs, "\n"))
+
+	// What is refused is refused for a reason cutover gives on purpose.
+	for r := range reasons {
+		if strings.Contains(r, "unknown field") {
+			t.Errorf("refused for a field nobody looked at: %s", r)
+		}
+	}
+	// The refusals left are providers cutover lacks (job, web), values
+	// from Kubernetes (valueFrom), plugins, placeholders of Argo's own e2e
+	// templates, and documents Argo refuses too.
+	want := map[string]tally{
+		"canary Rollout":    {accepted: 8, warned: 61, refused: 23},
+		"blueGreen Rollout": {accepted: 0, warned: 5, refused: 1},
+		"template":          {accepted: 4, warned: 0, refused: 22},
+	}
+	for set, w := range want {
+		if got := *counts[set]; got != w {
+			t.Errorf("%s: %+v, want %+v", set, got, w)
+		}
+	}
+}
+
+// templateGateway is the config a converted template joins.
+const templateGateway = `apiVersion: cutover.dev/v1alpha1
+kind: Gateway
+metadata: {name: t}
+spec:
+  listeners: [{address: ":8080"}]
+  backends: [{name: app, endpoints: ["http://app:80"]}]
+  routes: [{name: app, backends: [{name: app}]}]
+---
+`
+
+// uniqueReasons are an error list's messages with names and numbers taken
+// out, so that the same cause counts once per document.
+func uniqueReasons(list spec.ErrorList) []string {
+	seen := map[string]bool{}
+	var out []string
+	idx := regexp.MustCompile(`\[\d+\]`)
+	quoted := regexp.MustCompile(`"[^"]*"`)
+	for _, e := range list {
+		r := idx.ReplaceAllString(e.Path, "[]") + ": " + quoted.ReplaceAllString(e.Msg, `"…"`)
+		if !seen[r] {
+			seen[r] = true
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// templateRefs are the template names a Rollout's analyses give.
+func templateRefs(n *yaml.Node) []string {
+	var out []string
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n == nil {
+			return
+		}
+		if n.Kind == yaml.MappingNode {
+			if ts := child(n, "templates"); ts != nil && ts.Kind == yaml.SequenceNode {
+				for _, ref := range ts.Content {
+					if name := value(ref, "templateName"); name != "" {
+						out = append(out, name)
+					}
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(child(child(n, "spec"), "strategy"))
+	return out
+}
+
+func child(n *yaml.Node, key string) *yaml.Node {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func value(n *yaml.Node, key string) string {
+	if c := child(n, key); c != nil && c.Kind == yaml.ScalarNode {
+		return c.Value
+	}
+	return ""
+}
+
+var readFile = os.ReadFile
