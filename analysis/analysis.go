@@ -2,7 +2,9 @@ package analysis
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -231,7 +233,12 @@ func formatResult(result any) string {
 		}
 		return "{" + strings.Join(parts, ", ") + "}"
 	}
-	list, _ := result.([]float64)
+	list, ok := result.([]float64)
+	if !ok {
+		// Anything else (a web metric's JSON value) as JSON, as Argo shows it.
+		b, _ := json.Marshal(result)
+		return string(b)
+	}
 	parts := make([]string, len(list))
 	for i, v := range list {
 		parts[i] = fmt.Sprintf("%g", v)
@@ -339,6 +346,20 @@ func Substitute(metrics []spec.Metric, args map[string]string) []spec.Metric {
 				cp.Address = strings.ReplaceAll(cp.Address, "{{args."+k+"}}", v)
 			}
 			m.Provider.Prometheus = &cp
+		}
+		if w := m.Provider.Web; w != nil {
+			cp := *w
+			cp.Headers = slices.Clone(w.Headers)
+			for k, v := range args {
+				ref := "{{args." + k + "}}"
+				cp.URL = strings.ReplaceAll(cp.URL, ref, v)
+				cp.Body = strings.ReplaceAll(cp.Body, ref, v)
+				cp.JSONPath = strings.ReplaceAll(cp.JSONPath, ref, v)
+				for i := range cp.Headers {
+					cp.Headers[i].Value = strings.ReplaceAll(cp.Headers[i].Value, ref, v)
+				}
+			}
+			m.Provider.Web = &cp
 		}
 		// Checked when the config was loaded, with these arguments.
 		_ = m.ApplyArgs(args)

@@ -11,6 +11,7 @@ type ProviderSet struct {
 	Gateway    Provider
 	Prometheus Provider
 	Load       Provider
+	Web        Provider
 }
 
 // For implements Providers.
@@ -22,6 +23,8 @@ func (s ProviderSet) For(m *spec.Metric) (Provider, error) {
 		return s.Prometheus, nil
 	case m.Provider.Load != nil && s.Load != nil:
 		return s.Load, nil
+	case m.Provider.Web != nil && s.Web != nil:
+		return s.Web, nil
 	}
 	return nil, fmt.Errorf("metric %s: no provider available for it here", m.Name)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/analysis/load"
 	"github.com/cutover-dev/cutover/analysis/prometheus"
+	"github.com/cutover-dev/cutover/analysis/web"
 	"github.com/cutover-dev/cutover/api/v1alpha1"
 )
 
@@ -99,7 +100,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		Recorder:  mgr.GetEventRecorder("cutover-controller"),
-		Providers: analysis.ProviderSet{Prometheus: prometheus.Provider{}, Load: load.Provider{}},
+		Providers: analysis.ProviderSet{Prometheus: prometheus.Provider{}, Load: load.Provider{}, Web: web.Provider{}},
 		Log:       o.Log,
 		Interval:  o.Interval,
 	}

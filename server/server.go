@@ -10,6 +10,7 @@ import (
 	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/analysis/load"
 	"github.com/cutover-dev/cutover/analysis/prometheus"
+	"github.com/cutover-dev/cutover/analysis/web"
 	"github.com/cutover-dev/cutover/gateway"
 	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/spec"
@@ -37,6 +38,7 @@ func New(ctx context.Context, files []string, store *state.Store, token string, 
 		Gateway:    analysis.NewGatewayProvider(gatewayrouter.Source{GW: gw}),
 		Prometheus: prometheus.Provider{},
 		Load:       load.Provider{},
+		Web:        web.Provider{},
 	}
 	m := rollout.NewManager(rollout.BoltStore(store), providers, log, gw.Metrics().Registry)
 	routerFor := func(p *rollout.Plan) traffic.Router {

@@ -186,3 +186,24 @@ spec:
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestWebProviderValidation(t *testing.T) {
+	for provider, want := range map[string]string{
+		`{web: {url: "http://checks:8080/{{args.service}}", jsonPath: "{$.data}"}}`: "",
+		`{web: {url: "checks:8080"}}`:                                                     `provider.web.url: "checks:8080" is not an http(s) URL`,
+		`{web: {url: "http://checks", body: "x"}}`:                                        "provider.web.method: body and jsonBody need POST or PUT",
+		`{web: {url: "http://checks", method: DELETE}}`:                                   `provider.web.method: "DELETE" is not GET, POST or PUT`,
+		`{web: {url: "http://checks", method: POST, body: "x", jsonBody: {a: 1}}}`:        "provider.web.jsonBody: give body or jsonBody, not both",
+		`{web: {url: "http://checks", jsonPath: "{$.data"}}`:                              "provider.web.jsonPath: unclosed action",
+		`{web: {url: "http://checks", authentication: {oauth2: {tokenUrl: "http://t"}}}}`: "provider.web.authentication: OAuth2 for the web provider is not supported",
+	} {
+		doc := valid + "---\napiVersion: cutover.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: w}\nspec:\n  args: [{name: service}]\n  metrics:\n  - name: w\n    successCondition: result.ok\n    provider: " + provider + "\n"
+		_, err := spec.Parse("web.yaml", []byte(doc))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", provider, err)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: got %v, want %q", provider, err, want)
+		}
+	}
+}

@@ -294,11 +294,34 @@ type Provider struct {
 	Prometheus *PrometheusProvider `yaml:"prometheus"`
 	Gateway    *GatewayProvider    `yaml:"gateway"`
 	Load       *LoadProvider       `yaml:"load"`
+	Web        *WebProvider        `yaml:"web"`
 	// refused: it named a provider of Argo's that is refused already.
 	refused bool
 }
 
 func (p *Provider) markIgnored() { p.refused = true }
+
+// WebProvider is Argo's web metric: an HTTP request whose JSON answer, at
+// JSONPath (Kubernetes JSONPath, "{$}" by default), is the result. An
+// answer that is not JSON is a success with the body as the value, as in
+// Argo; one that is not 2xx is an error.
+type WebProvider struct {
+	URL     string      `yaml:"url"`
+	Method  string      `yaml:"method"` // GET (default), POST or PUT
+	Headers []WebHeader `yaml:"headers"`
+	Body    string      `yaml:"body"`
+	// JSONBody is sent as JSON, with Content-Type application/json.
+	JSONBody       *yaml.Node `yaml:"jsonBody"`
+	TimeoutSeconds int        `yaml:"timeoutSeconds"` // 10 by default
+	JSONPath       string     `yaml:"jsonPath"`
+	Insecure       bool       `yaml:"insecure"`
+}
+
+// WebHeader is one request header of a web metric.
+type WebHeader struct {
+	Key   string `yaml:"key"`
+	Value string `yaml:"value"`
+}
 
 // LoadProvider drives load at a target during the measurement (a load
 // test as a step of the plan, as Flagger's load-test webhook): Rate for

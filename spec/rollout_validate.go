@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
+	"k8s.io/client-go/util/jsonpath"
 )
 
 // Analysis defaults, after Argo Rollouts where it has one.
@@ -88,6 +89,40 @@ func setMetricDefaults(m *Metric) {
 		}
 		setJudgeDefaults(pr.Judge)
 	}
+}
+
+func validateWeb(p *problems, mp string, m *Metric, w *WebProvider) {
+	wp := mp + ".provider.web"
+	// A URL written wholly or partly by arguments is checked when measured.
+	if u, err := url.Parse(w.URL); !argRef.MatchString(w.URL) && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "") {
+		p.add(wp+".url", "%q is not an http(s) URL", w.URL)
+	}
+	switch w.Method {
+	case "", "GET":
+		if w.Body != "" || w.JSONBody != nil {
+			p.add(wp+".method", "body and jsonBody need POST or PUT")
+		}
+	case "POST", "PUT":
+	default:
+		p.add(wp+".method", "%q is not GET, POST or PUT", w.Method)
+	}
+	if w.Body != "" && w.JSONBody != nil {
+		p.add(wp+".jsonBody", "give body or jsonBody, not both")
+	}
+	for i, h := range w.Headers {
+		if !isToken(h.Key) {
+			p.add(fmt.Sprintf("%s.headers[%d].key", wp, i), "%q is not a valid header name", h.Key)
+		}
+	}
+	if w.TimeoutSeconds < 0 {
+		p.add(wp+".timeoutSeconds", "must not be negative")
+	}
+	if w.JSONPath != "" && !argRef.MatchString(w.JSONPath) {
+		if err := jsonpath.New("web").Parse(w.JSONPath); err != nil {
+			p.add(wp+".jsonPath", "%v", err)
+		}
+	}
+	// Without conditions a 2xx answer passes, as in Argo: a health check.
 }
 
 // argRef is Argo's {{args.NAME}} in a field.
@@ -227,8 +262,12 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 				p.add(mp, "set successCondition or failureCondition on result.rps, result.p99, result.errorRate")
 			}
 		}
+		if w := m.Provider.Web; w != nil {
+			n++
+			validateWeb(p, mp, m, w)
+		}
 		if n != 1 && !(n == 0 && m.Provider.refused) {
-			p.add(mp+".provider", "set exactly one of gateway, prometheus or load")
+			p.add(mp+".provider", "set exactly one of gateway, prometheus, web or load")
 		}
 		if judge != nil {
 			validateJudge(p, jp, judge)
