@@ -510,20 +510,7 @@ func TestMissingVirtualServiceIsAConditionNotACrash(t *testing.T) {
 
 func TestGatewayAPIPlan(t *testing.T) {
 	h := newHarness(t)
-	h.apply(`apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {name: web, namespace: shop}
-spec:
-  parentRefs: [{name: public}]
-  rules:
-  - name: admin
-    matches: [{path: {type: PathPrefix, value: /admin}}]
-    backendRefs: [{name: admin, port: 80}]
-  - name: primary
-    backendRefs:
-    - {name: web-stable, port: 80, weight: 100}
-    - {name: web-canary, port: 80, weight: 0}
-`)
+	h.apply(httpRoute)
 	read := func() (int64, []string, string) {
 		u := &unstructured.Unstructured{}
 		u.SetGroupVersionKind(schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"})
@@ -568,6 +555,45 @@ spec:
 		canary, names, _ := read()
 		return canary == 0 && strings.Join(names, ",") == "admin,primary"
 	})
+}
+
+const httpRoute = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: shop}
+spec:
+  parentRefs: [{name: public}]
+  rules:
+  - name: admin
+    matches: [{path: {type: PathPrefix, value: /admin}}]
+    backendRefs: [{name: admin, port: 80}]
+  - name: primary
+    backendRefs:
+    - {name: web-stable, port: 80, weight: 100}
+    - {name: web-canary, port: 80, weight: 0}
+`
+
+// routeCanaryWeight is the canary's weight in the HTTPRoute's primary rule.
+func (h *harness) routeCanaryWeight() int64 {
+	h.t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(schema.GroupVersionKind{Group: "gateway.networking.k8s.io", Version: "v1", Kind: "HTTPRoute"})
+	if err := h.c.Get(h.ctx, types.NamespacedName{Namespace: "shop", Name: "web"}, u); err != nil {
+		h.t.Fatal(err)
+	}
+	rules, _, _ := unstructured.NestedSlice(u.Object, "spec", "rules")
+	for _, r := range rules {
+		rm := r.(map[string]any)
+		if rm["name"] != "primary" {
+			continue
+		}
+		for _, ref := range rm["backendRefs"].([]any) {
+			if ref.(map[string]any)["name"] == "web-canary" {
+				w, _ := ref.(map[string]any)["weight"].(int64)
+				return w
+			}
+		}
+	}
+	return -1
 }
 
 // eventsList reads events.k8s.io/v1 Events.

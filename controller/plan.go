@@ -24,11 +24,20 @@ const (
 // and returns it. Problems come back as one error per line, each with the
 // field path in the Cutover (spec.strategy.canary.steps[2].setWeight).
 func planFor(co *v1alpha1.Cutover) (*rollout.Plan, error) {
-	strategy, err := toMap(co.Spec.Strategy.Canary)
+	// The sides are the Cutover's stable and canary; a blueGreen's active
+	// and preview.
+	kind, body, sideKeys := "canary", any(co.Spec.Strategy.Canary), [2]string{"stableService", "canaryService"}
+	if co.Spec.Strategy.BlueGreen != nil {
+		kind, body, sideKeys = "blueGreen", co.Spec.Strategy.BlueGreen, [2]string{"activeService", "previewService"}
+	}
+	strategy, err := toMap(body)
 	if err != nil {
 		return nil, err
 	}
-	strategy["stableService"], strategy["canaryService"] = stableSide, canarySide
+	if strategy == nil {
+		strategy = map[string]any{}
+	}
+	strategy[sideKeys[0]], strategy[sideKeys[1]] = stableSide, canarySide
 	route := co.Name
 	docs := []map[string]any{{
 		"apiVersion": spec.APIVersion, "kind": "Gateway",
@@ -46,7 +55,7 @@ func planFor(co *v1alpha1.Cutover) (*rollout.Plan, error) {
 	}, {
 		"apiVersion": spec.APIVersion, "kind": "Rollout",
 		"metadata": map[string]any{"name": co.Name},
-		"spec":     map[string]any{"route": route, "strategy": map[string]any{"canary": strategy}},
+		"spec":     map[string]any{"route": route, "strategy": map[string]any{kind: strategy}},
 	}}
 	var templateIdx []int
 	for i, at := range co.Spec.AnalysisTemplates {

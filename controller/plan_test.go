@@ -1,6 +1,8 @@
 package controller
 
 import (
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
 	"os"
 	"strings"
 	"testing"
@@ -53,7 +55,7 @@ func TestPlanProblemsCarryTheCutoversFieldPaths(t *testing.T) {
 	w := int32(10)
 	co := &v1alpha1.Cutover{}
 	co.Name = "web"
-	co.Spec.Strategy.Canary.Steps = []v1alpha1.Step{{SetWeight: &w}, {Pause: &v1alpha1.Pause{Duration: "5x"}}}
+	co.Spec.Strategy.Canary = &v1alpha1.CanaryStrategy{Steps: []v1alpha1.Step{{SetWeight: &w}, {Pause: &v1alpha1.Pause{Duration: ptr.To(intstr.FromString("5x"))}}}}
 	_, err := planFor(co)
 	if err == nil || !strings.Contains(err.Error(), "spec.strategy.canary.steps[1].pause.duration") {
 		t.Errorf("err = %v", err)

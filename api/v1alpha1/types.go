@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
 // GroupVersion is the API group and version of the cutover.yaml documents.
@@ -86,17 +87,38 @@ type Side struct {
 	Port int32 `json:"port,omitempty"`
 }
 
-// Strategy holds the canary strategy.
+// Strategy holds the canary or the blueGreen strategy, as Argo's.
+// +kubebuilder:validation:XValidation:rule="has(self.canary) != has(self.blueGreen)",message="give canary or blueGreen"
 type Strategy struct {
-	Canary CanaryStrategy `json:"canary"`
+	// +optional
+	Canary *CanaryStrategy `json:"canary,omitempty"`
+	// +optional
+	BlueGreen *BlueGreenStrategy `json:"blueGreen,omitempty"`
 }
 
 // CanaryStrategy is Argo Rollouts' canary: steps and background analysis.
+// No steps promotes at once, as in Argo.
 type CanaryStrategy struct {
-	// +kubebuilder:validation:MinItems=1
-	Steps []Step `json:"steps"`
+	// +optional
+	Steps []Step `json:"steps,omitempty"`
 	// +optional
 	Analysis *BackgroundAnalysis `json:"analysis,omitempty"`
+}
+
+// BlueGreenStrategy is Argo Rollouts' blueGreen between the stable
+// (active) and canary (preview) sides: the pre-promotion analysis, a pause
+// unless promotion is automatic, the whole weight switched at once, the
+// post-promotion analysis, whose failure switches back.
+type BlueGreenStrategy struct {
+	// +optional
+	AutoPromotionEnabled *bool `json:"autoPromotionEnabled,omitempty"`
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	AutoPromotionSeconds *int32 `json:"autoPromotionSeconds,omitempty"`
+	// +optional
+	PrePromotionAnalysis *StepAnalysis `json:"prePromotionAnalysis,omitempty"`
+	// +optional
+	PostPromotionAnalysis *StepAnalysis `json:"postPromotionAnalysis,omitempty"`
 }
 
 // Step does one thing.
@@ -117,11 +139,13 @@ type Step struct {
 	Analysis *StepAnalysis `json:"analysis,omitempty"`
 }
 
-// Pause waits Duration ("30s", "5m", "1h"), or until promoted without one.
+// Pause waits Duration, or until promoted without one: seconds as an
+// integer or a duration string ("30s", "5m", "1h"), as Argo takes it.
 type Pause struct {
 	// +optional
-	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
-	Duration string `json:"duration,omitempty"`
+	// +kubebuilder:validation:XIntOrString
+	// Checked by the controller, which reports a bad one at its field path.
+	Duration *intstr.IntOrString `json:"duration,omitempty"`
 }
 
 // SetHeaderRoute sends matching requests to the canary; no match removes it.

@@ -1,6 +1,7 @@
 package templates
 
 import (
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"net"
 	"strconv"
 
@@ -44,18 +45,20 @@ func Cutover(in *Input) *v1alpha1.Cutover {
 			}},
 		},
 	}
+	canary := &v1alpha1.CanaryStrategy{}
 	for _, s := range in.Config.Migration.Steps {
 		switch {
 		case s.SetWeight != nil:
-			co.Spec.Strategy.Canary.Steps = append(co.Spec.Strategy.Canary.Steps, v1alpha1.Step{SetWeight: ptr.To(int32(*s.SetWeight))})
+			canary.Steps = append(canary.Steps, v1alpha1.Step{SetWeight: ptr.To(int32(*s.SetWeight))})
 		case s.Pause != nil:
 			p := &v1alpha1.Pause{}
 			if s.Pause.Duration != nil {
-				p.Duration = ArgoDuration(s.Pause.Duration.D())
+				p.Duration = ptr.To(intstr.FromString(ArgoDuration(s.Pause.Duration.D())))
 			}
-			co.Spec.Strategy.Canary.Steps = append(co.Spec.Strategy.Canary.Steps, v1alpha1.Step{Pause: p})
+			canary.Steps = append(canary.Steps, v1alpha1.Step{Pause: p})
 		}
 	}
-	co.Spec.Strategy.Canary.Steps = append(co.Spec.Strategy.Canary.Steps, v1alpha1.Step{SetWeight: ptr.To(int32(100))})
+	canary.Steps = append(canary.Steps, v1alpha1.Step{SetWeight: ptr.To(int32(100))})
+	co.Spec.Strategy.Canary = canary
 	return co
 }
