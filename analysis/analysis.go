@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -360,6 +361,19 @@ func Substitute(metrics []spec.Metric, args map[string]string) []spec.Metric {
 				}
 			}
 			m.Provider.Web = &cp
+		}
+		if dd := m.Provider.Datadog; dd != nil {
+			cp := *dd
+			cp.Queries = maps.Clone(dd.Queries)
+			for k, v := range args {
+				ref := "{{args." + k + "}}"
+				cp.Query = strings.ReplaceAll(cp.Query, ref, v)
+				cp.Formula = strings.ReplaceAll(cp.Formula, ref, v)
+				for q := range cp.Queries {
+					cp.Queries[q] = strings.ReplaceAll(cp.Queries[q], ref, v)
+				}
+			}
+			m.Provider.Datadog = &cp
 		}
 		// Checked when the config was loaded, with these arguments.
 		_ = m.ApplyArgs(args)

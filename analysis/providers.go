@@ -12,6 +12,7 @@ type ProviderSet struct {
 	Prometheus Provider
 	Load       Provider
 	Web        Provider
+	Datadog    Provider
 }
 
 // For implements Providers.
@@ -25,6 +26,8 @@ func (s ProviderSet) For(m *spec.Metric) (Provider, error) {
 		return s.Load, nil
 	case m.Provider.Web != nil && s.Web != nil:
 		return s.Web, nil
+	case m.Provider.Datadog != nil && s.Datadog != nil:
+		return s.Datadog, nil
 	}
 	return nil, fmt.Errorf("metric %s: no provider available for it here", m.Name)
 }

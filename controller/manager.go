@@ -20,6 +20,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/cutover-dev/cutover/analysis"
+	"github.com/cutover-dev/cutover/analysis/datadog"
 	"github.com/cutover-dev/cutover/analysis/load"
 	"github.com/cutover-dev/cutover/analysis/prometheus"
 	"github.com/cutover-dev/cutover/analysis/web"
@@ -100,7 +101,7 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		Recorder:  mgr.GetEventRecorder("cutover-controller"),
-		Providers: analysis.ProviderSet{Prometheus: prometheus.Provider{}, Load: load.Provider{}, Web: web.Provider{}},
+		Providers: analysis.ProviderSet{Prometheus: prometheus.Provider{}, Load: load.Provider{}, Web: web.Provider{}, Datadog: datadog.Provider{}},
 		Log:       o.Log,
 		Interval:  o.Interval,
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cutover-dev/cutover/admin"
 	"github.com/cutover-dev/cutover/analysis"
+	"github.com/cutover-dev/cutover/analysis/datadog"
 	"github.com/cutover-dev/cutover/analysis/load"
 	"github.com/cutover-dev/cutover/analysis/prometheus"
 	"github.com/cutover-dev/cutover/analysis/web"
@@ -39,6 +40,7 @@ func New(ctx context.Context, files []string, store *state.Store, token string, 
 		Prometheus: prometheus.Provider{},
 		Load:       load.Provider{},
 		Web:        web.Provider{},
+		Datadog:    datadog.Provider{},
 	}
 	m := rollout.NewManager(rollout.BoltStore(store), providers, log, gw.Metrics().Registry)
 	routerFor := func(p *rollout.Plan) traffic.Router {

@@ -207,3 +207,28 @@ func TestWebProviderValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestDatadogProviderValidation(t *testing.T) {
+	for provider, want := range map[string]string{
+		`{datadog: {query: "avg:errors{*}"}}`:                                                     "",
+		`{datadog: {apiVersion: v2, queries: {a: "x", b: "y"}, formula: "a/b", aggregator: avg}}`: "",
+		`{datadog: {}}`: "provider.datadog: set query or queries",
+		`{datadog: {query: x, queries: {a: y}, apiVersion: v2}}`: "provider.datadog.queries: give query or queries, not both",
+		`{datadog: {queries: {a: y}}}`:                           "apiVersion v1 takes query only",
+		`{datadog: {query: x, aggregator: avg}}`:                 "apiVersion v1 has no aggregator",
+		`{datadog: {apiVersion: v3, query: x}}`:                  `provider.datadog.apiVersion: "v3" is not v1 or v2`,
+		`{datadog: {apiVersion: v2, queries: {a: x, b: y}}}`:     "provider.datadog.formula: required with more than one query",
+		`{datadog: {query: x, secretRef: {name: dd}}}`:           "provider.datadog.secretRef: it reads the keys from a Kubernetes Secret",
+	} {
+		doc := valid + "---\napiVersion: cutover.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: d}\nspec:\n  metrics:\n  - name: d\n    successCondition: result < 1\n    provider: " + provider + "\n"
+		cfg, err := spec.Parse("dd.yaml", []byte(doc))
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", provider, err)
+		case want == "" && cfg.Templates[0].Spec.Metrics[0].Provider.Datadog.Interval.D().Minutes() != 5:
+			t.Errorf("%s: interval %v, want Argo's 5m", provider, cfg.Templates[0].Spec.Metrics[0].Provider.Datadog.Interval)
+		case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s: got %v, want %q", provider, err, want)
+		}
+	}
+}

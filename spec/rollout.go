@@ -295,6 +295,7 @@ type Provider struct {
 	Gateway    *GatewayProvider    `yaml:"gateway"`
 	Load       *LoadProvider       `yaml:"load"`
 	Web        *WebProvider        `yaml:"web"`
+	Datadog    *DatadogProvider    `yaml:"datadog"`
 	// refused: it named a provider of Argo's that is refused already.
 	refused bool
 }
@@ -315,6 +316,21 @@ type WebProvider struct {
 	TimeoutSeconds int        `yaml:"timeoutSeconds"` // 10 by default
 	JSONPath       string     `yaml:"jsonPath"`
 	Insecure       bool       `yaml:"insecure"`
+}
+
+// DatadogProvider is Argo's datadog metric: v1's timeseries query (the
+// last point of the first series is result) or v2's scalar query (the
+// first value of the first column, with queries and a formula). Keys come
+// from DD_API_KEY and DD_APP_KEY, and the site from DD_ADDRESS (default
+// https://api.datadoghq.com).
+type DatadogProvider struct {
+	// Interval is the window queried, up to now (5m by default).
+	Interval   Duration          `yaml:"interval"`
+	Query      string            `yaml:"query"`
+	Queries    map[string]string `yaml:"queries"`
+	Formula    string            `yaml:"formula"`
+	APIVersion string            `yaml:"apiVersion"` // v1 (default) or v2
+	Aggregator string            `yaml:"aggregator"` // v2: last by default
 }
 
 // WebHeader is one request header of a web metric.

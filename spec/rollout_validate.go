@@ -80,6 +80,9 @@ func setMetricDefaults(m *Metric) {
 		}
 		setJudgeDefaults(g.Judge)
 	}
+	if dd := m.Provider.Datadog; dd != nil && dd.Interval == 0 {
+		dd.Interval = Duration(5 * time.Minute)
+	}
 	if pr := m.Provider.Prometheus; pr != nil {
 		if pr.Timeout == 0 {
 			pr.Timeout = Seconds(DefaultPrometheusTimeout)
@@ -123,6 +126,42 @@ func validateWeb(p *problems, mp string, m *Metric, w *WebProvider) {
 		}
 	}
 	// Without conditions a 2xx answer passes, as in Argo: a health check.
+}
+
+// validateDatadog has Argo's rules (its validateIncomingProps).
+func validateDatadog(p *problems, dp string, dd *DatadogProvider) {
+	switch {
+	case dd.Query == "" && len(dd.Queries) == 0:
+		p.add(dp, "set query or queries")
+	case dd.Query != "" && len(dd.Queries) > 0:
+		p.add(dp+".queries", "give query or queries, not both")
+	}
+	switch dd.APIVersion {
+	case "", "v1":
+		if dd.Query == "" && len(dd.Queries) > 0 {
+			p.add(dp+".queries", "apiVersion v1 takes query only; queries need v2")
+		}
+		if dd.Aggregator != "" {
+			p.add(dp+".aggregator", "apiVersion v1 has no aggregator; it needs v2")
+		}
+	case "v2":
+	default:
+		p.add(dp+".apiVersion", "%q is not v1 or v2", dd.APIVersion)
+	}
+	if dd.Formula != "" && len(dd.Queries) == 0 {
+		p.add(dp+".formula", "a formula needs queries")
+	}
+	if dd.Formula == "" && len(dd.Queries) > 1 {
+		p.add(dp+".formula", "required with more than one query")
+	}
+	switch dd.Aggregator {
+	case "", "avg", "min", "max", "sum", "last", "percentile", "mean", "l2norm", "area":
+	default:
+		p.add(dp+".aggregator", "%q is not one of avg, min, max, sum, last, percentile, mean, l2norm, area", dd.Aggregator)
+	}
+	if dd.Interval < 0 {
+		p.add(dp+".interval", "must not be negative")
+	}
 }
 
 // argRef is Argo's {{args.NAME}} in a field.
@@ -266,8 +305,12 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 			n++
 			validateWeb(p, mp, m, w)
 		}
+		if dd := m.Provider.Datadog; dd != nil {
+			n++
+			validateDatadog(p, mp+".provider.datadog", dd)
+		}
 		if n != 1 && !(n == 0 && m.Provider.refused) {
-			p.add(mp+".provider", "set exactly one of gateway, prometheus, web or load")
+			p.add(mp+".provider", "set exactly one of gateway, prometheus, web, datadog or load")
 		}
 		if judge != nil {
 			validateJudge(p, jp, judge)
