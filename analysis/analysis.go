@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -65,6 +66,8 @@ type MetricStatus struct {
 	// Measurements are the latest few; Looks counts them all.
 	Measurements []Measurement `json:"measurements"`
 	Looks        int           `json:"looks"`
+	// DryRun: the metric's verdict does not decide the run.
+	DryRun bool `json:"dryRun,omitempty"`
 	// Since is when the metric's current comparison began: the run's start,
 	// or for a background judge, its last Pass, after which it starts over.
 	Since        time.Time `json:"since"`
@@ -98,7 +101,7 @@ const MaxJudgeLooks = 120
 func NewRun(name string, metrics []spec.Metric, started time.Time, background bool) *Run {
 	r := &Run{Name: name, Started: started, Phase: Running, Background: background, specs: metrics}
 	for _, m := range metrics {
-		r.Metrics = append(r.Metrics, MetricStatus{Name: m.Name, Phase: Running, Since: started})
+		r.Metrics = append(r.Metrics, MetricStatus{Name: m.Name, Phase: Running, Since: started, DryRun: m.DryRun})
 	}
 	return r
 }
@@ -129,8 +132,8 @@ func (r *Run) Tick(ctx context.Context, now time.Time, providers Providers, side
 		meas.At = now
 		ms.Looks++
 		ms.Measurements = append(ms.Measurements, meas)
-		if len(ms.Measurements) > 10 {
-			ms.Measurements = ms.Measurements[len(ms.Measurements)-10:]
+		if keep := cmp.Or(m.Retain, 10); len(ms.Measurements) > keep {
+			ms.Measurements = ms.Measurements[len(ms.Measurements)-keep:]
 		}
 		record(ms, m, meas, r.Background)
 		if observe != nil {
@@ -322,6 +325,9 @@ func isJudge(m *spec.Metric) bool {
 func runPhase(metrics []MetricStatus) Phase {
 	phase := Successful
 	for _, m := range metrics {
+		if m.DryRun && m.Phase != Running {
+			continue // measured and reported; its verdict decides nothing
+		}
 		switch m.Phase {
 		case Failed, Error:
 			return Failed

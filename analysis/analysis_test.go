@@ -125,3 +125,28 @@ type judgeProvider struct{}
 func (judgeProvider) Measure(ctx context.Context, m *spec.Metric, since time.Time, s Sides) (Measurement, any, error) {
 	return Judge(m.Provider.Gateway.Judge, 3, stats.Counts{Requests: 5}, stats.Counts{Requests: 5}, nil), nil, nil
 }
+
+// Argo's dryRun: a failing dry-run metric is reported and decides nothing;
+// measurementRetention keeps that many measurements.
+func TestDryRunAndMeasurementRetention(t *testing.T) {
+	failing := metric(func(m *spec.Metric) { m.Name, m.DryRun, m.Retain, m.Count = "dry", true, 3, 6 })
+	r := run(t, failing, &scripted{results: []float64{0.5}})
+	if r.Phase != Successful || r.Metrics[0].Phase != Failed {
+		t.Fatalf("run %s, metric %s: a dry-run failure decided the run", r.Phase, r.Metrics[0].Phase)
+	}
+	if n := len(r.Metrics[0].Measurements); n != 1 {
+		t.Fatalf("%d measurements kept after an early failure", n)
+	}
+	passing := metric(func(m *spec.Metric) { m.Retain, m.Count = 3, 6 })
+	r = run(t, passing, &scripted{results: []float64{1}})
+	if r.Phase != Successful || len(r.Metrics[0].Measurements) != 3 || r.Metrics[0].Looks != 6 {
+		t.Fatalf("run %s, kept %d of %d looks", r.Phase, len(r.Metrics[0].Measurements), r.Metrics[0].Looks)
+	}
+	// With a dry-run metric still measuring, the run waits for it.
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	both := NewRun("t", []spec.Metric{metric(func(m *spec.Metric) { m.Count = 1 }), metric(func(m *spec.Metric) { m.Name, m.DryRun = "dry", true })}, start, false)
+	both.Tick(context.Background(), start, oneProvider{&scripted{results: []float64{1}}}, Sides{}, nil)
+	if both.Phase != Running {
+		t.Fatalf("run %s while its dry-run metric measures", both.Phase)
+	}
+}

@@ -232,3 +232,33 @@ func TestPodsOnlyStepsArePassedOver(t *testing.T) {
 		t.Fatalf("step 0: %+v", steps[0])
 	}
 }
+
+// A dry-run metric that fails does not abort the plan (Argo's dryRun on
+// the step's analysis).
+func TestDryRunMetricDoesNotAbort(t *testing.T) {
+	var fail atomic.Bool
+	v := newEnv(t, planConfig(backend(t, "legacy", nil), backend(t, "new", &fail), `      - setWeight: 50
+      - analysis:
+          dryRun: [{metricName: err.*}]
+          metrics:
+          - name: errors
+            interval: 1s
+            count: 3
+            successCondition: result < 0.05
+            provider:
+              gateway: {value: errorRate}
+      - setWeight: 100
+`))
+	v.tick()
+	v.expect(rollout.Analyzing, 1, 50)
+	fail.Store(true)
+	for i := 0; i < 10 && v.state().Phase == rollout.Analyzing; i++ {
+		for range 100 {
+			v.get()
+		}
+		v.now = v.now.Add(time.Second)
+		v.tick()
+	}
+	v.tick()
+	v.expect(rollout.Completed, 3, 100)
+}

@@ -103,6 +103,7 @@ func (p *Plan) mirrorRoutesAt(step int) []*spec.SetMirrorRoute {
 func (p *Plan) metrics(a *spec.StepAnalysis) []spec.Metric {
 	args := map[string]string{}
 	var out []spec.Metric
+	var opts []spec.RunOptions
 	for _, ref := range a.Templates {
 		at := p.Templates[ref.TemplateName]
 		for _, arg := range at.Spec.Args {
@@ -111,6 +112,7 @@ func (p *Plan) metrics(a *spec.StepAnalysis) []spec.Metric {
 			}
 		}
 		out = append(out, at.Spec.Metrics...)
+		opts = append(opts, at.Spec.RunOptions)
 	}
 	for _, arg := range a.Args {
 		if arg.Value != nil {
@@ -119,7 +121,12 @@ func (p *Plan) metrics(a *spec.StepAnalysis) []spec.Metric {
 	}
 	args["route"], args["stable"], args["canary"] = p.Route, p.Stable, p.Canary
 	out = append(out, a.Metrics...)
-	return analysis.Substitute(out, args)
+	out = analysis.Substitute(out, args)
+	// The plan's own options after the templates', as Argo merges them.
+	for _, o := range append(opts, a.RunOptions) {
+		o.Apply(out)
+	}
+	return out
 }
 
 // Engine runs one plan. Its methods are safe for concurrent use; commands

@@ -232,3 +232,34 @@ func TestDatadogProviderValidation(t *testing.T) {
 		}
 	}
 }
+
+func TestDryRunAndRetentionOptions(t *testing.T) {
+	doc := valid + `---
+apiVersion: cutover.dev/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: errors}
+spec:
+  dryRun: [{metricName: total-5xx-errors}]
+  measurementRetention: [{metricName: ".*", limit: 20}]
+  metrics:
+  - {name: total-5xx-errors, failureCondition: result > 10, provider: {gateway: {value: requests}}}
+  - {name: total-4xx-errors, failureCondition: result > 10, provider: {gateway: {value: requests}}}
+`
+	cfg, err := spec.Parse("dry.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := cfg.Templates[0].Spec.Metrics
+	cfg.Templates[0].Spec.RunOptions.Apply(ms)
+	if !ms[0].DryRun || ms[1].DryRun || ms[0].Retain != 20 || ms[1].Retain != 20 {
+		t.Fatalf("options: %v/%d %v/%d", ms[0].DryRun, ms[0].Retain, ms[1].DryRun, ms[1].Retain)
+	}
+	_, err = spec.Parse("dry.yaml", []byte(strings.Replace(doc, "metricName: total-5xx-errors", "metricName: latency", 1)))
+	if err == nil || !strings.Contains(err.Error(), `dry.yaml:33:13: spec.dryRun[0].metricName: "latency" names no metric of the analysis`) {
+		t.Fatalf("got %v", err)
+	}
+	_, err = spec.Parse("dry.yaml", []byte(strings.Replace(doc, "limit: 20", "limit: 0", 1)))
+	if err == nil || !strings.Contains(err.Error(), "spec.measurementRetention[0].limit: must be positive") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -183,9 +184,49 @@ type MirrorMatch struct {
 // StepAnalysis runs analysis as a step: templates by name, or metrics
 // written inline.
 type StepAnalysis struct {
-	Templates []TemplateRef `yaml:"templates"`
-	Args      []AnalysisArg `yaml:"args"`
-	Metrics   []Metric      `yaml:"metrics"`
+	Templates  []TemplateRef `yaml:"templates"`
+	Args       []AnalysisArg `yaml:"args"`
+	Metrics    []Metric      `yaml:"metrics"`
+	RunOptions `yaml:",inline"`
+}
+
+// RunOptions are Argo's per-metric options of an analysis, each naming
+// metrics by a regular expression (unanchored, as Argo matches it).
+type RunOptions struct {
+	// DryRun metrics are measured and reported, but their verdicts do not
+	// decide the analysis.
+	DryRun []MetricSelector `yaml:"dryRun"`
+	// MeasurementRetention keeps Limit measurements of the metrics it
+	// names, instead of the last 10.
+	MeasurementRetention []Retention `yaml:"measurementRetention"`
+}
+
+// MetricSelector names metrics by a regular expression.
+type MetricSelector struct {
+	MetricName string `yaml:"metricName"`
+}
+
+// Retention is how many measurements to keep of the named metrics.
+type Retention struct {
+	MetricName string `yaml:"metricName"`
+	Limit      int    `yaml:"limit"`
+}
+
+// Apply marks the metrics that o names.
+func (o RunOptions) Apply(metrics []Metric) {
+	for i := range metrics {
+		m := &metrics[i]
+		for _, d := range o.DryRun {
+			if ok, _ := regexp.MatchString(d.MetricName, m.Name); ok {
+				m.DryRun = true
+			}
+		}
+		for _, r := range o.MeasurementRetention {
+			if ok, _ := regexp.MatchString(r.MetricName, m.Name); ok {
+				m.Retain = r.Limit
+			}
+		}
+	}
 }
 
 // BackgroundAnalysis is Argo's strategy.canary.analysis.
@@ -224,8 +265,9 @@ type AnalysisTemplate struct {
 
 // AnalysisTemplateSpec is Argo's: arguments and metrics.
 type AnalysisTemplateSpec struct {
-	Args    []AnalysisArg `yaml:"args"`
-	Metrics []Metric      `yaml:"metrics"`
+	Args       []AnalysisArg `yaml:"args"`
+	Metrics    []Metric      `yaml:"metrics"`
+	RunOptions `yaml:",inline"`
 }
 
 // Metric is one measurement repeated over time, with Argo's fields and
@@ -243,6 +285,9 @@ type Metric struct {
 	ConsecutiveErrorLimit   *int     `yaml:"consecutiveErrorLimit"`
 	ConsecutiveSuccessLimit int      `yaml:"consecutiveSuccessLimit"`
 	Provider                Provider `yaml:"provider"`
+	// DryRun and Retain come from the analysis's RunOptions.
+	DryRun bool `yaml:"-"`
+	Retain int  `yaml:"-"`
 	// Deferred are fields written as Argo's {{args.NAME}}, by YAML name,
 	// as written: they take their values when the plan fills the
 	// arguments in (ApplyArgs).

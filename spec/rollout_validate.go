@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/expr-lang/expr"
@@ -183,6 +184,32 @@ func validateTemplate(at *AnalysisTemplate, seen map[string]*AnalysisTemplate, p
 		names[a.Name] = true
 	}
 	validateMetrics(p, "spec.metrics", at.Spec.Metrics, true)
+	validateRunOptions(p, "spec", at.Spec.RunOptions, at.Spec.Metrics)
+}
+
+// validateRunOptions checks that each selector compiles and names a
+// metric, as Argo does ("references metric ... but it does not exist").
+func validateRunOptions(p *problems, path string, o RunOptions, metrics []Metric) {
+	check := func(field string, i int, name string) {
+		fp := fmt.Sprintf("%s.%s[%d].metricName", path, field, i)
+		re, err := regexp.Compile(name)
+		if err != nil {
+			p.add(fp, "%q is not a regular expression: %v", name, err)
+			return
+		}
+		if !slices.ContainsFunc(metrics, func(m Metric) bool { return re.MatchString(m.Name) }) {
+			p.add(fp, "%q names no metric of the analysis", name)
+		}
+	}
+	for i, d := range o.DryRun {
+		check("dryRun", i, d.MetricName)
+	}
+	for i, r := range o.MeasurementRetention {
+		check("measurementRetention", i, r.MetricName)
+		if r.Limit <= 0 {
+			p.add(fmt.Sprintf("%s.measurementRetention[%d].limit", path, i), "must be positive")
+		}
+	}
 }
 
 // gatewayValues are the values a gateway provider can report without a judge.
@@ -381,6 +408,13 @@ func validateAnalysisRef(p *problems, path string, a *StepAnalysis, templates ma
 		}
 	}
 	validateMetrics(p, path+".metrics", a.Metrics, false)
+	all := slices.Clone(a.Metrics)
+	for _, ref := range a.Templates {
+		if at := templates[ref.TemplateName]; at != nil {
+			all = append(all, at.Spec.Metrics...)
+		}
+	}
+	validateRunOptions(p, path, a.RunOptions, all)
 	// Fields an argument fills in are checked with the values given here.
 	check := func(where string, m Metric) {
 		if len(m.Deferred) == 0 {
