@@ -105,14 +105,14 @@ func (p *Plan) metrics(a *spec.StepAnalysis) []spec.Metric {
 	var out []spec.Metric
 	var opts []spec.RunOptions
 	for _, ref := range a.Templates {
-		at := p.Templates[ref.TemplateName]
-		for _, arg := range at.Spec.Args {
+		r, _ := spec.Resolve(ref.TemplateName, p.Templates) // validated with the config
+		for _, arg := range r.Args {
 			if arg.Value != nil {
 				args[arg.Name] = *arg.Value
 			}
 		}
-		out = append(out, at.Spec.Metrics...)
-		opts = append(opts, at.Spec.RunOptions)
+		out = append(out, r.Metrics...)
+		opts = append(opts, r.Options...)
 	}
 	for _, arg := range a.Args {
 		if arg.Value != nil {

@@ -263,3 +263,39 @@ spec:
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Argo's template composition: a template made of others gathers their
+// metrics and arguments; an unknown one or a cycle is refused.
+func TestComposedTemplates(t *testing.T) {
+	tpl := func(name, body string) string {
+		return "---\napiVersion: cutover.dev/v1alpha1\nkind: AnalysisTemplate\nmetadata: {name: " + name + "}\nspec:\n" + body
+	}
+	doc := valid + tpl("errors", "  args: [{name: limit}]\n  metrics: [{name: errors, successCondition: result < 0.01, provider: {gateway: {value: errorRate}}}]\n") +
+		tpl("latency", "  metrics: [{name: p99, successCondition: result < 0.5, provider: {gateway: {value: p99}}}]\n") +
+		tpl("combined", "  templates: [{templateName: errors}, {templateName: latency}]\n")
+	cfg, err := spec.Parse("c.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	templates := map[string]*spec.AnalysisTemplate{}
+	for _, at := range cfg.Templates {
+		templates[at.Metadata.Name] = at
+	}
+	r, err := spec.Resolve("combined", templates)
+	if err != nil || len(r.Metrics) != 2 || r.Metrics[0].Name != "errors" || r.Metrics[1].Name != "p99" || len(r.Args) != 1 {
+		t.Fatalf("resolved %+v, %v", r, err)
+	}
+	plan := "---\napiVersion: cutover.dev/v1alpha1\nkind: Rollout\nmetadata: {name: api}\nspec:\n  route: api\n  strategy:\n    canary:\n      stableService: legacy\n      canaryService: new\n      steps:\n      - analysis: {templates: [{templateName: combined}]}\n"
+	if _, err := spec.Parse("c.yaml", []byte(doc+plan)); err == nil || !strings.Contains(err.Error(), `template "combined" needs argument "limit"`) {
+		t.Fatalf("the composed template's argument: %v", err)
+	}
+	for body, want := range map[string]string{
+		"  templates: [{templateName: nope}]\n":                             `spec.templates[0].templateName: unknown AnalysisTemplate "nope"`,
+		"  templates: [{templateName: errors}, {templateName: combined}]\n": "templates compose a cycle: combined -> combined",
+	} {
+		bad := strings.Replace(doc, "  templates: [{templateName: errors}, {templateName: latency}]\n", body, 1)
+		if _, err := spec.Parse("c.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("got %v, want %q", err, want)
+		}
+	}
+}

@@ -210,6 +210,11 @@ func finish(cfg *Config, gatewayDoc *decoder, rolloutDocs, templateDocs []*decod
 		errs = append(errs, templateDocs[i].place(p)...)
 		templates[at.Metadata.Name] = at
 	}
+	for i, at := range cfg.Templates {
+		var p problems
+		validateComposition(at, templates, &p)
+		errs = append(errs, templateDocs[i].place(p)...)
+	}
 	routes := map[string]string{}
 	for i, r := range cfg.Rollouts {
 		var p problems

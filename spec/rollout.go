@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -268,6 +269,43 @@ type AnalysisTemplateSpec struct {
 	Args       []AnalysisArg `yaml:"args"`
 	Metrics    []Metric      `yaml:"metrics"`
 	RunOptions `yaml:",inline"`
+	// Templates are other templates whose metrics, arguments and options
+	// this one takes too (Argo's template composition).
+	Templates []TemplateRef `yaml:"templates"`
+}
+
+// Resolved is a template with the templates it is composed of: their
+// metrics, arguments and options, the composed ones first.
+type Resolved struct {
+	Metrics []Metric
+	Args    []AnalysisArg
+	Options []RunOptions
+}
+
+// Resolve gathers template name and those it is composed of, from
+// templates; a name that is not there or a cycle is an error.
+func Resolve(name string, templates map[string]*AnalysisTemplate) (Resolved, error) {
+	var out Resolved
+	var walk func(name string, path []string) error
+	walk = func(name string, path []string) error {
+		if slices.Contains(path, name) {
+			return fmt.Errorf("templates compose a cycle: %s", strings.Join(append(path, name), " -> "))
+		}
+		at := templates[name]
+		if at == nil {
+			return fmt.Errorf("unknown AnalysisTemplate %q", name)
+		}
+		for _, ref := range at.Spec.Templates {
+			if err := walk(ref.TemplateName, append(path, name)); err != nil {
+				return err
+			}
+		}
+		out.Metrics = append(out.Metrics, at.Spec.Metrics...)
+		out.Args = append(out.Args, at.Spec.Args...)
+		out.Options = append(out.Options, at.Spec.RunOptions)
+		return nil
+	}
+	return out, walk(name, nil)
 }
 
 // Metric is one measurement repeated over time, with Argo's fields and

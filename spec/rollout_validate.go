@@ -183,8 +183,24 @@ func validateTemplate(at *AnalysisTemplate, seen map[string]*AnalysisTemplate, p
 		}
 		names[a.Name] = true
 	}
-	validateMetrics(p, "spec.metrics", at.Spec.Metrics, true)
-	validateRunOptions(p, "spec", at.Spec.RunOptions, at.Spec.Metrics)
+	validateMetrics(p, "spec.metrics", at.Spec.Metrics, len(at.Spec.Templates) == 0)
+}
+
+// validateComposition checks a template's composed templates, once every
+// template is known, and its options against all the metrics it gathers.
+func validateComposition(at *AnalysisTemplate, templates map[string]*AnalysisTemplate, p *problems) {
+	for i, ref := range at.Spec.Templates {
+		if templates[ref.TemplateName] == nil {
+			p.add(fmt.Sprintf("spec.templates[%d].templateName", i), "unknown AnalysisTemplate %q (the templates are %s)", ref.TemplateName, names(templates))
+			return
+		}
+	}
+	r, err := Resolve(at.Metadata.Name, templates)
+	if err != nil {
+		p.add("spec.templates", "%v", err)
+		return
+	}
+	validateRunOptions(p, "spec", at.Spec.RunOptions, r.Metrics)
 }
 
 // validateRunOptions checks that each selector compiles and names a
@@ -387,13 +403,18 @@ func validateAnalysisRef(p *problems, path string, a *StepAnalysis, templates ma
 	// The values the plan will fill in, as the engine does: the templates'
 	// defaults, then the plan's own, then the sides.
 	values := map[string]string{"route": "", "stable": "", "canary": ""}
+	resolved := map[string]Resolved{}
 	for i, ref := range a.Templates {
-		at := templates[ref.TemplateName]
-		if at == nil {
+		r, err := Resolve(ref.TemplateName, templates)
+		if templates[ref.TemplateName] == nil {
 			p.add(fmt.Sprintf("%s.templates[%d].templateName", path, i), "unknown AnalysisTemplate %q (the templates are %s)", ref.TemplateName, names(templates))
 			continue
 		}
-		for _, arg := range at.Spec.Args {
+		if err != nil {
+			continue // reported at the template
+		}
+		resolved[ref.TemplateName] = r
+		for _, arg := range r.Args {
 			if arg.Value == nil && !given[arg.Name] && !arg.refused {
 				p.add(path+".args", "template %q needs argument %q", ref.TemplateName, arg.Name)
 			}
@@ -410,9 +431,7 @@ func validateAnalysisRef(p *problems, path string, a *StepAnalysis, templates ma
 	validateMetrics(p, path+".metrics", a.Metrics, false)
 	all := slices.Clone(a.Metrics)
 	for _, ref := range a.Templates {
-		if at := templates[ref.TemplateName]; at != nil {
-			all = append(all, at.Spec.Metrics...)
-		}
+		all = append(all, resolved[ref.TemplateName].Metrics...)
 	}
 	validateRunOptions(p, path, a.RunOptions, all)
 	// Fields an argument fills in are checked with the values given here.
@@ -425,10 +444,8 @@ func validateAnalysisRef(p *problems, path string, a *StepAnalysis, templates ma
 		}
 	}
 	for _, ref := range a.Templates {
-		if at := templates[ref.TemplateName]; at != nil {
-			for _, m := range at.Spec.Metrics {
-				check(fmt.Sprintf("template %q: ", ref.TemplateName), m)
-			}
+		for _, m := range resolved[ref.TemplateName].Metrics {
+			check(fmt.Sprintf("template %q: ", ref.TemplateName), m)
 		}
 	}
 	for _, m := range a.Metrics {
