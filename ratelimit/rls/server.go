@@ -125,10 +125,6 @@ func (s *Server) Serve(ctx context.Context, grpcLn net.Listener, httpLns ...net.
 	if s.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(s.TLS)))
 	}
-	// A fixed flow-control window turns off gRPC's bandwidth estimator,
-	// which pings the client to size the window; decisions are a few dozen
-	// bytes, so a megabyte never holds one back.
-	opts = append(opts, grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(1<<20))
 	g := grpc.NewServer(opts...)
 	rlsv3.RegisterRateLimitServiceServer(g, s.Service)
 	healthpb.RegisterHealthServer(g, s.health)
