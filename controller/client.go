@@ -66,11 +66,16 @@ func (k *Client) View(ctx context.Context, name string) (*rollout.View, error) {
 	if err := k.c.Get(ctx, types.NamespacedName{Namespace: k.Namespace, Name: name}, co); err != nil {
 		return nil, err
 	}
-	return ViewOf(co)
+	fromCluster, err := argoTemplates(ctx, k.c, co)
+	if err != nil {
+		return nil, err
+	}
+	return ViewOf(co, fromCluster...)
 }
 
-// ViewOf draws a Cutover from its spec and status.
-func ViewOf(co *v1alpha1.Cutover) (*rollout.View, error) {
+// ViewOf draws a Cutover from its spec and status, with the Argo templates
+// it names read from the cluster.
+func ViewOf(co *v1alpha1.Cutover, fromCluster ...clusterTemplate) (*rollout.View, error) {
 	v := &rollout.View{Name: co.Name, Stable: side(co.Spec.Stable), Canary: side(co.Spec.Canary)}
 	if ist := co.Spec.TrafficRouting.Istio; ist != nil {
 		v.Router, v.Route = istio.Type, "VirtualService "+ist.VirtualService.Name
@@ -85,7 +90,7 @@ func ViewOf(co *v1alpha1.Cutover) (*rollout.View, error) {
 	if co.Status.Phase == PhaseInvalid {
 		v.State.Phase, v.State.Reason = PhaseInvalid, co.Status.Message
 	}
-	if plan, err := planFor(co); err == nil {
+	if plan, err := planFor(co, fromCluster...); err == nil {
 		*v = rollout.ViewOfPlan(plan, v.State, time.Now(), v.Router, v.Route, v.Stable, v.Canary)
 	}
 	return v, nil

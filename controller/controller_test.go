@@ -43,11 +43,11 @@ func newHarness(t *testing.T) *harness {
 	if testing.Short() {
 		t.Skip("starts kube-apiserver")
 	}
-	cfg := kubetest.Start(t,
+	cfg := kubetest.Start(t, append([]string{
 		filepath.Join("..", "deploy", "crd"),
 		kubetest.IstioCRDs(t, kubetest.GoModVersion(t, "istio.io/api")),
 		filepath.Join(kubetest.GatewayAPICRDs(t), "gateway.networking.k8s.io_httproutes.yaml"),
-	)
+	}, kubetest.ArgoTemplateCRDs(t)...)...)
 	c, err := client.New(cfg, client.Options{Scheme: Scheme()})
 	if err != nil {
 		t.Fatal(err)

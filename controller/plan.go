@@ -23,7 +23,7 @@ const (
 // planFor checks a Cutover's plan with the same validation as cutover.yaml
 // and returns it. Problems come back as one error per line, each with the
 // field path in the Cutover (spec.strategy.canary.steps[2].setWeight).
-func planFor(co *v1alpha1.Cutover) (*rollout.Plan, error) {
+func planFor(co *v1alpha1.Cutover, fromCluster ...clusterTemplate) (*rollout.Plan, error) {
 	// The sides are the Cutover's stable and canary; a blueGreen's active
 	// and preview.
 	kind, body, sideKeys := "canary", any(co.Spec.Strategy.Canary), [2]string{"stableService", "canaryService"}
@@ -71,6 +71,18 @@ func planFor(co *v1alpha1.Cutover) (*rollout.Plan, error) {
 		})
 		templateIdx = append(templateIdx, i)
 	}
+	var origins []string // of the templates read from the cluster, after the Cutover's
+	for _, ct := range fromCluster {
+		var body map[string]any
+		if err := json.Unmarshal(ct.Spec.Raw, &body); err != nil {
+			return nil, fmt.Errorf("%s: %v", ct.from, err)
+		}
+		docs = append(docs, map[string]any{
+			"apiVersion": spec.APIVersion, "kind": "AnalysisTemplate",
+			"metadata": map[string]any{"name": ct.Name}, "spec": body,
+		})
+		origins = append(origins, ct.from)
+	}
 	var srcs []spec.Source
 	for i, d := range docs {
 		data, err := yaml.Marshal(d)
@@ -84,7 +96,7 @@ func planFor(co *v1alpha1.Cutover) (*rollout.Plan, error) {
 	if errors.As(err, &list) {
 		var msgs []string
 		for _, e := range list {
-			msgs = append(msgs, fieldPath(e, templateIdx)+": "+e.Msg)
+			msgs = append(msgs, fieldPath(e, templateIdx, origins)+": "+e.Msg)
 		}
 		return nil, errors.New(strings.Join(msgs, "\n"))
 	}
@@ -102,7 +114,7 @@ func planFor(co *v1alpha1.Cutover) (*rollout.Plan, error) {
 }
 
 // fieldPath maps a problem in a synthesized document back to the Cutover.
-func fieldPath(e *spec.FieldError, templateIdx []int) string {
+func fieldPath(e *spec.FieldError, templateIdx []int, origins []string) string {
 	switch {
 	case e.File == "doc1":
 		return e.Path // the Rollout's paths are the Cutover's
@@ -111,6 +123,9 @@ func fieldPath(e *spec.FieldError, templateIdx []int) string {
 		fmt.Sscanf(e.File, "doc%d", &n)
 		if n >= 2 && n-2 < len(templateIdx) {
 			return fmt.Sprintf("spec.analysisTemplates[%d].%s", templateIdx[n-2], e.Path)
+		}
+		if i := n - 2 - len(templateIdx); i >= 0 && i < len(origins) {
+			return origins[i] + ": " + e.Path
 		}
 	}
 	return e.Path

@@ -63,7 +63,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 		}
 		return ctrl.Result{}, err
 	}
-	plan, err := planFor(co)
+	fromCluster, err := argoTemplates(ctx, r.Client, co)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	plan, err := planFor(co, fromCluster...)
 	if err != nil {
 		r.forget(req.NamespacedName)
 		return ctrl.Result{}, r.refuse(ctx, co, err)

@@ -217,9 +217,13 @@ type BackgroundAnalysis struct {
 	StartingStep int32 `json:"startingStep,omitempty"`
 }
 
-// TemplateRef names an analysis template.
+// TemplateRef names an analysis template: one of spec.analysisTemplates,
+// else an Argo Rollouts AnalysisTemplate in the Cutover's namespace, or
+// with ClusterScope a ClusterAnalysisTemplate.
 type TemplateRef struct {
 	TemplateName string `json:"templateName"`
+	// +optional
+	ClusterScope bool `json:"clusterScope,omitempty"`
 }
 
 // AnalysisArg fills a template's argument.

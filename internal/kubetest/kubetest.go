@@ -90,6 +90,13 @@ func IstioCRDs(t testing.TB, istioAPIVersion string) string {
 	return filepath.Join(testenv.ModuleDir(t, "istio.io/api@"+istioAPIVersion), "kubernetes", "customresourcedefinitions.gen.yaml")
 }
 
+// ArgoTemplateCRDs are Argo Rollouts v1.9.0's AnalysisTemplate and
+// ClusterAnalysisTemplate CRDs.
+func ArgoTemplateCRDs(t testing.TB) []string {
+	dir := filepath.Join(testenv.ModuleDir(t, "github.com/argoproj/argo-rollouts@v1.9.0"), "manifests", "crds")
+	return []string{filepath.Join(dir, "analysis-template-crd.yaml"), filepath.Join(dir, "cluster-analysis-template-crd.yaml")}
+}
+
 // ArgoRolloutsCRD is the Rollout CRD of Argo Rollouts v1.9.0.
 func ArgoRolloutsCRD(t testing.TB) string {
 	return filepath.Join(testenv.ModuleDir(t, "github.com/argoproj/argo-rollouts@v1.9.0"), "manifests", "crds", "rollout-crd.yaml")

@@ -1,0 +1,74 @@
+package controller
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cutover-dev/cutover/api/v1alpha1"
+)
+
+// A team's Argo templates in the cluster are used as they are: a
+// namespaced one composed of another, and a ClusterAnalysisTemplate, both
+// measured with Argo's web provider against a real server.
+func TestCutoverUsesArgoTemplatesInTheCluster(t *testing.T) {
+	var healthy atomic.Bool
+	healthy.Store(true)
+	var calls atomic.Int64
+	checks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		fmt.Fprintf(w, `{"data": {"ok": %v, "service": %q}}`, healthy.Load(), r.URL.Query().Get("service"))
+	}))
+	defer checks.Close()
+	h := newHarness(t)
+	h.apply(virtualService)
+	h.apply(fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: smoke, namespace: shop}
+spec:
+  args: [{name: service}]
+  metrics:
+  - name: smoke
+    successCondition: result.ok && result.service == "web-canary"
+    provider:
+      web: {url: "%s/check?service={{args.service}}", jsonPath: "{$.data}"}
+`, checks.URL))
+	h.apply(`apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: release-checks, namespace: shop}
+spec:
+  templates: [{templateName: smoke}]
+`)
+	h.apply(fmt.Sprintf(`apiVersion: argoproj.io/v1alpha1
+kind: ClusterAnalysisTemplate
+metadata: {name: platform-checks}
+spec:
+  metrics:
+  - name: platform
+    successCondition: result.ok
+    provider:
+      web: {url: "%s/platform", jsonPath: "{$.data}"}
+`, checks.URL))
+	h.startController()
+	h.apply(strings.Replace(fmt.Sprintf(plan, "web", istioRouting), "      - pause: {}\n", `      - analysis:
+          templates: [{templateName: release-checks}, {templateName: platform-checks, clusterScope: true}]
+          args: [{name: service, value: web-canary}]
+`, 1))
+	co := h.waitFor("web", "completion", func(co *v1alpha1.Cutover) bool {
+		return co.Status.Phase == "Completed" || co.Status.Phase == "Aborted" || co.Status.Phase == PhaseInvalid
+	})
+	if co.Status.Phase != "Completed" || calls.Load() < 2 {
+		t.Fatalf("phase %s (%s) after %d checks", co.Status.Phase, co.Status.Message, calls.Load())
+	}
+
+	// A template that is in neither the Cutover nor the cluster is refused
+	// by name.
+	h.apply(strings.Replace(fmt.Sprintf(plan, "other", istioRouting), "      - pause: {}\n", "      - analysis: {templates: [{templateName: missing}]}\n", 1))
+	co = h.waitFor("other", "refusal", func(co *v1alpha1.Cutover) bool { return co.Status.Phase == PhaseInvalid })
+	if !strings.Contains(co.Status.Message, `unknown AnalysisTemplate "missing"`) {
+		t.Fatalf("message %q", co.Status.Message)
+	}
+}
