@@ -17,6 +17,7 @@ func newConvertCmd() *cobra.Command {
 	}
 	var files []string
 	var output string
+	var kube bool
 	argo := &cobra.Command{
 		Use:   "argo -f rollout.yaml [-f template.yaml ...] [-o cutover.yaml]",
 		Short: "Turn Argo Rollouts' Rollouts and analysis templates into a Gateway, plans and AnalysisTemplates",
@@ -29,7 +30,12 @@ the cluster. The strategy's fields are carried over as written; check the
 result with cutover validate, which warns about those that only concern
 pods. AnalysisTemplates and ClusterAnalysisTemplates become
 AnalysisTemplates. What was left out or assumed is printed on stderr, one
-line each, as file:line: note.`,
+line each, as file:line: note.
+
+With --kube it writes a Cutover resource per Rollout instead: its Services
+as the stable and canary sides, its Istio VirtualService or Gateway API
+HTTPRoute as the traffic routing, the templates given as its
+analysisTemplates (others are read from the cluster by name).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(files) == 0 {
@@ -43,7 +49,11 @@ line each, as file:line: note.`,
 				}
 				srcs = append(srcs, spec.Source{File: f, Data: data})
 			}
-			out, notes, err := convert.Argo(srcs)
+			conv := convert.Argo
+			if kube {
+				conv = convert.ArgoKube
+			}
+			out, notes, err := conv(srcs)
 			for _, n := range notes {
 				fmt.Fprintln(cmd.ErrOrStderr(), n)
 			}
@@ -59,6 +69,7 @@ line each, as file:line: note.`,
 	}
 	argo.Flags().StringSliceVarP(&files, "file", "f", nil, "file of Argo documents; repeat it for several")
 	argo.Flags().StringVarP(&output, "output", "o", "", "write the config to this file instead of stdout")
+	argo.Flags().BoolVar(&kube, "kube", false, "write Cutover resources for cutover-kube instead of a gateway config")
 	cmd.AddCommand(argo)
 	return cmd
 }
