@@ -83,23 +83,9 @@ func argoTemplates(ctx context.Context, c client.Reader, co *v1alpha1.Cutover) (
 
 // templateRefs are the templates a strategy's analyses name.
 func templateRefs(s v1alpha1.Strategy) []v1alpha1.TemplateRef {
-	var analyses []*v1alpha1.StepAnalysis
-	if c := s.Canary; c != nil {
-		for _, st := range c.Steps {
-			analyses = append(analyses, st.Analysis)
-		}
-		if c.Analysis != nil {
-			analyses = append(analyses, &c.Analysis.StepAnalysis)
-		}
-	}
-	if b := s.BlueGreen; b != nil {
-		analyses = append(analyses, b.PrePromotionAnalysis, b.PostPromotionAnalysis)
-	}
 	var out []v1alpha1.TemplateRef
-	for _, a := range analyses {
-		if a != nil {
-			out = append(out, a.Templates...)
-		}
+	for _, a := range analyses(s) {
+		out = append(out, a.Templates...)
 	}
 	return out
 }

@@ -72,3 +72,55 @@ spec:
 		t.Fatalf("message %q", co.Status.Message)
 	}
 }
+
+// Argo's args[].valueFrom on Kubernetes: a Secret's key and a field of the
+// Cutover. A missing Secret holds the plan with the reason until it exists.
+func TestArgumentValuesFromKubernetes(t *testing.T) {
+	var seen atomic.Value
+	checks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Store(r.URL.String() + " " + r.Header.Get("Authorization"))
+		fmt.Fprintf(w, `{"app": %q, "plan": %q}`, r.URL.Query().Get("app"), r.URL.Query().Get("plan"))
+	}))
+	defer checks.Close()
+	h := newHarness(t)
+	h.apply(virtualService)
+	h.apply(`apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: smoke, namespace: shop}
+spec:
+  args:
+  - name: token
+    valueFrom: {secretKeyRef: {name: checks, key: token}}
+  - name: app
+    valueFrom: {fieldRef: {fieldPath: "metadata.labels['app']"}}
+  - name: plan
+  metrics:
+  - name: smoke
+    successCondition: result.app == "shop-web" && result.plan == "web"
+    provider:
+      web:
+        url: "` + checks.URL + `/check?app={{args.app}}&plan={{args.plan}}"
+        headers: [{key: Authorization, value: "Bearer {{args.token}}"}]
+`)
+	h.startController()
+	doc := strings.Replace(fmt.Sprintf(plan, "web", istioRouting), "      - pause: {}\n", `      - analysis:
+          templates: [{templateName: smoke}]
+          args: [{name: plan, valueFrom: {fieldRef: {fieldPath: metadata.name}}}]
+`, 1)
+	h.apply(strings.Replace(doc, "metadata: {name: web, namespace: shop}", "metadata: {name: web, namespace: shop, labels: {app: shop-web}}", 1))
+	co := h.waitFor("web", "the missing Secret", func(co *v1alpha1.Cutover) bool { return co.Status.Phase == PhaseInvalid })
+	if !strings.Contains(co.Status.Message, "args token: Secret shop/checks") {
+		t.Fatalf("message %q", co.Status.Message)
+	}
+	h.apply(`apiVersion: v1
+kind: Secret
+metadata: {name: checks, namespace: shop}
+stringData: {token: s3cret}
+`)
+	co = h.waitFor("web", "completion", func(co *v1alpha1.Cutover) bool {
+		return co.Status.Phase == "Completed" || co.Status.Phase == "Aborted"
+	})
+	if got, _ := seen.Load().(string); co.Status.Phase != "Completed" || !strings.Contains(got, "app=shop-web&plan=web Bearer s3cret") {
+		t.Fatalf("phase %s (%s); the check saw %q", co.Status.Phase, co.Status.Message, got)
+	}
+}

@@ -70,7 +70,11 @@ func (k *Client) View(ctx context.Context, name string) (*rollout.View, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ViewOf(co, fromCluster...)
+	resolved, fromCluster, err := resolveArgs(ctx, k.c, co, fromCluster)
+	if err != nil {
+		return ViewOf(co) // drawn without the plan's steps; the status says why
+	}
+	return ViewOf(resolved, fromCluster...)
 }
 
 // ViewOf draws a Cutover from its spec and status, with the Argo templates

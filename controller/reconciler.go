@@ -38,8 +38,19 @@ type Reconciler struct {
 	// Interval is how often a running plan is ticked.
 	Interval time.Duration
 
+	// APIReader reads Secrets for analysis arguments without caching
+	// them (a cache would watch every Secret); Client when nil.
+	APIReader client.Reader
+
 	mu    sync.Mutex
 	plans map[types.NamespacedName]*running
+}
+
+func (r *Reconciler) reader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
 }
 
 type running struct {
@@ -67,7 +78,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	plan, err := planFor(co, fromCluster...)
+	resolved, fromCluster, err := resolveArgs(ctx, r.reader(), co, fromCluster)
+	if err != nil {
+		// A Secret created later lets the plan start then.
+		r.forget(req.NamespacedName)
+		return ctrl.Result{RequeueAfter: r.Interval}, r.refuse(ctx, co, err)
+	}
+	plan, err := planFor(resolved, fromCluster...)
 	if err != nil {
 		r.forget(req.NamespacedName)
 		return ctrl.Result{}, r.refuse(ctx, co, err)

@@ -228,8 +228,35 @@ type TemplateRef struct {
 
 // AnalysisArg fills a template's argument.
 type AnalysisArg struct {
-	Name  string `json:"name"`
-	Value string `json:"value"`
+	Name string `json:"name"`
+	// +optional
+	Value string `json:"value,omitempty"`
+	// ValueFrom reads the value from a Secret in the Cutover's namespace or
+	// from a field of the Cutover, as Argo's args[].valueFrom does.
+	// +optional
+	ValueFrom *ArgValueFrom `json:"valueFrom,omitempty"`
+}
+
+// ArgValueFrom is where an argument's value is read.
+// +kubebuilder:validation:XValidation:rule="has(self.secretKeyRef) != has(self.fieldRef)",message="set exactly one of secretKeyRef and fieldRef"
+type ArgValueFrom struct {
+	// +optional
+	SecretKeyRef *SecretKeyRef `json:"secretKeyRef,omitempty"`
+	// FieldRef is a field of the Cutover: metadata.name, metadata.namespace,
+	// metadata.uid, metadata.labels['KEY'] or metadata.annotations['KEY'].
+	// +optional
+	FieldRef *FieldRef `json:"fieldRef,omitempty"`
+}
+
+// SecretKeyRef is a key of a Secret in the Cutover's namespace.
+type SecretKeyRef struct {
+	Name string `json:"name"`
+	Key  string `json:"key"`
+}
+
+// FieldRef names a field of the Cutover.
+type FieldRef struct {
+	FieldPath string `json:"fieldPath"`
 }
 
 // AnalysisTemplate is a named set of metrics in cutover.yaml's format;
