@@ -13,6 +13,7 @@ type ProviderSet struct {
 	Load       Provider
 	Web        Provider
 	Datadog    Provider
+	Job        Provider // on Kubernetes only
 }
 
 // For implements Providers.
@@ -28,6 +29,8 @@ func (s ProviderSet) For(m *spec.Metric) (Provider, error) {
 		return s.Web, nil
 	case m.Provider.Datadog != nil && s.Datadog != nil:
 		return s.Datadog, nil
+	case m.Provider.Job != nil && s.Job != nil:
+		return s.Job, nil
 	}
 	return nil, fmt.Errorf("metric %s: no provider available for it here", m.Name)
 }

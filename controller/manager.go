@@ -102,9 +102,10 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("cutover-controller"),
-		Providers: analysis.ProviderSet{Prometheus: prometheus.Provider{}, Load: load.Provider{}, Web: web.Provider{}, Datadog: datadog.Provider{}},
-		Log:       o.Log,
-		Interval:  o.Interval,
+		Providers: analysis.ProviderSet{Prometheus: prometheus.Provider{}, Load: load.Provider{}, Web: web.Provider{}, Datadog: datadog.Provider{},
+			Job: JobProvider{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}},
+		Log:      o.Log,
+		Interval: o.Interval,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err

@@ -91,7 +91,7 @@ func planFor(co *v1alpha1.Cutover, fromCluster ...clusterTemplate) (*rollout.Pla
 		}
 		srcs = append(srcs, spec.Source{File: fmt.Sprintf("doc%d", i), Data: data})
 	}
-	cfg, err := spec.ParseSources(srcs)
+	cfg, err := spec.ParseSourcesWith(srcs, spec.ParseOptions{Kubernetes: true})
 	var list spec.ErrorList
 	if errors.As(err, &list) {
 		var msgs []string

@@ -98,7 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if err := r.command(ctx, co, run); err != nil {
 		return ctrl.Result{}, err
 	}
-	run.engine.Tick(ctx)
+	run.engine.Tick(withCutover(ctx, co))
 	v := run.engine.View()
 	st := v.State
 	before := run.store.obj.Status.DeepCopy()

@@ -58,6 +58,14 @@ var ignoredFields = map[reflect.Type]map[string]string{
 	},
 }
 
+// Fields that need Kubernetes: refused with the reason unless the config
+// is parsed for cutover-kube (ParseOptions.Kubernetes).
+var standaloneRefusedFields = map[reflect.Type]map[string]string{
+	reflect.TypeFor[Provider](): {
+		"job": "the job provider runs a Kubernetes Job, which the standalone gateway cannot start (use prometheus, gateway, web, datadog or load; cutover-kube runs it)",
+	},
+}
+
 // Fields of Argo's documents that ask for something the gateway cannot do:
 // refused with the reason.
 var refusedFields = map[reflect.Type]map[string]string{
@@ -66,7 +74,6 @@ var refusedFields = map[reflect.Type]map[string]string{
 	},
 	reflect.TypeFor[Provider](): {
 		"plugin":     "a metric plugin runs code loaded into Argo's controller; cutover cannot run it",
-		"job":        "the job provider runs a Kubernetes Job, which the standalone gateway cannot start (use prometheus, gateway, web, datadog or load)",
 		"kayenta":    "the kayenta provider is not supported (use prometheus, gateway, web, datadog or load)",
 		"cloudWatch": "the cloudWatch provider is not supported (use prometheus, gateway, web, datadog or load)",
 		"graphite":   "the graphite provider is not supported (use prometheus, gateway, web, datadog or load)",

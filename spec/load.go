@@ -72,8 +72,20 @@ func Parse(file string, data []byte) (*Config, error) {
 	return ParseSources([]Source{{File: file, Data: data}})
 }
 
+// ParseOptions say where a config will run.
+type ParseOptions struct {
+	// Kubernetes: for cutover-kube, which can do what needs a cluster (the
+	// job provider).
+	Kubernetes bool
+}
+
 // ParseSources is Load for bytes already read.
 func ParseSources(srcs []Source) (*Config, error) {
+	return ParseSourcesWith(srcs, ParseOptions{})
+}
+
+// ParseSourcesWith is ParseSources with options.
+func ParseSourcesWith(srcs []Source, opts ParseOptions) (*Config, error) {
 	cfg := &Config{File: srcs[0].File, Hash: HashSources(srcs)}
 	var errs ErrorList
 	// Each document keeps its decoder: validation that spans documents
@@ -83,7 +95,7 @@ func ParseSources(srcs []Source) (*Config, error) {
 	readable := true // every document parsed as YAML
 	for _, src := range srcs {
 		cfg.Files = append(cfg.Files, src.File)
-		docErrs, ok := parseDocuments(cfg, src.File, src.Data, &gatewayDoc, &rolloutDocs, &templateDocs)
+		docErrs, ok := parseDocuments(cfg, src.File, src.Data, opts, &gatewayDoc, &rolloutDocs, &templateDocs)
 		errs = append(errs, docErrs...)
 		readable = readable && ok
 	}
@@ -142,7 +154,7 @@ func coveredBy(e *FieldError, decodeErrs ErrorList) bool {
 // parseDocuments decodes every document of a file; ok is false when the
 // file is not YAML or a document's kind is unknown, so that nothing can be
 // checked further.
-func parseDocuments(cfg *Config, file string, data []byte, gatewayDoc **decoder, rolloutDocs, templateDocs *[]*decoder) (errs ErrorList, ok bool) {
+func parseDocuments(cfg *Config, file string, data []byte, opts ParseOptions, gatewayDoc **decoder, rolloutDocs, templateDocs *[]*decoder) (errs ErrorList, ok bool) {
 	ok = true
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	for {
@@ -160,7 +172,7 @@ func parseDocuments(cfg *Config, file string, data []byte, gatewayDoc **decoder,
 			continue // an empty document, e.g. after a trailing ---
 		}
 		node := root.Content[0]
-		d := &decoder{file: file, pos: map[string]Pos{}}
+		d := &decoder{file: file, pos: map[string]Pos{}, kube: opts.Kubernetes}
 		kind, kindPos := scalarField(node, "kind")
 		switch kind {
 		case KindGateway:
@@ -337,6 +349,7 @@ type decoder struct {
 	pos      map[string]Pos
 	errs     ErrorList
 	warnings ErrorList
+	kube     bool // fields that need Kubernetes are allowed
 }
 
 var (
@@ -396,7 +409,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 				}
 				continue
 			}
-			if why, refused := refusedFields[v.Type()][key.Value]; !ok && refused {
+			why, refused := refusedFields[v.Type()][key.Value]
+			if !refused && !d.kube {
+				why, refused = standaloneRefusedFields[v.Type()][key.Value]
+				ok = ok && !refused
+			}
+			if refused && !ok {
 				d.fail(key, sub, "%s", why)
 				if m, ok := v.Addr().Interface().(interface{ markIgnored() }); ok {
 					m.markIgnored() // refused already: not "set exactly one" too

@@ -379,6 +379,8 @@ type Provider struct {
 	Load       *LoadProvider       `yaml:"load"`
 	Web        *WebProvider        `yaml:"web"`
 	Datadog    *DatadogProvider    `yaml:"datadog"`
+	// Job is Argo's job metric, on Kubernetes only (ParseOptions).
+	Job *JobProvider `yaml:"job"`
 	// refused: it named a provider of Argo's that is refused already.
 	refused bool
 }
@@ -399,6 +401,14 @@ type WebProvider struct {
 	TimeoutSeconds int        `yaml:"timeoutSeconds"` // 10 by default
 	JSONPath       string     `yaml:"jsonPath"`
 	Insecure       bool       `yaml:"insecure"`
+}
+
+// JobProvider is Argo's job metric: a batch/v1 Job made from Spec (and
+// Metadata's labels and annotations) per measurement; the measurement
+// succeeds when the Job completes and fails when it fails.
+type JobProvider struct {
+	Metadata yaml.Node `yaml:"metadata"`
+	Spec     yaml.Node `yaml:"spec"`
 }
 
 // DatadogProvider is Argo's datadog metric: v1's timeseries query (the

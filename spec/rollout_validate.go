@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/expr-lang/expr"
+	"go.yaml.in/yaml/v3"
 	"k8s.io/client-go/util/jsonpath"
 )
 
@@ -347,6 +348,12 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 		if w := m.Provider.Web; w != nil {
 			n++
 			validateWeb(p, mp, m, w)
+		}
+		if j := m.Provider.Job; j != nil {
+			n++
+			if j.Spec.Kind != yaml.MappingNode {
+				p.add(mp+".provider.job.spec", "required: a batch/v1 Job's spec")
+			}
 		}
 		if dd := m.Provider.Datadog; dd != nil {
 			n++
