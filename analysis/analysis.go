@@ -342,42 +342,33 @@ func runPhase(metrics []MetricStatus) Phase {
 	return phase
 }
 
-// Substitute replaces {{args.NAME}} in every string of the metrics' queries.
+// Substitute fills Argo's {{args.NAME}} (spaces inside the braces
+// allowed, as Argo's templates take them) into every field of the metrics
+// where Argo does.
 func Substitute(metrics []spec.Metric, args map[string]string) []spec.Metric {
+	fill := func(s string) string { return spec.ExpandArgs(s, args) }
 	out := make([]spec.Metric, len(metrics))
 	for i, m := range metrics {
 		if p := m.Provider.Prometheus; p != nil {
 			cp := *p
-			for k, v := range args {
-				cp.Query = strings.ReplaceAll(cp.Query, "{{args."+k+"}}", v)
-				cp.Address = strings.ReplaceAll(cp.Address, "{{args."+k+"}}", v)
-			}
+			cp.Query, cp.Address = fill(cp.Query), fill(cp.Address)
 			m.Provider.Prometheus = &cp
 		}
 		if w := m.Provider.Web; w != nil {
 			cp := *w
+			cp.URL, cp.Body, cp.JSONPath = fill(cp.URL), fill(cp.Body), fill(cp.JSONPath)
 			cp.Headers = slices.Clone(w.Headers)
-			for k, v := range args {
-				ref := "{{args." + k + "}}"
-				cp.URL = strings.ReplaceAll(cp.URL, ref, v)
-				cp.Body = strings.ReplaceAll(cp.Body, ref, v)
-				cp.JSONPath = strings.ReplaceAll(cp.JSONPath, ref, v)
-				for i := range cp.Headers {
-					cp.Headers[i].Value = strings.ReplaceAll(cp.Headers[i].Value, ref, v)
-				}
+			for i := range cp.Headers {
+				cp.Headers[i].Value = fill(cp.Headers[i].Value)
 			}
 			m.Provider.Web = &cp
 		}
 		if dd := m.Provider.Datadog; dd != nil {
 			cp := *dd
+			cp.Query, cp.Formula = fill(cp.Query), fill(cp.Formula)
 			cp.Queries = maps.Clone(dd.Queries)
-			for k, v := range args {
-				ref := "{{args." + k + "}}"
-				cp.Query = strings.ReplaceAll(cp.Query, ref, v)
-				cp.Formula = strings.ReplaceAll(cp.Formula, ref, v)
-				for q := range cp.Queries {
-					cp.Queries[q] = strings.ReplaceAll(cp.Queries[q], ref, v)
-				}
+			for q := range cp.Queries {
+				cp.Queries[q] = fill(cp.Queries[q])
 			}
 			m.Provider.Datadog = &cp
 		}

@@ -150,3 +150,22 @@ func TestDryRunAndMeasurementRetention(t *testing.T) {
 		t.Fatalf("run %s while its dry-run metric measures", both.Phase)
 	}
 }
+
+// Argo takes {{ args.NAME }} with spaces inside the braces too, in every
+// string field it fills.
+func TestSubstituteArgumentsWithSpaces(t *testing.T) {
+	ms := Substitute([]spec.Metric{
+		{Name: "w", Provider: spec.Provider{Web: &spec.WebProvider{URL: "{{ args.api-url }}?service={{args.service}}", Headers: []spec.WebHeader{{Key: "X", Value: "{{ args.service }}"}}}}},
+		{Name: "p", Provider: spec.Provider{Prometheus: &spec.PrometheusProvider{Query: `up{job="{{ args.service }}"}`}}},
+		{Name: "d", Provider: spec.Provider{Datadog: &spec.DatadogProvider{Queries: map[string]string{"a": "sum:x{service:{{args.service}}}"}}}},
+	}, map[string]string{"api-url": "http://checks", "service": "web"})
+	if w := ms[0].Provider.Web; w.URL != "http://checks?service=web" || w.Headers[0].Value != "web" {
+		t.Errorf("web: %+v", w)
+	}
+	if q := ms[1].Provider.Prometheus.Query; q != `up{job="web"}` {
+		t.Errorf("prometheus: %s", q)
+	}
+	if q := ms[2].Provider.Datadog.Queries["a"]; q != "sum:x{service:web}" {
+		t.Errorf("datadog: %s", q)
+	}
+}

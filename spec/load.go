@@ -404,8 +404,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			idx, ok := fields[key.Value]
 			if why, ignored := ignoredFields[v.Type()][key.Value]; !ok && ignored {
 				d.warnings = append(d.warnings, &FieldError{File: d.file, Pos: nodePos(key), Path: sub, Msg: "ignored: " + why})
-				if m, ok := v.Addr().Interface().(interface{ markIgnored() }); ok {
-					m.markIgnored()
+				// A value left with no field of its own set is then not
+				// also asked for one (setAside).
+				if m, ok := v.Addr().Interface().(interface{ setAside() }); ok {
+					m.setAside()
 				}
 				continue
 			}
@@ -416,8 +418,8 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			}
 			if refused && !ok {
 				d.fail(key, sub, "%s", why)
-				if m, ok := v.Addr().Interface().(interface{ markIgnored() }); ok {
-					m.markIgnored() // refused already: not "set exactly one" too
+				if m, ok := v.Addr().Interface().(interface{ setAside() }); ok {
+					m.setAside() // refused already: not "set exactly one" too
 				}
 				continue
 			}

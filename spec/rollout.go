@@ -121,7 +121,7 @@ type Step struct {
 	PodsOnly bool `yaml:"-"`
 }
 
-func (s *Step) markIgnored() { s.PodsOnly = true }
+func (s *Step) setAside() { s.PodsOnly = true }
 
 // Pause waits for Duration, or until promoted when Duration is unset.
 type Pause struct {
@@ -254,7 +254,7 @@ type AnalysisArg struct {
 	refused bool
 }
 
-func (a *AnalysisArg) markIgnored() { a.refused = true }
+func (a *AnalysisArg) setAside() { a.refused = true }
 
 // AnalysisTemplate is a `kind: AnalysisTemplate` document.
 type AnalysisTemplate struct {
@@ -350,17 +350,23 @@ func (m *Metric) deferArg(key, raw string) bool {
 	return true
 }
 
+// ExpandArgs replaces each {{args.NAME}} in s (spaces inside the braces
+// allowed) with its value in args; one not in args stays as written.
+func ExpandArgs(s string, args map[string]string) string {
+	return argRef.ReplaceAllStringFunc(s, func(ref string) string {
+		name := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(strings.Trim(ref, "{}")), "args."))
+		if val, ok := args[name]; ok {
+			return val
+		}
+		return ref
+	})
+}
+
 // ApplyArgs fills in m's {{args.NAME}} fields from args and parses them
 // as their types. The caller substitutes the string fields.
 func (m *Metric) ApplyArgs(args map[string]string) error {
 	for key, raw := range m.Deferred {
-		v := argRef.ReplaceAllStringFunc(raw, func(ref string) string {
-			name := strings.TrimSpace(strings.TrimPrefix(strings.Trim(ref, "{} "), "args."))
-			if val, ok := args[name]; ok {
-				return val
-			}
-			return ref
-		})
+		v := ExpandArgs(raw, args)
 		if ref := argRef.FindString(v); ref != "" {
 			return fmt.Errorf("%s: %s is not given", key, ref)
 		}
@@ -385,7 +391,7 @@ type Provider struct {
 	refused bool
 }
 
-func (p *Provider) markIgnored() { p.refused = true }
+func (p *Provider) setAside() { p.refused = true }
 
 // WebProvider is Argo's web metric: an HTTP request whose JSON answer, at
 // JSONPath (Kubernetes JSONPath, "{$}" by default), is the result. An
