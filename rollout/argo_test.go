@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/internal/cliview"
 	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/server"
 	"github.com/cutover-dev/cutover/state"
@@ -261,4 +262,41 @@ func TestDryRunMetricDoesNotAbort(t *testing.T) {
 	}
 	v.tick()
 	v.expect(rollout.Completed, 3, 100)
+}
+
+// The preview is reachable before the switch through the previewHeader's
+// route; after the switch the active side stays ready for
+// scaleDownDelaySeconds, and the plan says when it can go.
+func TestBlueGreenPreviewHeaderAndScaleDownDelay(t *testing.T) {
+	v := newEnv(t, blueGreenConfig(backend(t, "legacy", nil), backend(t, "new", nil),
+		"      activeService: legacy\n      previewService: new\n      autoPromotionEnabled: false\n      scaleDownDelaySeconds: 45\n"+
+			"      previewHeader: {headerName: x-preview, headerValue: {exact: \"yes\"}}\n"))
+	v.tick()
+	v.tick()
+	v.expect(rollout.Paused, 1, 0)
+	if _, b := v.get("X-Preview", "yes"); b != "new" {
+		t.Fatalf("the preview header reached %q", b)
+	}
+	if _, b := v.get(); b != "legacy" {
+		t.Fatalf("without the header: %q", b)
+	}
+	if v.e.View().DecommissionFrom != nil {
+		t.Fatal("a running plan says the active side can go")
+	}
+	if err := v.e.Promote(context.Background(), false, false, "test", ""); err != nil {
+		t.Fatal(err)
+	}
+	v.tick()
+	v.tick()
+	v.expect(rollout.Completed, 3, 100)
+	view := v.e.View()
+	if d := view.DecommissionFrom; d == nil || !d.Equal(view.State.Updated.Add(45*time.Second)) {
+		t.Fatalf("decommission from %v, completed %v", d, view.State.Updated)
+	}
+	if out := cliview.Render(&view); !strings.Contains(out, "legacy stays ready to take the traffic back until") {
+		t.Fatalf("the CLI does not say when the active side can go:\n%s", out)
+	}
+	if _, b := v.get("X-Preview", "no"); b != "new" {
+		t.Fatalf("after the switch %q answered", b)
+	}
 }

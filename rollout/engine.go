@@ -29,6 +29,10 @@ type Plan struct {
 	Templates     map[string]*spec.AnalysisTemplate
 	// Remotes are other gateways the plan moves in step.
 	Remotes []spec.RemoteGateway
+	// ScaleDownDelay is how long after completing the stable side must
+	// stay ready to take the traffic back (blueGreen's
+	// scaleDownDelaySeconds); 0 when the plan does not say.
+	ScaleDownDelay time.Duration
 }
 
 // NewPlan takes a Rollout from a validated config.
@@ -40,6 +44,9 @@ func NewPlan(cfg *spec.Config, r *spec.Rollout) *Plan {
 		Steps: c.Steps, Background: c.Analysis,
 		Templates: map[string]*spec.AnalysisTemplate{},
 		Remotes:   r.Spec.RemoteGateways,
+	}
+	if bg := r.Spec.Strategy.BlueGreen; bg != nil {
+		p.ScaleDownDelay = bg.ScaleDownDelay()
 	}
 	for _, rt := range cfg.Gateway.Spec.Routes {
 		if rt.Name != p.Route {

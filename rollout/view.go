@@ -21,6 +21,10 @@ type View struct {
 	HeaderRoutes []string      `json:"headerRoutes"`
 	MirrorRoutes []string      `json:"mirrorRoutes"`
 	Steps        []StepView    `json:"steps"`
+	// DecommissionFrom is when the stable side, no longer needed to take
+	// the traffic back, may be turned off: a completed plan's end plus its
+	// scale-down delay.
+	DecommissionFrom *time.Time `json:"decommissionFrom,omitempty"`
 }
 
 // StepView is one step in the plan's picture.
@@ -42,6 +46,10 @@ func ViewOfPlan(p *Plan, st State, now time.Time, router, route, stable, canary 
 	v := View{
 		Name: p.Name, Route: route, Stable: stable, Canary: canary,
 		Router: router, State: st, PauseLeft: st.pauseLeft(now),
+	}
+	if st.Phase == Completed && p.ScaleDownDelay > 0 {
+		at := st.Updated.Add(p.ScaleDownDelay)
+		v.DecommissionFrom = &at
 	}
 	if !st.terminal() {
 		for _, h := range p.headerRoutesAt(st.Step) {

@@ -37,7 +37,6 @@ var ignoredFields = map[reflect.Type]map[string]string{
 	},
 	reflect.TypeFor[BlueGreenStrategy](): {
 		"previewReplicaCount":         "it sizes the preview ReplicaSet",
-		"scaleDownDelaySeconds":       "it delays scaling the old ReplicaSet down; the gateway's backends stay up, so an abort can always switch back",
 		"scaleDownDelayRevisionLimit": "it limits old ReplicaSets kept up",
 		"abortScaleDownDelaySeconds":  "it delays scaling the preview ReplicaSet down after an abort",
 		"maxUnavailable":              "it sizes ReplicaSets during the update",

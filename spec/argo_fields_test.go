@@ -68,6 +68,9 @@ func TestBlueGreenRefusals(t *testing.T) {
 		{blueGreenBase, `{activeService: legacy, previewService: legacy}`, "spec.strategy.blueGreen.previewService: must differ from activeService"},
 		{valid, `{activeService: legacy, previewService: new}`, `backend "new" has weight 10 in route "api": blueGreen switches all traffic at once`},
 		{blueGreenBase, `{activeService: legacy, previewService: new, autoPromotionSeconds: -1}`, "autoPromotionSeconds: must not be negative"},
+		{blueGreenBase, `{activeService: legacy, previewService: new, scaleDownDelaySeconds: -1}`, "scaleDownDelaySeconds: must not be negative"},
+		{blueGreenBase, `{activeService: legacy, previewService: new, previewHeader: {headerName: "bad header", headerValue: {exact: x}}}`, `previewHeader.headerName: "bad header" is not a valid header name`},
+		{blueGreenBase, `{activeService: legacy, previewService: new, previewHeader: {headerName: x-preview}}`, "previewHeader.headerValue: required"},
 		{blueGreenBase, `{activeService: legacy, previewService: new, prePromotionAnalysis: {templates: [{templateName: nope}]}}`, `prePromotionAnalysis.templates[0].templateName: unknown AnalysisTemplate "nope"`},
 	} {
 		doc := tc.base + "---\napiVersion: cutover.dev/v1alpha1\nkind: Rollout\nmetadata: {name: api}\nspec:\n  route: api\n  strategy:\n    blueGreen: " + tc.strategy + "\n"

@@ -69,6 +69,26 @@ type BlueGreenStrategy struct {
 	// PostPromotionAnalysis switches the route back to ActiveService.
 	PrePromotionAnalysis  *StepAnalysis `yaml:"prePromotionAnalysis"`
 	PostPromotionAnalysis *StepAnalysis `yaml:"postPromotionAnalysis"`
+	// ScaleDownDelaySeconds is how long after the switch the active side
+	// must stay up, health-checked and ready to take the traffic back;
+	// the plan's status then says it can be decommissioned (30 by
+	// default, as Argo's).
+	ScaleDownDelaySeconds *int `yaml:"scaleDownDelaySeconds"`
+	// PreviewHeader, cutover's own, reaches the preview before the switch:
+	// requests that match go to it through a header route named
+	// "preview", removed when the plan ends.
+	PreviewHeader *HeaderRoutingMatch `yaml:"previewHeader"`
+}
+
+// DefaultScaleDownDelay is Argo's scaleDownDelaySeconds default.
+const DefaultScaleDownDelay = 30 * time.Second
+
+// ScaleDownDelay is how long the active side stays ready after the switch.
+func (b *BlueGreenStrategy) ScaleDownDelay() time.Duration {
+	if b.ScaleDownDelaySeconds == nil {
+		return DefaultScaleDownDelay
+	}
+	return time.Duration(*b.ScaleDownDelaySeconds) * time.Second
 }
 
 // CanarySteps is the plan a blueGreen strategy amounts to, in Argo's order
@@ -78,6 +98,9 @@ type BlueGreenStrategy struct {
 // failing among them, puts it back on the active one.
 func (b *BlueGreenStrategy) CanarySteps() []Step {
 	var steps []Step
+	if b.PreviewHeader != nil {
+		steps = append(steps, Step{SetHeaderRoute: &SetHeaderRoute{Name: "preview", Match: []HeaderRoutingMatch{*b.PreviewHeader}}})
+	}
 	if b.PrePromotionAnalysis != nil {
 		steps = append(steps, Step{Analysis: b.PrePromotionAnalysis})
 	}

@@ -659,6 +659,19 @@ func validateBlueGreen(bg *BlueGreenStrategy, routeName string, route *Route, te
 	if bg.AutoPromotionSeconds != nil && *bg.AutoPromotionSeconds < 0 {
 		p.add(bp+".autoPromotionSeconds", "must not be negative")
 	}
+	if bg.ScaleDownDelaySeconds != nil && *bg.ScaleDownDelaySeconds < 0 {
+		p.add(bp+".scaleDownDelaySeconds", "must not be negative")
+	}
+	if h := bg.PreviewHeader; h != nil {
+		switch {
+		case !isToken(h.HeaderName):
+			p.add(bp+".previewHeader.headerName", "%q is not a valid header name", h.HeaderName)
+		case h.HeaderValue == nil || h.QueryParamName != "":
+			p.add(bp+".previewHeader.headerValue", "required: the value that sends a request to the preview")
+		default:
+			validateStringMatch(p, bp+".previewHeader.headerValue", h.HeaderValue, false)
+		}
+	}
 	if a := bg.PrePromotionAnalysis; a != nil {
 		validateAnalysisRef(p, bp+".prePromotionAnalysis", a, templates)
 	}

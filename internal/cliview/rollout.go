@@ -26,6 +26,9 @@ func Render(v *rollout.View) string {
 	}
 	fmt.Fprintf(&b, "Status:    %s\n", status)
 	fmt.Fprintf(&b, "Weights:   canary %d%%  stable %d%%\n", st.Weight, 100-st.Weight)
+	if d := v.DecommissionFrom; d != nil {
+		fmt.Fprintf(&b, "Stable:    %s stays ready to take the traffic back until %s; it can be decommissioned then\n", v.Stable, d.Format(time.RFC3339))
+	}
 	if len(v.HeaderRoutes) > 0 {
 		fmt.Fprintf(&b, "Header routes to canary: %s\n", strings.Join(v.HeaderRoutes, ", "))
 	}
