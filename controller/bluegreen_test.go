@@ -99,3 +99,26 @@ func TestCRDTakesArgoPauseDurations(t *testing.T) {
 		}
 	}
 }
+
+// A Cutover's blueGreen takes previewHeader and scaleDownDelaySeconds as
+// the gateway's does.
+func TestBlueGreenPreviewHeaderInACutover(t *testing.T) {
+	co := &v1alpha1.Cutover{}
+	co.Name = "web"
+	if err := yaml.Unmarshal([]byte(`spec:
+  strategy:
+    blueGreen:
+      autoPromotionEnabled: false
+      scaleDownDelaySeconds: 60
+      previewHeader: {headerName: x-preview, headerValue: {exact: "yes"}}
+`), co); err != nil {
+		t.Fatal(err)
+	}
+	p, err := planFor(co)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Steps) != 3 || p.Steps[0].SetHeaderRoute == nil || p.Steps[0].SetHeaderRoute.Name != "preview" || p.ScaleDownDelay.Seconds() != 60 {
+		t.Fatalf("plan %+v", p)
+	}
+}

@@ -119,6 +119,15 @@ type BlueGreenStrategy struct {
 	PrePromotionAnalysis *StepAnalysis `json:"prePromotionAnalysis,omitempty"`
 	// +optional
 	PostPromotionAnalysis *StepAnalysis `json:"postPromotionAnalysis,omitempty"`
+	// ScaleDownDelaySeconds is how long the stable side must stay ready to
+	// take the traffic back after the switch (30 by default, as Argo's).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ScaleDownDelaySeconds *int32 `json:"scaleDownDelaySeconds,omitempty"`
+	// PreviewHeader sends matching requests to the canary side before the
+	// switch, through a header route named preview.
+	// +optional
+	PreviewHeader *HeaderRoutingMatch `json:"previewHeader,omitempty"`
 }
 
 // Step does one thing.
