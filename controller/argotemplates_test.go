@@ -124,3 +124,42 @@ stringData: {token: s3cret}
 		t.Fatalf("phase %s (%s); the check saw %q", co.Status.Phase, co.Status.Message, got)
 	}
 }
+
+// Argo's datadog keys on Kubernetes: the Secret a secretRef names, in the
+// Cutover's namespace when namespaced; a Datadog stand-in answers as its
+// API reference documents (Datadog cannot run here).
+func TestDatadogKeysFromASecret(t *testing.T) {
+	dd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/query" || r.Header.Get("DD-API-KEY") != "k1" || r.Header.Get("DD-APPLICATION-KEY") != "k2" {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		fmt.Fprint(w, `{"series": [{"pointlist": [[1700000000000, 0.001]]}]}`)
+	}))
+	defer dd.Close()
+	h := newHarness(t)
+	h.apply(virtualService)
+	h.apply(`apiVersion: v1
+kind: Secret
+metadata: {name: dd-keys, namespace: shop}
+stringData: {api-key: k1, app-key: k2, address: "` + dd.URL + `"}
+`)
+	h.startController()
+	doc := strings.Replace(fmt.Sprintf(plan, "web", istioRouting), "      - pause: {}\n", "      - analysis: {templates: [{templateName: errors}]}\n", 1)
+	h.apply(strings.Replace(doc, "  trafficRouting:\n", `  analysisTemplates:
+  - name: errors
+    spec:
+      metrics:
+      - name: errors
+        successCondition: result < 0.01
+        provider:
+          datadog: {query: "sum:errors{service:web}", secretRef: {name: dd-keys, namespaced: true}}
+  trafficRouting:
+`, 1))
+	co := h.waitFor("web", "completion", func(co *v1alpha1.Cutover) bool {
+		return co.Status.Phase == "Completed" || co.Status.Phase == "Aborted" || co.Status.Phase == PhaseInvalid
+	})
+	if co.Status.Phase != "Completed" {
+		t.Fatalf("phase %s (%s)", co.Status.Phase, co.Status.Message)
+	}
+}

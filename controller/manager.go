@@ -20,7 +20,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/cutover-dev/cutover/analysis"
-	"github.com/cutover-dev/cutover/analysis/datadog"
 	"github.com/cutover-dev/cutover/analysis/load"
 	"github.com/cutover-dev/cutover/analysis/prometheus"
 	"github.com/cutover-dev/cutover/analysis/web"
@@ -102,8 +101,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Recorder:  mgr.GetEventRecorder("cutover-controller"),
-		Providers: analysis.ProviderSet{Prometheus: prometheus.Provider{}, Load: load.Provider{}, Web: web.Provider{}, Datadog: datadog.Provider{},
-			Job: JobProvider{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}},
+		Providers: analysis.ProviderSet{Prometheus: prometheus.Provider{}, Load: load.Provider{}, Web: web.Provider{},
+			Datadog: DatadogProvider{Reader: mgr.GetAPIReader(), Namespace: ControllerNamespace()},
+			Job:     JobProvider{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}},
 		Log:      o.Log,
 		Interval: o.Interval,
 	}

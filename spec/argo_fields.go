@@ -63,6 +63,9 @@ var standaloneRefusedFields = map[reflect.Type]map[string]string{
 	reflect.TypeFor[Provider](): {
 		"job": "the job provider runs a Kubernetes Job, which the standalone gateway cannot start (use prometheus, gateway, web, datadog or load; cutover-kube runs it)",
 	},
+	reflect.TypeFor[DatadogProvider](): {
+		"secretRef": "it reads the keys from a Kubernetes Secret; set DD_API_KEY, DD_APP_KEY (and DD_ADDRESS) in cutover's environment, or use cutover-kube",
+	},
 }
 
 // Fields of Argo's documents that ask for something the gateway cannot do:
@@ -83,9 +86,6 @@ var refusedFields = map[reflect.Type]map[string]string{
 	},
 	reflect.TypeFor[WebProvider](): {
 		"authentication": "OAuth2 for the web provider is not supported: put a token in headers",
-	},
-	reflect.TypeFor[DatadogProvider](): {
-		"secretRef": "it reads the keys from a Kubernetes Secret; set DD_API_KEY, DD_APP_KEY (and DD_ADDRESS) in cutover's environment",
 	},
 	reflect.TypeFor[AnalysisArg](): {
 		"valueFrom": "valueFrom reads a Secret or a pod's field, which exist only on Kubernetes: give the value",

@@ -453,6 +453,16 @@ type DatadogProvider struct {
 	Formula    string            `yaml:"formula"`
 	APIVersion string            `yaml:"apiVersion"` // v1 (default) or v2
 	Aggregator string            `yaml:"aggregator"` // v2: last by default
+	// SecretRef, on Kubernetes, names the Secret with the keys (api-key,
+	// app-key, address): in cutover-kube's namespace, or the Cutover's
+	// when Namespaced, as Argo's.
+	SecretRef *DatadogSecretRef `yaml:"secretRef"`
+}
+
+// DatadogSecretRef names the Secret a datadog metric's keys are in.
+type DatadogSecretRef struct {
+	Name       string `yaml:"name"`
+	Namespaced bool   `yaml:"namespaced"`
 }
 
 // WebHeader is one request header of a web metric.
