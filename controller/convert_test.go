@@ -22,6 +22,8 @@ func TestConvertedArgoRolloutsAreCutovers(t *testing.T) {
 	for file, want := range map[string]string{
 		"test/e2e/istio/istio-host-split.yaml": "setWeight: 10",
 		"examples/istio/istio-mirror.yaml":     "setMirrorRoute",
+		// Subset-level splitting: both sides are the DestinationRule's host.
+		"examples/istio/istio-subset-split.yaml": "destinationRule: {name: istio-subset-split-destrule, stableSubset: stable, canarySubset: canary}",
 	} {
 		data, err := os.ReadFile(filepath.Join(root, file))
 		if err != nil {

@@ -99,6 +99,7 @@ type argoConversion struct {
 	backends  map[string]bool
 	order     []string       // backends in the order first named
 	ports     map[string]int // Service ports from the input
+	hosts     map[string]string
 }
 
 type route struct{ name, stable, canary string }

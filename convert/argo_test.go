@@ -109,3 +109,29 @@ func TestConvertArgoRefusesARolloutWithoutStrategy(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// Subset-level splitting needs the DestinationRule's host, which only the
+// input can give.
+func TestConvertArgoKubeSubsetsNeedTheDestinationRule(t *testing.T) {
+	rollout := `apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  strategy:
+    canary:
+      trafficRouting:
+        istio:
+          virtualService: {name: web-vs, routes: [primary]}
+          destinationRule: {name: web-dr, canarySubsetName: canary, stableSubsetName: stable}
+      steps: [{setWeight: 10}]
+`
+	_, _, err := convert.ArgoKube([]spec.Source{{File: "r.yaml", Data: []byte(rollout)}})
+	if err == nil || !strings.Contains(err.Error(), "r.yaml:1: Rollout web splits by DestinationRule subsets: give its DestinationRule") {
+		t.Fatalf("got %v", err)
+	}
+	dr := "---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {name: web-dr}\nspec: {host: web.shop.svc.cluster.local}\n"
+	out, _, err := convert.ArgoKube([]spec.Source{{File: "r.yaml", Data: []byte(rollout + dr)}})
+	if err != nil || !strings.Contains(string(out), "stable: {service: web.shop.svc.cluster.local}") {
+		t.Fatalf("%v\n%s", err, out)
+	}
+}

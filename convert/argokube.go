@@ -30,6 +30,7 @@ func ArgoKube(srcs []spec.Source) ([]byte, []Note, error) {
 	c := &argoConversion{backends: map[string]bool{}, ports: map[string]int{}}
 	var rollouts []located
 	var templates []*yaml.Node
+	hosts := map[string]string{} // DestinationRule and VirtualService names to their host
 	for _, src := range srcs {
 		docs, err := documents(src)
 		if err != nil {
@@ -43,12 +44,14 @@ func ArgoKube(srcs []spec.Source) ([]byte, []Note, error) {
 				templates = append(templates, mapNode("name", scalar(field(mapping(d.node, "metadata"), "name")), "spec", orEmpty(mapping(d.node, "spec"))))
 			default:
 				c.note(d, "kind %s is not a plan or an analysis template: left out", orNone(kind))
+				meshHost(d.node, kind, hosts)
 			}
 		}
 	}
 	if len(rollouts) == 0 {
 		return nil, c.notes, errors.New("no Rollout found")
 	}
+	c.hosts = hosts
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
 	enc.SetIndent(2)
@@ -103,6 +106,18 @@ func (c *argoConversion) cutover(d located, templates []*yaml.Node) (*yaml.Node,
 	default:
 		return nil, fmt.Errorf("%s:%d: Rollout %s has neither spec.strategy.canary nor spec.strategy.blueGreen (Argo refuses it too)", d.file, d.node.Line, name)
 	}
+	dr := mapping(mapping(tr, "istio"), "destinationRule")
+	if stable == "" && next == "" && dr != nil {
+		// Subset-level splitting: both sides are the DestinationRule's host.
+		host := c.hosts["DestinationRule/"+field(dr, "name")]
+		if host == "" {
+			host = c.hosts["VirtualService/"+field(mapping(mapping(tr, "istio"), "virtualService"), "name")]
+		}
+		if host == "" {
+			return nil, fmt.Errorf("%s:%d: Rollout %s splits by DestinationRule subsets: give its DestinationRule (or VirtualService) in the input too, for the Service both sides are", d.file, d.node.Line, name)
+		}
+		stable, next = host, host
+	}
 	if stable == "" || next == "" {
 		return nil, fmt.Errorf("%s:%d: Rollout %s: a Cutover moves traffic between two Services; name both (stableService and canaryService, or activeService and previewService)", d.file, d.node.Line, name)
 	}
@@ -153,7 +168,12 @@ func kubeRouting(tr *yaml.Node) (routing *yaml.Node, assumed bool, err error) {
 			if routes == nil || len(routes.Content) == 0 {
 				routes, assumed = seq(scalar("primary")), true
 			}
-			return mapNode("istio", mapNode("virtualService", flow(mapNode("name", scalar(name), "routes", flow(routes))))), assumed, nil
+			istioNode := mapNode("virtualService", flow(mapNode("name", scalar(name), "routes", flow(routes))))
+			if dr := mapping(istio, "destinationRule"); dr != nil {
+				istioNode.Content = append(istioNode.Content, scalar("destinationRule"), flow(mapNode("name", scalar(field(dr, "name")),
+					"stableSubset", scalar(field(dr, "stableSubsetName")), "canarySubset", scalar(field(dr, "canarySubsetName")))))
+			}
+			return mapNode("istio", istioNode), assumed, nil
 		}
 	}
 	if gw := mapping(mapping(tr, "plugins"), "argoproj-labs/gatewayAPI"); gw != nil {
@@ -166,6 +186,26 @@ func kubeRouting(tr *yaml.Node) (routing *yaml.Node, assumed bool, err error) {
 		}
 	}
 	return nil, false, errors.New("cutover-kube routes through an Istio VirtualService or a Gateway API HTTPRoute: its trafficRouting names neither")
+}
+
+// meshHost records the host of an Istio DestinationRule (spec.host) or
+// VirtualService (its first route's destination).
+func meshHost(n *yaml.Node, kind string, hosts map[string]string) {
+	name, sp := field(mapping(n, "metadata"), "name"), mapping(n, "spec")
+	switch kind {
+	case "DestinationRule":
+		if h := field(sp, "host"); h != "" {
+			hosts["DestinationRule/"+name] = h
+		}
+	case "VirtualService":
+		if http := mapping(sp, "http"); http != nil && len(http.Content) > 0 {
+			if route := mapping(http.Content[0], "route"); route != nil && len(route.Content) > 0 {
+				if h := field(mapping(route.Content[0], "destination"), "host"); h != "" {
+					hosts["VirtualService/"+name] = h
+				}
+			}
+		}
+	}
 }
 
 func orEmpty(n *yaml.Node) *yaml.Node {
