@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/yaml"
@@ -40,6 +41,11 @@ func TestIstioBlueGreenSwitchesAtOnce(t *testing.T) {
 	}
 	h.waitFor("web", "completion", func(co *v1alpha1.Cutover) bool { return co.Status.Phase == "Completed" })
 	h.eventually("the VirtualService at 100 %", func() bool { canary, _, _ := h.vsState(); return canary == 100 })
+	// Argo's default scaleDownDelaySeconds: the stable side may go 30 s on.
+	co := h.waitFor("web", "status.decommissionFrom", func(co *v1alpha1.Cutover) bool { return co.Status.DecommissionFrom != nil })
+	if d := co.Status.DecommissionFrom; d == nil || time.Until(d.Time) < 20*time.Second || time.Until(d.Time) > 31*time.Second {
+		t.Errorf("status.decommissionFrom %v", d)
+	}
 	if seen := stopWatch(); fmt.Sprint(seen) != "[0 100]" {
 		t.Errorf("canary weights seen: %v; want [0 100]", seen)
 	}

@@ -103,6 +103,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	st := v.State
 	before := run.store.obj.Status.DeepCopy()
 	summarize(&run.store.obj.Status, &st, co.Generation)
+	run.store.obj.Status.DecommissionFrom = nil
+	if d := v.DecommissionFrom; d != nil {
+		run.store.obj.Status.DecommissionFrom = &metav1.Time{Time: d.Truncate(time.Second)}
+	}
 	if !equalStatus(before, &run.store.obj.Status) {
 		if err := patchStatus(ctx, r.Client, run.store.obj); err != nil {
 			return ctrl.Result{}, err

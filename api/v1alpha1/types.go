@@ -341,6 +341,10 @@ type CutoverStatus struct {
 	StableWeight int32 `json:"stableWeight"`
 	// +optional
 	CanaryWeight int32 `json:"canaryWeight"`
+	// DecommissionFrom is when a completed blueGreen's stable side, kept
+	// ready to take the traffic back for scaleDownDelaySeconds, may go.
+	// +optional
+	DecommissionFrom *metav1.Time `json:"decommissionFrom,omitempty"`
 	// Verdicts of the analysis runs, latest first.
 	// +optional
 	Verdicts []Verdict `json:"verdicts,omitempty"`
