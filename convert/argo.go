@@ -97,9 +97,9 @@ type argoConversion struct {
 	templates []*yaml.Node
 	routes    []route
 	backends  map[string]bool
-	order     []string       // backends in the order first named
-	ports     map[string]int // Service ports from the input
-	hosts     map[string]string
+	order     []string          // backends in the order first named
+	ports     map[string]int    // Service ports from the input
+	hosts     map[string]string // --kube: DestinationRule and VirtualService hosts
 }
 
 type route struct{ name, stable, canary string }
@@ -115,20 +115,27 @@ func (c *argoConversion) noteAt(file string, n *yaml.Node, format string, args .
 func (c *argoConversion) template(d located, kind string) *yaml.Node {
 	n := d.node
 	set(n, "apiVersion", scalar(spec.APIVersion))
-	if field(mapping(n, "metadata"), "name") == "" {
-		name := fmt.Sprintf("template-%d", len(c.templates)+1)
-		if mapping(n, "metadata") == nil {
-			set(n, "metadata", mapNode())
-		}
-		set(mapping(n, "metadata"), "name", scalar(name))
-		c.note(d, "no metadata.name: named %s", name)
-	}
+	c.ensureName(d, fmt.Sprintf("template-%d", len(c.templates)+1))
 	if kind == "ClusterAnalysisTemplate" {
 		set(n, "kind", scalar(spec.KindAnalysisTemplate))
 		c.note(d, "ClusterAnalysisTemplate %s became an AnalysisTemplate: the gateway's templates have one scope", field(mapping(n, "metadata"), "name"))
 	}
 	c.metadata(d)
 	return n
+}
+
+// ensureName gives a document without metadata.name (a fragment of
+// Argo's documentation, say) the name fallback, and returns its name.
+func (c *argoConversion) ensureName(d located, fallback string) string {
+	if name := field(mapping(d.node, "metadata"), "name"); name != "" {
+		return name
+	}
+	if mapping(d.node, "metadata") == nil {
+		set(d.node, "metadata", mapNode())
+	}
+	set(mapping(d.node, "metadata"), "name", scalar(fallback))
+	c.note(d, "no metadata.name: named %s", fallback)
+	return fallback
 }
 
 // metadata keeps the name and labels; the rest concerns Kubernetes.
@@ -153,15 +160,7 @@ func (c *argoConversion) rollout(d located) *yaml.Node {
 		c.noteAt(d.file, st, "status left out: it is Argo's record of a run")
 		remove(n, "status")
 	}
-	name := field(mapping(n, "metadata"), "name")
-	if name == "" {
-		name = fmt.Sprintf("rollout-%d", len(c.rollouts)+1)
-		if mapping(n, "metadata") == nil {
-			set(n, "metadata", mapNode())
-		}
-		set(mapping(n, "metadata"), "name", scalar(name))
-		c.note(d, "no metadata.name: named %s", name)
-	}
+	name := c.ensureName(d, fmt.Sprintf("rollout-%d", len(c.rollouts)+1))
 	sp := mapping(n, "spec")
 	if sp == nil {
 		c.failed = append(c.failed, fmt.Sprintf("%s:%d: Rollout %s has no spec", d.file, n.Line, name))
