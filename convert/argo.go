@@ -2,6 +2,7 @@ package convert
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -32,36 +33,18 @@ func (n Note) String() string { return fmt.Sprintf("%s:%d: %s", n.File, n.Line, 
 // over is in the notes. The output is one config: a Gateway document, then
 // the plans and templates.
 func Argo(srcs []spec.Source) ([]byte, []Note, error) {
-	c := &argoConversion{backends: map[string]bool{}, ports: map[string]int{}}
-	var rollouts []located
-	for _, src := range srcs {
-		docs, err := documents(src)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, d := range docs {
-			switch kind := field(d.node, "kind"); kind {
-			case "Rollout":
-				rollouts = append(rollouts, d)
-			case "AnalysisTemplate", "ClusterAnalysisTemplate":
-				c.templates = append(c.templates, c.template(d, kind))
-			case "Service":
-				// A Service the plans name gives its backend's port.
-				if name := field(mapping(d.node, "metadata"), "name"); name != "" {
-					if ports := mapping(mapping(d.node, "spec"), "ports"); ports != nil && len(ports.Content) > 0 {
-						if p, err := strconv.Atoi(field(ports.Content[0], "port")); err == nil {
-							c.ports[name] = p
-						}
-					}
-				}
-			default:
-				c.note(d, "kind %s is not a plan or an analysis template: left out", orNone(kind))
-			}
-		}
+	c := &argoConversion{backends: map[string]bool{}}
+	in, err := c.read(srcs, false)
+	if err != nil {
+		return nil, nil, err
 	}
-	for _, d := range rollouts {
+	for _, d := range in.templates {
+		c.templates = append(c.templates, c.template(d, field(d.node, "kind")))
+	}
+	for _, d := range in.rollouts {
 		c.rollouts = append(c.rollouts, c.rollout(d))
 	}
+	c.sortNotes(srcs)
 	if len(c.failed) > 0 {
 		return nil, c.notes, errors.New(strings.Join(c.failed, "\n"))
 	}
@@ -85,6 +68,59 @@ func Argo(srcs []spec.Source) ([]byte, []Note, error) {
 	return out.Bytes(), c.notes, nil
 }
 
+// argoInput is a set of Argo files sorted for a conversion.
+type argoInput struct {
+	rollouts, templates []located
+}
+
+// read sorts srcs' documents into Rollouts and templates, and keeps what
+// the plans may need of the others (a Service's port, an Istio object's
+// host); the other kinds are noted as left out, Services too when
+// noteServices.
+func (c *argoConversion) read(srcs []spec.Source, noteServices bool) (*argoInput, error) {
+	in := &argoInput{}
+	c.ports, c.hosts = map[string]int{}, map[string]string{}
+	for _, src := range srcs {
+		docs, err := documents(src)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range docs {
+			switch kind := field(d.node, "kind"); kind {
+			case "Rollout":
+				in.rollouts = append(in.rollouts, d)
+			case "AnalysisTemplate", "ClusterAnalysisTemplate":
+				in.templates = append(in.templates, d)
+			case "Service":
+				name := field(mapping(d.node, "metadata"), "name")
+				if ports := mapping(mapping(d.node, "spec"), "ports"); name != "" && ports != nil && len(ports.Content) > 0 {
+					if p, err := strconv.Atoi(field(ports.Content[0], "port")); err == nil {
+						c.ports[name] = p
+					}
+				}
+				if noteServices {
+					c.note(d, "kind %s is not a plan or an analysis template: left out", kind)
+				}
+			default:
+				c.note(d, "kind %s is not a plan or an analysis template: left out", orNone(kind))
+				meshHost(d.node, kind, c.hosts)
+			}
+		}
+	}
+	return in, nil
+}
+
+// sortNotes puts the notes in the order of the input: file, then line.
+func (c *argoConversion) sortNotes(srcs []spec.Source) {
+	order := map[string]int{}
+	for i, src := range srcs {
+		order[src.File] = i
+	}
+	slices.SortStableFunc(c.notes, func(a, b Note) int {
+		return cmp.Or(cmp.Compare(order[a.File], order[b.File]), cmp.Compare(a.Line, b.Line))
+	})
+}
+
 type located struct {
 	file string
 	node *yaml.Node
@@ -99,7 +135,7 @@ type argoConversion struct {
 	backends  map[string]bool
 	order     []string          // backends in the order first named
 	ports     map[string]int    // Service ports from the input
-	hosts     map[string]string // --kube: DestinationRule and VirtualService hosts
+	hosts     map[string]string // DestinationRule and VirtualService hosts, by kind/name
 }
 
 type route struct{ name, stable, canary string }

@@ -27,37 +27,25 @@ var (
 // read from the cluster by name, as Argo's). What a Cutover cannot hold is
 // in the notes.
 func ArgoKube(srcs []spec.Source) ([]byte, []Note, error) {
-	c := &argoConversion{backends: map[string]bool{}, ports: map[string]int{}}
-	var rollouts []located
-	var templates []*yaml.Node
-	hosts := map[string]string{} // DestinationRule and VirtualService names to their host
-	for _, src := range srcs {
-		docs, err := documents(src)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, d := range docs {
-			switch kind := field(d.node, "kind"); kind {
-			case "Rollout":
-				rollouts = append(rollouts, d)
-			case "AnalysisTemplate", "ClusterAnalysisTemplate":
-				templates = append(templates, mapNode("name", scalar(field(mapping(d.node, "metadata"), "name")), "spec", orEmpty(mapping(d.node, "spec"))))
-			default:
-				c.note(d, "kind %s is not a plan or an analysis template: left out", orNone(kind))
-				meshHost(d.node, kind, hosts)
-			}
-		}
+	c := &argoConversion{backends: map[string]bool{}}
+	in, err := c.read(srcs, true)
+	if err != nil {
+		return nil, nil, err
 	}
-	if len(rollouts) == 0 {
+	if len(in.rollouts) == 0 {
 		return nil, c.notes, errors.New("no Rollout found")
 	}
-	c.hosts = hosts
+	var templates []*yaml.Node
+	for _, d := range in.templates {
+		templates = append(templates, mapNode("name", scalar(field(mapping(d.node, "metadata"), "name")), "spec", orEmpty(mapping(d.node, "spec"))))
+	}
 	var out bytes.Buffer
 	enc := yaml.NewEncoder(&out)
 	enc.SetIndent(2)
-	for _, d := range rollouts {
+	for _, d := range in.rollouts {
 		co, err := c.cutover(d, templates)
 		if err != nil {
+			c.sortNotes(srcs)
 			return nil, c.notes, err
 		}
 		if err := enc.Encode(co); err != nil {
@@ -65,6 +53,7 @@ func ArgoKube(srcs []spec.Source) ([]byte, []Note, error) {
 		}
 	}
 	enc.Close()
+	c.sortNotes(srcs)
 	return out.Bytes(), c.notes, nil
 }
 
