@@ -2,22 +2,15 @@ package rollout_test
 
 import (
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cutover-dev/cutover/internal/cliview"
 	"github.com/cutover-dev/cutover/rollout"
-	"github.com/cutover-dev/cutover/server"
-	"github.com/cutover-dev/cutover/state"
 )
 
 // blueGreenConfig is planConfig with a blueGreen strategy in place of the
@@ -106,61 +99,9 @@ func TestNoFailedRequestThroughABlueGreenSwitchAndAbort(t *testing.T) {
 	os.WriteFile(file, []byte(blueGreenConfig(backend(t, "legacy", nil), backend(t, "new", nil),
 		"      activeService: legacy\n      previewService: new\n      autoPromotionEnabled: false\n"+
 			strings.NewReplacer("interval: 1s", "interval: 100ms", "count: 5", "count: 3", "result < 0.05", "result <= 0").Replace(postPromotion))), 0o600)
-	store, err := state.Open(filepath.Join(dir, "state"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, []string{file}, store, "token", slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Rollouts.TickInterval = 20 * time.Millisecond
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-srv.Gateway.Started()
-	url := "http://" + srv.Gateway.Addr("listener-0") + "/"
-
-	loadCtx, stopLoad := context.WithTimeout(context.Background(), 20*time.Second)
-	defer stopLoad()
-	var bad atomic.Int64
-	var firstBad atomic.Value
-	var mu sync.Mutex
-	answered := map[string]int{}
-	loadDone := make(chan struct{})
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
-	go func() {
-		defer close(loadDone)
-		var wg sync.WaitGroup
-		for range 32 {
-			wg.Go(func() {
-				for loadCtx.Err() == nil {
-					resp, err := client.Get(url)
-					if err != nil {
-						if loadCtx.Err() == nil {
-							bad.Add(1)
-							firstBad.CompareAndSwap(nil, err.Error())
-						}
-						continue
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						bad.Add(1)
-						firstBad.CompareAndSwap(nil, resp.Status+" "+resp.Header.Get("X-Cutover-Reason"))
-						continue
-					}
-					mu.Lock()
-					answered[resp.Header.Get("X-Backend")]++
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Wait()
-	}()
-	count := func(b string) int { mu.Lock(); defer mu.Unlock(); return answered[b] }
+	srv, url := serving(t, file)
+	l := startLoad(url, nil)
+	count := l.count
 
 	e := srv.Rollouts.Get("web")
 	wait := func(cond func(rollout.State) bool, what string) {
@@ -205,17 +146,16 @@ func TestNoFailedRequestThroughABlueGreenSwitchAndAbort(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	before = count("legacy")
 	time.Sleep(200 * time.Millisecond)
-	stopLoad()
-	<-loadDone
+	bad, firstBad := l.stop()
 	if n := count("legacy") - before; n != 0 {
 		t.Fatalf("%d requests reached the old active backend after completion", n)
 	}
-	t.Logf("answered: %v", answered)
-	if bad.Load() != 0 {
-		t.Fatalf("%d requests failed (first: %v)", bad.Load(), firstBad.Load())
+	t.Logf("answered: legacy %d, new %d", count("legacy"), count("new"))
+	if bad != 0 {
+		t.Fatalf("%d requests failed (first: %v)", bad, firstBad)
 	}
 	if count("legacy") < 500 || count("new") < 500 {
-		t.Fatalf("too little load: %v", fmt.Sprint(answered))
+		t.Fatalf("too little load: legacy %d, new %d", count("legacy"), count("new"))
 	}
 }
 

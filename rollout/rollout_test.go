@@ -454,60 +454,12 @@ func TestNoFailedRequestThroughAPlanWithAnAbort(t *testing.T) {
       - pause: {duration: 300ms}
       - setWeight: 100
 `)), 0o600)
-	store, err := state.Open(filepath.Join(dir, "state"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, []string{file}, store, "token", slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Rollouts.TickInterval = 20 * time.Millisecond
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	<-srv.Gateway.Started()
-	url := "http://" + srv.Gateway.Addr("listener-0") + "/"
-
-	loadCtx, stopLoad := context.WithTimeout(context.Background(), 20*time.Second)
-	defer stopLoad()
-	var ok, bad atomic.Int64
-	var firstBad atomic.Value
-	loadDone := make(chan struct{})
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
-	go func() {
-		defer close(loadDone)
-		var wg sync.WaitGroup
-		for i := range 32 {
-			wg.Go(func() {
-				for loadCtx.Err() == nil {
-					req, _ := http.NewRequest(http.MethodGet, url, nil)
-					if i%4 == 0 {
-						req.Header.Set("X-Preview", "new")
-					}
-					resp, err := client.Do(req)
-					if err != nil {
-						if loadCtx.Err() == nil {
-							bad.Add(1)
-							firstBad.CompareAndSwap(nil, err.Error())
-						}
-						continue
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						bad.Add(1)
-						firstBad.CompareAndSwap(nil, resp.Status+" "+resp.Header.Get("X-Cutover-Reason"))
-						continue
-					}
-					ok.Add(1)
-				}
-			})
+	srv, url := serving(t, file)
+	l := startLoad(url, func(i int, req *http.Request) {
+		if i%4 == 0 {
+			req.Header.Set("X-Preview", "new")
 		}
-		wg.Wait()
-	}()
+	})
 
 	e := srv.Rollouts.Get("web")
 	waitPhase := func(cond func(rollout.State) bool, what string) {
@@ -530,15 +482,106 @@ func TestNoFailedRequestThroughAPlanWithAnAbort(t *testing.T) {
 	}
 	waitPhase(func(s rollout.State) bool { return s.Phase == rollout.Completed }, "completion")
 	time.Sleep(300 * time.Millisecond)
-	stopLoad()
-	<-loadDone
-	t.Logf("%d requests answered 200 through the plan, the abort and the retry", ok.Load())
-	if bad.Load() != 0 {
-		t.Fatalf("%d requests failed (first: %v)", bad.Load(), firstBad.Load())
+	bad, firstBad := l.stop()
+	ok := l.count("legacy") + l.count("new")
+	t.Logf("%d requests answered 200 through the plan, the abort and the retry", ok)
+	if bad != 0 {
+		t.Fatalf("%d requests failed (first: %v)", bad, firstBad)
 	}
-	if ok.Load() < 1000 {
-		t.Fatalf("only %d requests ran", ok.Load())
+	if ok < 1000 {
+		t.Fatalf("only %d requests ran", ok)
 	}
+}
+
+// serving runs the config in file with its plans ticking every 20 ms, until
+// the test ends, and returns the server and the listener's URL.
+func serving(t *testing.T, file string) (*server.Server, string) {
+	t.Helper()
+	store, err := state.Open(filepath.Join(filepath.Dir(file), "state"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, []string{file}, store, "token", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	srv.Rollouts.TickInterval = 20 * time.Millisecond
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	<-srv.Gateway.Started()
+	return srv, "http://" + srv.Gateway.Addr("listener-0") + "/"
+}
+
+// load is 32 clients sending requests until stopped (20 s at most),
+// counting the 200s by the backend that answered and everything else as
+// a failure.
+type load struct {
+	stopLoad context.CancelFunc
+	done     chan struct{}
+	bad      atomic.Int64
+	firstBad atomic.Value
+	mu       sync.Mutex
+	answered map[string]int
+}
+
+// startLoad starts the clients; prepare, if not nil, adjusts client i's
+// requests.
+func startLoad(url string, prepare func(i int, req *http.Request)) *load {
+	ctx, stop := context.WithTimeout(context.Background(), 20*time.Second)
+	l := &load{stopLoad: stop, done: make(chan struct{}), answered: map[string]int{}}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	go func() {
+		defer close(l.done)
+		var wg sync.WaitGroup
+		for i := range 32 {
+			wg.Go(func() {
+				for ctx.Err() == nil {
+					req, _ := http.NewRequest(http.MethodGet, url, nil)
+					if prepare != nil {
+						prepare(i, req)
+					}
+					resp, err := client.Do(req)
+					if err != nil {
+						if ctx.Err() == nil {
+							l.bad.Add(1)
+							l.firstBad.CompareAndSwap(nil, err.Error())
+						}
+						continue
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						l.bad.Add(1)
+						l.firstBad.CompareAndSwap(nil, resp.Status+" "+resp.Header.Get("X-Cutover-Reason"))
+						continue
+					}
+					l.mu.Lock()
+					l.answered[resp.Header.Get("X-Backend")]++
+					l.mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+	}()
+	return l
+}
+
+// count is how many 200s backend has answered so far.
+func (l *load) count(backend string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.answered[backend]
+}
+
+// stop ends the load and returns the failures and the first of them.
+func (l *load) stop() (int64, any) {
+	l.stopLoad()
+	<-l.done
+	return l.bad.Load(), l.firstBad.Load()
 }
 
 func scrape(t *testing.T, srv *server.Server) string {
