@@ -62,6 +62,12 @@ func New(gw *gateway.Gateway, rollouts *rollout.Manager, token string, log *slog
 	return a
 }
 
+// HandleChat serves chat commands posted to path, without the admin token:
+// h checks the chat service's own signature. Call it before serving.
+func (a *API) HandleChat(path string, h http.Handler) {
+	a.mux.Handle("POST "+path, h)
+}
+
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 func (a *API) auth(next http.Handler) http.Handler {

@@ -30,6 +30,12 @@ type Gateway struct {
 	// OnReload, if set, is called with each config a reload applied, after
 	// it serves. Set it before Run.
 	OnReload func(*spec.Config)
+	// OnRefused, if set, is called with why a reload was refused; it must
+	// not block. Set it before Run.
+	OnRefused func(error)
+	// Chat serves chat commands on spec.chat.slack.address, when the
+	// config gives one. Set it before Run.
+	Chat http.Handler
 
 	files   []string
 	log     *slog.Logger
@@ -242,6 +248,9 @@ func (g *Gateway) Reload(actor string) error {
 		g.metrics.reloadOK.Set(0)
 		g.log.Error("config reload refused; the running config keeps serving", "files", g.files, "err", err)
 		g.runtime.Append(state.Event{Actor: actor, Action: "config.refused", Reason: err.Error()})
+		if g.OnRefused != nil {
+			g.OnRefused(err)
+		}
 		return err
 	}
 	g.lastReload.Hash = cfg.Hash
@@ -261,10 +270,11 @@ func restartOnlyChanges(old, cur *spec.Config) error {
 	o, n := &old.Gateway.Spec, &cur.Gateway.Spec
 	var errs spec.ErrorList
 	for path, pair := range map[string][2]any{
-		"spec.listeners": {o.Listeners, n.Listeners},
-		"spec.admin":     {o.Admin, n.Admin},
-		"spec.limits":    {o.Limits, n.Limits},
-		"spec.accessLog": {o.AccessLog, n.AccessLog},
+		"spec.listeners":  {o.Listeners, n.Listeners},
+		"spec.admin":      {o.Admin, n.Admin},
+		"spec.limits":     {o.Limits, n.Limits},
+		"spec.accessLog":  {o.AccessLog, n.AccessLog},
+		"spec.chat.slack": {chatEndpoint(o), chatEndpoint(n)},
 	} {
 		if !reflect.DeepEqual(pair[0], pair[1]) {
 			errs = append(errs, &spec.FieldError{File: cur.File, Path: path, Msg: "changes need a restart; reload refused"})
@@ -275,6 +285,15 @@ func restartOnlyChanges(old, cur *spec.Config) error {
 		return errs
 	}
 	return nil
+}
+
+// chatEndpoint is where chat commands are served, which only a restart
+// changes; "" when they are not.
+func chatEndpoint(s *spec.GatewaySpec) string {
+	if s.Chat == nil || s.Chat.Slack == nil {
+		return ""
+	}
+	return s.Chat.Slack.Address + s.Chat.Slack.Path
 }
 
 // SetWeights sets a route's weights at runtime. Backends the map leaves out

@@ -95,6 +95,24 @@ func (g *Gateway) listen(s spec.GatewaySpec, admin http.Handler) ([]*server, err
 		ErrorLog:          errLog,
 	}})
 	g.log.Info("admin API listening", "address", ln.Addr().String())
+	if c := s.Chat; c != nil && c.Slack.Address != "" && g.Chat != nil {
+		ln, err := net.Listen("tcp", c.Slack.Address)
+		if err != nil {
+			g.closeAll(out)
+			return nil, fmt.Errorf("chat listener: %w", err)
+		}
+		// Like the admin API, it closes after the traffic listeners.
+		out = append(out, &server{name: "chat", admin: true, ln: ln, http: &http.Server{
+			Handler:           g.Chat,
+			MaxHeaderBytes:    64 << 10,
+			ReadHeaderTimeout: s.Limits.ReadHeaderTimeout.D(),
+			ReadTimeout:       10 * time.Second,
+			WriteTimeout:      10 * time.Second,
+			IdleTimeout:       s.Limits.IdleTimeout.D(),
+			ErrorLog:          errLog,
+		}})
+		g.log.Info("chat commands listening", "address", ln.Addr().String())
+	}
 	return out, nil
 }
 

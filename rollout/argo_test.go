@@ -56,13 +56,7 @@ func TestBlueGreenFailedPostPromotionSwitchesBack(t *testing.T) {
 		}
 	}
 	fail.Store(true)
-	for i := 0; i < 10 && v.state().Phase == rollout.Analyzing; i++ {
-		for range 100 {
-			v.get()
-		}
-		v.now = v.now.Add(time.Second)
-		v.tick()
-	}
+	v.analyze(10)
 	v.expect(rollout.Aborted, 2, 0)
 	if r := v.state().Reason; !strings.Contains(r, "analysis failed: errors Failed") {
 		t.Fatalf("abort reason %q", r)
@@ -193,13 +187,7 @@ func TestDryRunMetricDoesNotAbort(t *testing.T) {
 	v.tick()
 	v.expect(rollout.Analyzing, 1, 50)
 	fail.Store(true)
-	for i := 0; i < 10 && v.state().Phase == rollout.Analyzing; i++ {
-		for range 100 {
-			v.get()
-		}
-		v.now = v.now.Add(time.Second)
-		v.tick()
-	}
+	v.analyze(10)
 	v.tick()
 	v.expect(rollout.Completed, 3, 100)
 }

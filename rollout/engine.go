@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cutover-dev/cutover/analysis"
+	"github.com/cutover-dev/cutover/notify"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
 	"github.com/cutover-dev/cutover/traffic"
@@ -166,6 +167,13 @@ type Engine struct {
 	// published is the plan and a copy of its state as last stored, for
 	// View: status never waits behind a tick's query or router write.
 	published atomic.Pointer[publishedState]
+	// notify, when set, is told of the changes people watch for; it must
+	// not block. promoting is set while Promote runs, so that the move it
+	// makes is told as a promotion.
+	notify    func(notify.Event)
+	promoting bool
+	// fresh is set when NewEngine started the plan rather than loading it.
+	fresh bool
 }
 
 type publishedState struct {
@@ -200,6 +208,7 @@ func NewEngine(plan *Plan, router traffic.Router, providers analysis.Providers, 
 		if err := e.persist("system", "started", fmt.Sprintf("plan with %d steps", len(plan.Steps)), State{}); err != nil {
 			return nil, err
 		}
+		e.fresh = true
 	}
 	e.attachRuns()
 	e.publish()
@@ -245,7 +254,59 @@ func (e *Engine) persist(actor, action, reason string, before State) error {
 	}
 	e.publish()
 	e.log.Info("rollout "+action, "phase", e.st.Phase, "step", e.st.Step, "weight", e.st.Weight, "reason", reason, "actor", actor)
+	for _, kind := range e.noticeKinds(action, before) {
+		e.tell(kind, string(e.st.Phase), actor, reason)
+	}
 	return nil
+}
+
+// noticeKinds are the notification events a stored change amounts to.
+func (e *Engine) noticeKinds(action string, before State) []string {
+	var kinds []string
+	switch {
+	case action == "aborted":
+		kinds = []string{spec.EventAborted}
+	case action == "completed":
+		kinds = []string{spec.EventCompleted}
+	case action == "degraded":
+		if before.Phase != Degraded { // not again for every retry
+			kinds = []string{spec.EventDegraded}
+		}
+	case action == "paused":
+		kinds = []string{spec.EventPaused}
+	case e.st.Step != before.Step || before.Phase == "" || action == "retried":
+		kinds = []string{spec.EventStepStarted}
+	}
+	if e.promoting {
+		switch {
+		case len(kinds) == 1 && kinds[0] == spec.EventStepStarted:
+			kinds = []string{spec.EventPromoted}
+		case len(kinds) == 1 && kinds[0] == spec.EventCompleted:
+			kinds = []string{spec.EventPromoted, spec.EventCompleted}
+		}
+	}
+	return kinds
+}
+
+// tell sends a notification event about the plan as it is now.
+func (e *Engine) tell(kind, phase, actor, reason string) {
+	if e.notify == nil {
+		return
+	}
+	e.notify(notify.Event{
+		Kind: kind, Rollout: e.plan.Name, Route: e.plan.Route, Stable: e.plan.Stable, Canary: e.plan.Canary,
+		Phase: phase, Step: e.st.Step, Steps: len(e.plan.Steps), Weight: e.st.Weight,
+		Actor: actor, Reason: reason, Time: e.Now(),
+	})
+}
+
+// tellVerdict sends an analysis run's verdict, before the plan acts on it.
+func (e *Engine) tellVerdict(r *analysis.Run) {
+	why := runSummary(r)
+	if r.Phase != analysis.Successful {
+		why = runReason(r)
+	}
+	e.tell(spec.EventAnalysisVerdict, string(r.Phase), "system", r.Name+": "+why)
 }
 
 // transition changes the state with change and persists it with its audit
@@ -456,6 +517,9 @@ func (e *Engine) tickBackground(ctx context.Context, now time.Time) {
 	if !run.Tick(ctx, now, e.providers, e.sides(), e.observe) || ctx.Err() != nil {
 		return
 	}
+	if run.Phase == analysis.Failed || run.Phase == analysis.Inconclusive {
+		e.tellVerdict(run)
+	}
 	switch run.Phase {
 	case analysis.Failed:
 		e.abort(ctx, "system", "background analysis failed: "+runReason(run))
@@ -528,6 +592,9 @@ func (e *Engine) step(ctx context.Context, now time.Time) bool {
 		run := st.Analysis
 		if !run.Tick(ctx, now, e.providers, e.sides(), e.observe) || ctx.Err() != nil {
 			return false
+		}
+		if run.Phase == analysis.Successful || run.Phase == analysis.Failed || run.Phase == analysis.Inconclusive {
+			e.tellVerdict(run)
 		}
 		switch run.Phase {
 		case analysis.Successful:
@@ -699,6 +766,8 @@ var (
 func (e *Engine) Promote(ctx context.Context, full, force bool, actor, reason string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.promoting = true
+	defer func() { e.promoting = false }()
 	st := &e.st
 	cmd := "promote"
 	if full {

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/internal/loop"
+	"github.com/cutover-dev/cutover/notify"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/traffic"
 )
@@ -22,8 +24,11 @@ type Manager struct {
 	log       *slog.Logger
 	// TickInterval is how often plans advance. Default 250ms.
 	TickInterval time.Duration
-	verdicts     *prometheus.CounterVec
-	panics       prometheus.Counter
+	// Notify, when set, is told of the plans' changes people watch for
+	// (notify.Dispatcher.Send); it must not block. Set it before Sync.
+	Notify   func(notify.Event)
+	verdicts *prometheus.CounterVec
+	panics   prometheus.Counter
 
 	mu      sync.Mutex // guards engines
 	engines map[string]*Engine
@@ -65,7 +70,12 @@ func (m *Manager) Sync(ctx context.Context, cfg *spec.Config, routerFor func(*Pl
 		if err != nil {
 			return err
 		}
-		e.verdicts = m.verdicts
+		e.verdicts, e.notify = m.verdicts, m.Notify
+		if e.fresh {
+			e.mu.Lock()
+			e.tell(spec.EventStepStarted, string(e.st.Phase), "system", fmt.Sprintf("plan with %d steps", len(p.Steps)))
+			e.mu.Unlock()
+		}
 		if err := e.Reconcile(ctx); err != nil {
 			e.mu.Lock()
 			e.degrade(err)

@@ -127,6 +127,18 @@ func (v *env) start(file string) {
 
 func (v *env) tick() { v.e.Tick(context.Background()) }
 
+// analyze sends 100 requests a second, for up to seconds, while the plan
+// analyzes.
+func (v *env) analyze(seconds int) {
+	for i := 0; i < seconds && v.state().Phase == rollout.Analyzing; i++ {
+		for range 100 {
+			v.get()
+		}
+		v.now = v.now.Add(time.Second)
+		v.tick()
+	}
+}
+
 func (v *env) state() rollout.State { return v.e.View().State }
 
 func (v *env) expect(phase rollout.Phase, step, weight int) {
@@ -234,13 +246,7 @@ func TestFailingAnalysisAborts(t *testing.T) {
 	v.tick()
 	v.expect(rollout.Analyzing, 1, 50)
 	fail.Store(true)
-	for i := 0; i < 60 && v.state().Phase == rollout.Analyzing; i++ {
-		for range 100 {
-			v.get()
-		}
-		v.now = v.now.Add(time.Second)
-		v.tick()
-	}
+	v.analyze(60)
 	v.expect(rollout.Aborted, 1, 0)
 	metrics := scrape(t, v.srv)
 	if !regexp.MustCompile(`cutover_analysis_verdict_total\{metric="errors",rollout="web",verdict="Failed"\} 1`).MatchString(metrics) ||

@@ -36,6 +36,8 @@ type RolloutSpec struct {
 	// RemoteGateways are other `cutover serve` replicas, behind the same
 	// layer-4 load balancer, that the plan moves in step with this one.
 	RemoteGateways []RemoteGateway `yaml:"remoteGateways"`
+	// Notifications are the webhooks told about the plan's changes.
+	Notifications []Notification `yaml:"notifications"`
 }
 
 // RemoteGateway is another gateway's admin API and the file holding its token.

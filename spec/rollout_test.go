@@ -89,6 +89,11 @@ func TestPlanValidation(t *testing.T) {
 		{"range query step", "        address: http://127.0.0.1:9090\n", "        address: http://127.0.0.1:9090\n        rangeQuery: {start: \"now() - duration('5m')\", end: \"now()\", step: often}\n", `spec.metrics[0].provider.prometheus.rangeQuery.step: "often" is not a duration`},
 		{"range query start", "        address: http://127.0.0.1:9090\n", "        address: http://127.0.0.1:9090\n        rangeQuery: {start: yesterday, end: \"now()\", step: 1m}\n", `spec.metrics[0].provider.prometheus.rangeQuery.start: "yesterday" is not a time expression`},
 		{"timeout zero", "        address: http://127.0.0.1:9090\n", "        address: http://127.0.0.1:9090\n        timeout: 0\n", "invalid timeout"},
+		{"notification url", "  route: api\n", "  route: api\n  notifications: [{name: team, url: 'hooks.slack.com/x'}]\n", "spec.notifications[0].url: is not an http(s) URL"},
+		{"notification event and format", "  route: api\n", "  route: api\n  notifications: [{name: team, url: 'https://x', format: teams, events: [started]}]\n", `spec.notifications[0].format: "teams" is not a format (json, slack)`},
+		{"notification event", "  route: api\n", "  route: api\n  notifications: [{name: team, url: 'https://x', events: [started]}]\n", `spec.notifications[0].events[0]: "started" is not an event (stepStarted, paused, analysisVerdict, promoted, aborted, completed, degraded, configRefused)`},
+		{"notification url twice", "  route: api\n", "  route: api\n  notifications: [{name: team, url: 'https://x', urlFile: /dev/null}, {name: team, urlFile: /nonexistent}]\n", "spec.notifications[0]: give url or urlFile, not both"},
+		{"notification names", "  route: api\n", "  route: api\n  notifications: [{name: team, url: 'https://x'}, {name: team, url: 'https://y'}]\n", `spec.notifications[1].name: duplicate notification name "team"`},
 		{"starting step out of range", "startingStep: 2", "startingStep: 9", "spec.strategy.canary.analysis.startingStep: 9 is not a step index (0-4)"},
 	}
 	for _, tc := range tests {

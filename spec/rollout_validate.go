@@ -491,6 +491,7 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		}
 		validateFile(p, rp+".tokenFile", rg.TokenFile)
 	}
+	validateNotifications(p, "spec.notifications", r.Spec.Notifications)
 	c, bg := r.Spec.Strategy.Canary, r.Spec.Strategy.BlueGreen
 	switch {
 	case c != nil && bg != nil:

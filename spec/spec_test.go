@@ -114,6 +114,10 @@ func TestValidationErrorsNameFileLineAndField(t *testing.T) {
 			[]string{"spec.accessLog.sinks[0]: set exactly one of stdout, file or syslog", "spec.accessLog.sinks[1].file.timeZone: unknown time zone Mars/Olympus"}},
 		{"trusted proxy", "spec:\n", "spec:\n  trustedProxies: [10.0.0.0/33]\n",
 			[]string{`spec.trustedProxies[0]: "10.0.0.0/33" is not an IP address or CIDR`}},
+		{"chat without a secret or grants", "spec:\n", "spec:\n  chat: {slack: {path: /api/slack}}\n",
+			[]string{`cutover.yaml:6:18: spec.chat.slack.path: "/api/slack" is an admin API path`, "spec.chat.slack.signingSecretFile: required", "spec.chat.slack.allow: required"}},
+		{"chat grant", "spec:\n", "spec:\n  chat: {slack: {signingSecretFile: /dev/null, allow: [{commands: [deploy]}]}}\n",
+			[]string{"spec.chat.slack.allow[0]: name users or channels", `spec.chat.slack.allow[0].commands[0]: "deploy" is not a command (status, promote, abort, pause, resume, retry)`}},
 		{"syntax error", "    - name: legacy\n      weight: 90", "    - name: legacy\n     weight: 90",
 			[]string{"cutover.yaml:21:1: did not find expected key"}},
 	}

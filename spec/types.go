@@ -49,6 +49,8 @@ type GatewaySpec struct {
 	// not a trusted proxy (Envoy's preserve_external_request_id); by default
 	// the gateway gives it a new one.
 	PreserveExternalRequestID bool `yaml:"preserveExternalRequestId"`
+	// Chat takes plan commands from a chat service (Slack).
+	Chat *Chat `yaml:"chat"`
 }
 
 // Listener is one address the gateway accepts traffic on. HTTP/2 is served

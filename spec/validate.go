@@ -144,6 +144,10 @@ func validateGateway(g *Gateway, p *problems) {
 		p.add("spec.admin.address", "%q is already used by a listener", s.Admin.Address)
 	}
 
+	if s.Chat != nil {
+		validateChat(p, s.Chat, s.Admin.Address)
+	}
+
 	l := s.Limits
 	if l.MaxHeaderBytes < 0 {
 		p.add("spec.limits.maxHeaderBytes", "must be positive")

@@ -1,0 +1,3 @@
+// Package chat takes plan commands from a chat service: Slack's slash
+// command, verified by its signing secret and allowed per user or channel.
+package chat
