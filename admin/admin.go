@@ -50,6 +50,7 @@ func New(gw *gateway.Gateway, rollouts *rollout.Manager, token string, log *slog
 	a.mux.Handle("POST /api/v1/reload", a.auth(http.HandlerFunc(a.reload)))
 	a.mux.Handle("GET /api/v1/routes/{route}/managed", a.auth(http.HandlerFunc(a.listManaged)))
 	a.mux.Handle("GET /api/v1/routes/{route}/diffs", a.auth(http.HandlerFunc(a.diffs)))
+	a.mux.Handle("GET /api/v1/routes/{route}/series", a.auth(http.HandlerFunc(a.series)))
 	a.mux.Handle("PUT /api/v1/routes/{route}/managed/{name}", a.auth(http.HandlerFunc(a.setManaged)))
 	a.mux.Handle("DELETE /api/v1/routes/{route}/managed", a.auth(http.HandlerFunc(a.removeManaged)))
 	a.mux.Handle("GET /api/v1/events", a.auth(http.HandlerFunc(a.events)))
@@ -202,6 +203,29 @@ func (a *API) diffs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"route": route, "diffs": diffs})
+}
+
+// series returns each backend's requests, 5xx and p50/p99 latency per
+// second over the last ?seconds=N (default and most: 15 minutes), up to
+// the last whole second.
+func (a *API) series(w http.ResponseWriter, r *http.Request) {
+	seconds := gateway.SeriesSeconds
+	if v := r.URL.Query().Get("seconds"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > gateway.SeriesSeconds {
+			writeError(w, http.StatusBadRequest, "seconds", fmt.Sprintf("must be a whole number of seconds from 1 to %d", gateway.SeriesSeconds))
+			return
+		}
+		seconds = n
+	}
+	to := time.Now().Unix() - 1
+	route := r.PathValue("route")
+	backends, err := a.gw.Series(route, to-int64(seconds)+1, to)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, wire.Series{Route: route, Interval: 1, From: to - int64(seconds) + 1, To: to, Backends: backends})
 }
 
 func (a *API) listManaged(w http.ResponseWriter, r *http.Request) {

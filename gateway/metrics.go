@@ -131,6 +131,7 @@ type routeMetrics struct {
 
 	total, errors atomic.Int64 // answered requests and 5xx among them
 	samples       latencyRing
+	perSecond     secondRing
 }
 
 func (m *Metrics) forRoute(route, backend, version string) *routeMetrics {
@@ -198,9 +199,10 @@ func (rm *routeMetrics) observe(code int, start time.Time, local bool) {
 	if code >= 500 {
 		rm.errors.Add(1)
 	}
+	now := time.Now()
+	d := now.Sub(start)
+	rm.perSecond.add(now, code, d, !local)
 	if !local {
-		now := time.Now()
-		d := now.Sub(start)
 		rm.duration.Observe(d.Seconds())
 		rm.samples.add(now, d)
 	}
