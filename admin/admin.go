@@ -20,6 +20,7 @@ import (
 	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/spec"
 	"github.com/cutover-dev/cutover/state"
+	"github.com/cutover-dev/cutover/ui"
 )
 
 // HeaderActor names who made a change; the CLI sends user@host.
@@ -60,6 +61,9 @@ func New(gw *gateway.Gateway, rollouts *rollout.Manager, token string, log *slog
 	// Profiles, as Caddy and Traefik offer them, behind the same token.
 	a.mux.Handle("GET /debug/pprof/", a.auth(http.HandlerFunc(pprof.Index)))
 	a.mux.Handle("GET /debug/pprof/profile", a.auth(http.HandlerFunc(pprof.Profile)))
+	// The dashboard's files, without the token: the page asks for it.
+	a.mux.Handle("GET /ui/", ui.Handler("/ui/"))
+	a.mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	return a
 }
 

@@ -197,6 +197,8 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, o demoOptions
 	target := "http://" + srv.Gateway.Addr("http")
 	fmt.Fprintf(out, "cutover demo: gateway %s  ->  legacy (v1) %s, new (v2) %s\n", target, legacyURL, newURL)
 	fmt.Fprintf(out, "watch or steer it from another terminal:\n  go run ./cmd/cutover --admin %s --state %s get rollout web --watch\n", srv.Gateway.Addr("admin"), stateDir)
+	// The token goes in the fragment, which the browser never sends.
+	fmt.Fprintf(out, "or in a browser, the dashboard:\n  http://%s/ui/#token=%s\n", srv.Gateway.Addr("admin"), token)
 	if f != (fault{}) {
 		fmt.Fprintf(out, "fault: new misbehaves (%s) from step %d on\n", o.fault, o.faultFromStep)
 	}

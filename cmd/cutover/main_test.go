@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -371,7 +372,25 @@ spec:
 }
 
 func TestDemoRunsThePlan(t *testing.T) {
-	out, err := exec.Command(binary, "demo", "--step-pause", "1s", "--duration", "80s").CombinedOutput()
+	cmd := exec.Command(binary, "demo", "--step-pause", "1s", "--duration", "80s")
+	var buf lockedBuffer
+	cmd.Stdout, cmd.Stderr = &buf, &buf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// While it runs, the dashboard it prints answers: the page, and its
+	// data with the token from the link's fragment.
+	var dashboard []string
+	for deadline := time.Now().Add(30 * time.Second); dashboard == nil && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		dashboard = regexp.MustCompile(`http://(\S+)/ui/#token=(\S+)`).FindStringSubmatch(buf.String())
+	}
+	if dashboard == nil {
+		cmd.Process.Kill()
+		t.Fatalf("demo printed no dashboard link:\n%s", buf.String())
+	}
+	checkDashboard(t, dashboard[1], dashboard[2])
+	err := cmd.Wait()
+	out := []byte(buf.String())
 	if err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
@@ -395,6 +414,33 @@ func TestDemoRunsThePlan(t *testing.T) {
 	m := regexp.MustCompile(`preview requests \(x-preview: new\): (\d+), answered by new: (\d+)`).FindStringSubmatch(string(out))
 	if m[1] == "0" || m[1] != m[2] {
 		t.Errorf("%s of %s preview requests answered by new", m[2], m[1])
+	}
+}
+
+// checkDashboard asks the dashboard's page and the data it reads.
+func checkDashboard(t *testing.T, admin, token string) {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/ui/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), `<script src="app.js"`) || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		t.Fatalf("dashboard page: %d %q\n%s", resp.StatusCode, resp.Header.Get("Content-Security-Policy"), page)
+	}
+	for _, path := range []string{"/api/v1/status", "/api/v1/rollouts/web", "/api/v1/routes/web/series", "/api/v1/events?limit=10"} {
+		req, _ := http.NewRequest(http.MethodGet, "http://"+admin+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !json.Valid(body) {
+			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
+		}
 	}
 }
 
