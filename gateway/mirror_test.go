@@ -1,6 +1,8 @@
 package gateway_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -186,6 +188,35 @@ func TestMirrorComparesAnswers(t *testing.T) {
 	want := "[{Kind:status Method:GET Path:/missing PrimaryStatus:200 ShadowStatus:404 PrimaryBody:price: 100 ShadowBody:} {Kind:body Method:GET Path:/price PrimaryStatus:200 ShadowStatus:200 PrimaryBody:price: 100 ShadowBody:price: 120}]"
 	if got != want {
 		t.Fatalf("diffs\n%s\nwant\n%s", got, want)
+	}
+	// Side by side: each side's headers as compared, which differ, and
+	// each whole body's hash.
+	var full struct {
+		Diffs []struct {
+			Path                                string
+			PrimaryHeaders, ShadowHeaders       http.Header
+			DifferentHeaders                    []string
+			PrimaryBodySha256, ShadowBodySha256 string
+		}
+	}
+	h.api(http.MethodGet, "/api/v1/routes/web/diffs", nil, &full)
+	sum := func(s string) string { b := sha256.Sum256([]byte(s)); return hex.EncodeToString(b[:]) }
+	found := false
+	for _, d := range full.Diffs {
+		if d.Path != "/price" {
+			continue
+		}
+		found = true
+		if d.PrimaryBodySha256 != sum("price: 100") || d.ShadowBodySha256 != sum("price: 120") {
+			t.Errorf("body hashes %s %s", d.PrimaryBodySha256, d.ShadowBodySha256)
+		}
+		if d.PrimaryHeaders.Get("X-Backend") != "primary" || d.ShadowHeaders.Get("X-Backend") != "shadow" || d.PrimaryHeaders.Get("Date") != "" ||
+			!slices.Equal(d.DifferentHeaders, []string{"X-Backend"}) {
+			t.Errorf("headers %v / %v, differing %v", d.PrimaryHeaders, d.ShadowHeaders, d.DifferentHeaders)
+		}
+	}
+	if !found {
+		t.Fatalf("no diff of /price: %+v", full.Diffs)
 	}
 	// The copies finish on their own time: wait for all four comparisons.
 	wantMetrics := []string{

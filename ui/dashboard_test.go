@@ -45,9 +45,11 @@ spec:
   backends:
   - {name: legacy, version: v1, endpoints: [%s]}
   - {name: new, version: v2, endpoints: [%s]}
+  - {name: shadow, version: v3, endpoints: [%s]}
   routes:
   - name: web
     backends: [{name: legacy, weight: 100}, {name: new, weight: 0}]
+    mirror: {backend: shadow, percent: 10, compare: {status: true, body: true}}
 ---
 apiVersion: cutover.dev/v1alpha1
 kind: Rollout
@@ -79,7 +81,7 @@ func startSite(t *testing.T) *site {
 	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "cutover.yaml")
-	os.WriteFile(file, []byte(fmt.Sprintf(plan, backend("legacy"), backend("new"))), 0o600)
+	os.WriteFile(file, []byte(fmt.Sprintf(plan, backend("legacy"), backend("new"), backend("shadow"))), 0o600)
 	store, err := state.Open(filepath.Join(dir, "state"))
 	if err != nil {
 		t.Fatal(err)
@@ -301,6 +303,18 @@ func TestDashboardSteersAPlan(t *testing.T) {
 	if n := s.failed.Load(); n != 0 {
 		t.Errorf("%d requests of the load failed", n)
 	}
+
+	// The mirror's differing pairs, side by side: the shadow answers with
+	// another body and another X-Backend.
+	err = do(ctx,
+		chromedp.Navigate(s.admin+"/ui/#/diffs"),
+		waitJS(`document.querySelectorAll('.diff').length > 0`),
+		waitJS(`document.querySelector('.diff').textContent.includes('differs in body') && document.querySelector('.diff').textContent.includes('≠ X-Backend') && document.querySelector('.diff').textContent.includes('body sha256')`),
+	)
+	if err != nil {
+		t.Fatalf("diffs: %v\n%s", err, pageText(ctx))
+	}
+	screenshot(t, ctx, "diffs.png", "")
 
 	// The events page shows the audit log with the dashboard as actor.
 	err = do(ctx,

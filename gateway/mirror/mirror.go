@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"slices"
@@ -259,19 +260,40 @@ func (m *Mirror) record(p *Pair) {
 	m.diffs.add(Diff{
 		Time: time.Now().UTC(), Kind: kind, Method: p.method, Path: p.path,
 		PrimaryStatus: a.status, ShadowStatus: b.status,
+		PrimaryHeaders: m.compared(a.header), ShadowHeaders: m.compared(b.header),
+		DifferentHeaders:  m.differentHeaders(a.header, b.header),
+		PrimaryBodySHA256: hex.EncodeToString(a.hash[:]), ShadowBodySHA256: hex.EncodeToString(b.hash[:]),
 		PrimaryBody: string(a.prefix), ShadowBody: string(b.prefix),
 	})
 }
 
-func (m *Mirror) sameHeaders(a, b http.Header) bool {
+// compared is h without the headers the comparison leaves out.
+func (m *Mirror) compared(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, v := range h {
+		if !m.ignore[k] {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// differentHeaders names the compared headers whose values differ, sorted.
+func (m *Mirror) differentHeaders(a, b http.Header) []string {
+	var out []string
 	for _, pair := range [2][2]http.Header{{a, b}, {b, a}} {
 		for k, v := range pair[0] {
-			if !m.ignore[k] && !slices.Equal(v, pair[1][k]) {
-				return false
+			if !m.ignore[k] && !slices.Equal(v, pair[1][k]) && !slices.Contains(out, k) {
+				out = append(out, k)
 			}
 		}
 	}
-	return true
+	slices.Sort(out)
+	return out
+}
+
+func (m *Mirror) sameHeaders(a, b http.Header) bool {
+	return len(m.differentHeaders(a, b)) == 0
 }
 
 // captureBody tees the primary's answer into its half of the pair while it
@@ -358,6 +380,14 @@ type Diff struct {
 	Path          string `json:"path"`
 	PrimaryStatus int    `json:"primaryStatus"`
 	ShadowStatus  int    `json:"shadowStatus"`
+	// The headers as compared (without those left out), and the names of
+	// those that differ.
+	PrimaryHeaders   http.Header `json:"primaryHeaders"`
+	ShadowHeaders    http.Header `json:"shadowHeaders"`
+	DifferentHeaders []string    `json:"differentHeaders,omitempty"`
+	// SHA-256 of each whole body, as compared.
+	PrimaryBodySHA256 string `json:"primaryBodySha256"`
+	ShadowBodySHA256  string `json:"shadowBodySha256"`
 	// The first bytes of each body.
 	PrimaryBody string `json:"primaryBody"`
 	ShadowBody  string `json:"shadowBody"`

@@ -424,14 +424,28 @@
           for (const x of diffs.slice().reverse()) {
             parts.push(el('div', { class: 'card diff' },
               el('p', { text: new Date(x.time).toLocaleString() + ' ' + x.method + ' ' + x.path + ': differs in ' + x.kind }),
-              el('div', { class: 'sides' },
-                el('div', {}, el('strong', { text: 'Primary: ' + x.primaryStatus }), el('pre', { text: x.primaryBody || '' })),
-                el('div', {}, el('strong', { text: 'Shadow: ' + x.shadowStatus }), el('pre', { text: x.shadowBody || '' })))));
+              (x.differentHeaders || []).length ? el('p', { text: 'Headers that differ: ' + x.differentHeaders.join(', ') }) : null,
+              el('div', { class: 'sides' }, side('Primary', x.primaryStatus, x.primaryHeaders, x.primaryBodySha256, x.primaryBody, x.differentHeaders),
+                side('Shadow', x.shadowStatus, x.shadowHeaders, x.shadowBodySha256, x.shadowBody, x.differentHeaders))));
           }
         }
         fill(body, ...(parts.length ? parts : [el('p', { text: 'No differing pairs kept. Routes with a mirror that compares answers keep them here.' })]));
       },
     };
+  }
+
+  // side is one answer of a mirrored pair; differing headers are marked
+  // with "≠" as well as in bold.
+  function side(title, status, headers, sha, body, differing) {
+    const names = Object.keys(headers || {}).sort();
+    return el('div', { class: 'side' },
+      el('strong', { text: title + ': status ' + status }),
+      el('table', {}, names.map((k) => {
+        const diff = (differing || []).includes(k);
+        return el('tr', { class: diff ? 'bad' : null }, el('th', { text: (diff ? '≠ ' : '') + k }), el('td', { text: headers[k].join(', ') }));
+      })),
+      el('p', { class: 'muted', text: 'body sha256 ' + (sha || '').slice(0, 16) + '…' }),
+      el('pre', { text: body || '' }));
   }
 
   // --- events ----------------------------------------------------------------
