@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/cutover-dev/cutover/analysis"
@@ -24,6 +25,7 @@ import (
 	"github.com/cutover-dev/cutover/analysis/prometheus"
 	"github.com/cutover-dev/cutover/analysis/web"
 	"github.com/cutover-dev/cutover/api/v1alpha1"
+	"github.com/cutover-dev/cutover/notify"
 )
 
 // Options configure the controller's manager.
@@ -104,8 +106,9 @@ func NewManager(cfg *rest.Config, o Options) (ctrl.Manager, error) {
 		Providers: analysis.ProviderSet{Prometheus: prometheus.Provider{}, Load: load.Provider{}, Web: web.Provider{},
 			Datadog: DatadogProvider{Reader: mgr.GetAPIReader(), Namespace: ControllerNamespace()},
 			Job:     JobProvider{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()}},
-		Log:      o.Log,
-		Interval: o.Interval,
+		Log:           o.Log,
+		Interval:      o.Interval,
+		Notifications: notify.New(o.Log, ctrlmetrics.Registry),
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return nil, err

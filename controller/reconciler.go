@@ -18,6 +18,7 @@ import (
 
 	"github.com/cutover-dev/cutover/analysis"
 	"github.com/cutover-dev/cutover/api/v1alpha1"
+	"github.com/cutover-dev/cutover/notify"
 	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/traffic"
 	"github.com/cutover-dev/cutover/traffic/gatewayapi"
@@ -41,6 +42,9 @@ type Reconciler struct {
 	// APIReader reads Secrets for analysis arguments without caching
 	// them (a cache would watch every Secret); Client when nil.
 	APIReader client.Reader
+	// Notifications sends the plans' changes to their webhooks; none when
+	// nil.
+	Notifications *notify.Dispatcher
 
 	mu    sync.Mutex
 	plans map[types.NamespacedName]*running
@@ -69,7 +73,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	co := &v1alpha1.Cutover{}
 	if err := r.Client.Get(ctx, req.NamespacedName, co); err != nil {
 		if apierrors.IsNotFound(err) {
-			r.forget(req.NamespacedName)
+			r.gone(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -124,6 +128,14 @@ func (r *Reconciler) forget(key types.NamespacedName) {
 	delete(r.plans, key)
 }
 
+// gone forgets a deleted Cutover and its webhooks.
+func (r *Reconciler) gone(key types.NamespacedName) {
+	r.forget(key)
+	if r.Notifications != nil {
+		r.Notifications.SetFor(key.String(), nil)
+	}
+}
+
 // engineFor returns the running engine, or starts one from the status.
 func (r *Reconciler) engineFor(ctx context.Context, co *v1alpha1.Cutover, plan *rollout.Plan) (*running, error) {
 	key := types.NamespacedName{Namespace: co.Namespace, Name: co.Name}
@@ -141,6 +153,10 @@ func (r *Reconciler) engineFor(ctx context.Context, co *v1alpha1.Cutover, plan *
 	eng, err := rollout.NewEngine(plan, router, r.Providers, store, r.Log.With("cutover", key.String()))
 	if err != nil {
 		return nil, err
+	}
+	if r.Notifications != nil {
+		r.setNotifications(ctx, co)
+		eng.Notify(func(ev notify.Event) { r.Notifications.SendTo(key.String(), ev) })
 	}
 	// Put the mesh in the state the status says, as after a restart. A
 	// failure is logged here; the plan's next router call meets it again
@@ -206,6 +222,7 @@ func (r *Reconciler) refuse(ctx context.Context, co *v1alpha1.Cutover, err error
 	if co.Status.Phase == PhaseInvalid && co.Status.ObservedGeneration == co.Generation {
 		return nil
 	}
+	r.tellRefused(co, err)
 	co.Status.Phase, co.Status.Message, co.Status.ObservedGeneration = PhaseInvalid, err.Error(), co.Generation
 	co.Status.SetCondition(metav1.Condition{Type: v1alpha1.ConditionProgressing, Status: metav1.ConditionFalse, Reason: "InvalidSpec", Message: err.Error(), ObservedGeneration: co.Generation})
 	co.Status.SetCondition(metav1.Condition{Type: v1alpha1.ConditionHealthy, Status: metav1.ConditionFalse, Reason: "InvalidSpec", Message: err.Error(), ObservedGeneration: co.Generation})

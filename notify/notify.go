@@ -83,7 +83,15 @@ func New(log *slog.Logger, reg prometheus.Registerer) *Dispatcher {
 		}, []string{"webhook", "result"}),
 	}
 	if reg != nil {
-		reg.MustRegister(d.total)
+		if err := reg.Register(d.total); err != nil {
+			// Several dispatchers in one process (controllers in a test)
+			// count into one series.
+			are, ok := err.(prometheus.AlreadyRegisteredError)
+			if !ok {
+				panic(err)
+			}
+			d.total = are.ExistingCollector.(*prometheus.CounterVec)
+		}
 	}
 	return d
 }
@@ -105,33 +113,50 @@ type webhook struct {
 func (d *Dispatcher) Set(byRollout map[string][]spec.Notification) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	next := map[string][]*webhook{}
+	for rollout := range d.hooks {
+		if _, ok := byRollout[rollout]; !ok {
+			d.setLocked(rollout, nil)
+		}
+	}
 	for rollout, ns := range byRollout {
-		old := d.hooks[rollout]
-		for _, n := range ns {
-			url, err := webhookURL(n)
-			if err != nil {
-				d.log.Error("notification webhook left out", "webhook", rollout+"/"+n.Name, "err", err)
-				continue
-			}
-			if i := indexOf(old, n, url); i >= 0 {
-				next[rollout] = append(next[rollout], old[i])
-				old = slices.Delete(old, i, i+1)
-				continue
-			}
-			w := &webhook{id: rollout + "/" + n.Name, spec: n, url: url, queue: make(chan Event, d.QueueSize)}
-			d.wg.Add(1)
-			go d.run(w)
-			next[rollout] = append(next[rollout], w)
-		}
-		d.hooks[rollout] = old
+		d.setLocked(rollout, ns)
 	}
-	for _, hooks := range d.hooks {
-		for _, w := range hooks {
-			close(w.queue)
+}
+
+// SetFor makes the webhooks of one plan, by key, those of ns, as Set does.
+func (d *Dispatcher) SetFor(key string, ns []spec.Notification) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.setLocked(key, ns)
+}
+
+func (d *Dispatcher) setLocked(key string, ns []spec.Notification) {
+	old := d.hooks[key]
+	var next []*webhook
+	for _, n := range ns {
+		url, err := webhookURL(n)
+		if err != nil {
+			d.log.Error("notification webhook left out", "webhook", key+"/"+n.Name, "err", err)
+			continue
 		}
+		if i := indexOf(old, n, url); i >= 0 {
+			next = append(next, old[i])
+			old = slices.Delete(old, i, i+1)
+			continue
+		}
+		w := &webhook{id: key + "/" + n.Name, spec: n, url: url, queue: make(chan Event, d.QueueSize)}
+		d.wg.Add(1)
+		go d.run(w)
+		next = append(next, w)
 	}
-	d.hooks = next
+	for _, w := range old {
+		close(w.queue)
+	}
+	if len(next) == 0 {
+		delete(d.hooks, key)
+		return
+	}
+	d.hooks[key] = next
 }
 
 func indexOf(hooks []*webhook, n spec.Notification, url string) int {
@@ -158,12 +183,17 @@ func webhookURL(n spec.Notification) (string, error) {
 	return u, nil
 }
 
-// Send queues ev for the plan's webhooks that want it. It never blocks:
-// when a webhook's queue is full the event is dropped for it and counted.
-func (d *Dispatcher) Send(ev Event) {
+// Send queues ev for the webhooks of its plan that want it. It never
+// blocks: when a webhook's queue is full the event is dropped for it and
+// counted.
+func (d *Dispatcher) Send(ev Event) { d.SendTo(ev.Rollout, ev) }
+
+// SendTo is Send to the webhooks set under key (SetFor), such as a
+// Cutover's namespace/name.
+func (d *Dispatcher) SendTo(key string, ev Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.queue(ev, d.hooks[ev.Rollout])
+	d.queue(ev, d.hooks[key])
 }
 
 // Broadcast queues ev, which concerns no one plan (a refused config), once

@@ -215,6 +215,18 @@ func NewEngine(plan *Plan, router traffic.Router, providers analysis.Providers, 
 	return e, nil
 }
 
+// Notify has fn told of the changes people watch for from now on, and of
+// the plan's start when NewEngine started it. fn must not block.
+func (e *Engine) Notify(fn func(notify.Event)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.notify = fn
+	if e.fresh {
+		e.fresh = false
+		e.tell(spec.EventStepStarted, string(e.st.Phase), "system", fmt.Sprintf("plan with %d steps", len(e.plan.Steps)))
+	}
+}
+
 // SetPlan replaces the plan after a config reload; the position is kept.
 func (e *Engine) SetPlan(p *Plan) {
 	e.mu.Lock()

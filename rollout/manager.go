@@ -2,7 +2,6 @@ package rollout
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sort"
 	"sync"
@@ -70,11 +69,9 @@ func (m *Manager) Sync(ctx context.Context, cfg *spec.Config, routerFor func(*Pl
 		if err != nil {
 			return err
 		}
-		e.verdicts, e.notify = m.verdicts, m.Notify
-		if e.fresh {
-			e.mu.Lock()
-			e.tell(spec.EventStepStarted, string(e.st.Phase), "system", fmt.Sprintf("plan with %d steps", len(p.Steps)))
-			e.mu.Unlock()
+		e.verdicts = m.verdicts
+		if m.Notify != nil {
+			e.Notify(m.Notify)
 		}
 		if err := e.Reconcile(ctx); err != nil {
 			e.mu.Lock()

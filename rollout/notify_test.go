@@ -2,18 +2,13 @@ package rollout_test
 
 import (
 	"context"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/cutover-dev/cutover/notify"
+	"github.com/cutover-dev/cutover/internal/testenv"
 	"github.com/cutover-dev/cutover/rollout"
 )
 
@@ -21,19 +16,7 @@ import (
 // a promotion and who made it, an analysis verdict with its figures, the
 // abort it caused, and a refused config reload.
 func TestPlanNotifiesItsWebhooks(t *testing.T) {
-	var mu sync.Mutex
-	var got []notify.Event
-	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev notify.Event
-		body, _ := io.ReadAll(r.Body)
-		if err := json.Unmarshal(body, &ev); err != nil {
-			t.Errorf("not an event: %s", body)
-		}
-		mu.Lock()
-		got = append(got, ev)
-		mu.Unlock()
-	}))
-	defer recv.Close()
+	recv := testenv.StartWebhook(t)
 	var fail atomic.Bool
 	cfg := planConfig(backend(t, "legacy", nil), backend(t, "new", &fail), `      - setWeight: 20
       - pause: {}
@@ -81,17 +64,10 @@ func TestPlanNotifiesItsWebhooks(t *testing.T) {
 		{"configRefused", 0, 0, "", "cutover.yaml:12:1"},
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= len(want) || time.Now().After(deadline) {
-			break
-		}
+	for recv.Count("/hook") < len(want) && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	got := recv.Events("/hook")
 	if len(got) != len(want) {
 		t.Fatalf("got %d events, want %d: %+v", len(got), len(want), got)
 	}

@@ -67,7 +67,38 @@ type CutoverSpec struct {
 	AnalysisTemplates []AnalysisTemplate `json:"analysisTemplates,omitempty"`
 	// TrafficRouting says which mesh object carries the weights.
 	TrafficRouting TrafficRouting `json:"trafficRouting"`
+	// Notifications are the webhooks told about the plan's changes.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Notifications []Notification `json:"notifications,omitempty"`
 }
+
+// Notification is a webhook told about the plan's changes, as in
+// cutover.yaml.
+// +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.urlSecretRef)",message="set exactly one of url and urlSecretRef"
+type Notification struct {
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// +optional
+	// +kubebuilder:validation:Pattern=`^https?://`
+	URL string `json:"url,omitempty"`
+	// URLSecretRef is a key of a Secret that holds the URL (a Slack
+	// webhook's URL is a secret).
+	// +optional
+	URLSecretRef *SecretKeyRef `json:"urlSecretRef,omitempty"`
+	// Format is json (the default) or slack.
+	// +optional
+	// +kubebuilder:validation:Enum=json;slack
+	Format string `json:"format,omitempty"`
+	// Events are the changes it wants; all when empty.
+	// +optional
+	Events []NotificationEvent `json:"events,omitempty"`
+}
+
+// NotificationEvent is a change a webhook can ask for.
+// +kubebuilder:validation:Enum=stepStarted;paused;analysisVerdict;promoted;aborted;completed;degraded;configRefused
+type NotificationEvent string
 
 // Side is a Kubernetes Service in the Cutover's namespace, or a host
 // outside the cluster (the legacy side of a migration).
