@@ -107,6 +107,12 @@ func side(s v1alpha1.Side) string {
 	return s.Service
 }
 
+// CommandRefused is a command the plan's state refused, with the
+// controller's reason.
+type CommandRefused struct{ Msg string }
+
+func (e *CommandRefused) Error() string { return e.Msg }
+
 // Command sends a command and waits for the controller's answer. A command
 // the plan's state refuses comes back as an error, as from `cutover serve`.
 func (k *Client) Command(ctx context.Context, name string, cmd Command, timeout time.Duration) (*rollout.View, error) {
@@ -129,7 +135,7 @@ func (k *Client) Command(ctx context.Context, name string, cmd Command, timeout 
 		}
 		if last := co.Status.LastCommand; last != nil && last.ID == cmd.ID {
 			if last.Error != "" {
-				return nil, fmt.Errorf("%s", last.Error)
+				return nil, &CommandRefused{Msg: last.Error}
 			}
 			return ViewOf(co)
 		}

@@ -142,121 +142,47 @@ func (s *site) share(t *testing.T, n int) map[string]int {
 	return out
 }
 
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	chromium := testenv.Binary(t, "chromium", "chromium")
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox, chromedp.WindowSize(1280, 800),
-		chromedp.Flag("disable-dev-shm-usage", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	ctx, cancelTime := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelTime(); cancel(); cancelAlloc() })
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting %s: %v", chromium, err)
-	}
-	// What the page writes to its console goes to the test's log.
-	messages := chromedp.Console(ctx)
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			t.Log("browser console:", m)
-		}
-	}()
-	return ctx
-}
-
-// waitJS waits until the expression is true in the page.
-func waitJS(expr string) chromedp.Action[chromedp.Void] {
-	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingTimeout(20*time.Second), chromedp.WithPollingInterval(100*time.Millisecond))
-}
-
-// do runs steps, for at most 30 seconds.
-func do(ctx context.Context, steps ...chromedp.Action[chromedp.Void]) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	return chromedp.Do(ctx, steps...)
-}
-
-// pageText is what the page shows, for a failure's message.
-func pageText(ctx context.Context) string {
-	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`location.href + "\n" + document.body.innerText`))
-	if err != nil {
-		return "(the page could not be read: " + err.Error() + ")"
-	}
-	return s
-}
-
-func text(sel string) string {
-	return fmt.Sprintf(`(document.querySelector(%q) || {}).textContent`, sel)
-}
-
-// screenshot saves the page to the test's temp directory, and also to
-// path when it is not "".
-func screenshot(t *testing.T, ctx context.Context, name, path string) {
-	t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	os.WriteFile(filepath.Join(t.TempDir(), name), png, 0o644)
-	if path != "" {
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-func confirm() chromedp.Action[chromedp.Void] {
-	return chromedp.Steps(
-		chromedp.WaitVisible(chromedp.CSS("#confirm-ok")),
-		chromedp.Click(chromedp.CSS("#confirm-ok")),
-	)
-}
-
 // TestDashboardSteersAPlan logs in, watches the split, the plan and the
 // charts fill, promotes and aborts from the page, and checks each change
 // in the page and in the gateway's answers.
 func TestDashboardSteersAPlan(t *testing.T) {
 	s := startSite(t)
-	ctx := browser(t)
+	ctx := testenv.Browser(t)
 
-	err := do(ctx,
+	err := testenv.Do(ctx,
 		chromedp.Navigate(s.admin+"/ui/"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
 		chromedp.SendKeys(chromedp.CSS("#token"), s.token),
 		chromedp.Click(chromedp.CSS(`#login-form button[type="submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-route="web"]`)),
-		waitJS(`document.querySelector('[data-route="web"] .split.configured').getAttribute('aria-label') === 'legacy 80%, new 20%'`),
+		testenv.WaitJS(`document.querySelector('[data-route="web"] .split.configured').getAttribute('aria-label') === 'legacy 80%, new 20%'`),
 	)
 	if err != nil {
-		t.Fatalf("login and overview: %v\n%s", err, pageText(ctx))
+		t.Fatalf("login and overview: %v\n%s", err, testenv.PageText(ctx))
 	}
-	screenshot(t, ctx, "overview.png", "")
+	testenv.Screenshot(t, ctx, "overview.png", "")
 
-	err = do(ctx,
+	err = testenv.Do(ctx,
 		chromedp.Navigate(s.admin+"/ui/#/rollout/web"),
-		waitJS(text("#phase")+` === 'Paused' && `+text("#step")+` === '1'`),
-		waitJS(`document.querySelector('li.current[data-step="1"]') !== null`),
+		testenv.WaitJS(testenv.Text("#phase")+` === 'Paused' && `+testenv.Text("#step")+` === '1'`),
+		testenv.WaitJS(`document.querySelector('li.current[data-step="1"]') !== null`),
 		// The charts fill with live traffic: both backends answered.
-		waitJS(`Number((document.querySelector('.chart[data-backend="legacy"]') || {getAttribute(){return 0}}).getAttribute('data-requests')) > 50`),
-		waitJS(`Number((document.querySelector('.chart[data-backend="new"]') || {getAttribute(){return 0}}).getAttribute('data-requests')) > 5`),
-		waitJS(`document.querySelectorAll('.chart canvas').length >= 6`),
+		testenv.WaitJS(`Number((document.querySelector('.chart[data-backend="legacy"]') || {getAttribute(){return 0}}).getAttribute('data-requests')) > 50`),
+		testenv.WaitJS(`Number((document.querySelector('.chart[data-backend="new"]') || {getAttribute(){return 0}}).getAttribute('data-requests')) > 5`),
+		testenv.WaitJS(`document.querySelectorAll('.chart canvas').length >= 6`),
 	)
 	if err != nil {
 		t.Fatalf("rollout page: %v", err)
 	}
-	screenshot(t, ctx, "rollout-paused.png", "")
+	testenv.Screenshot(t, ctx, "rollout-paused.png", "")
 
 	// Promote from the page: the step advances, the weights change.
-	err = do(ctx,
+	err = testenv.Do(ctx,
 		chromedp.Click(chromedp.CSS(`[data-action="promote"]`)),
-		confirm(),
-		waitJS(`document.querySelector('#answer').getAttribute('data-status') === '200'`),
-		waitJS(text("#step")+` === '3' && `+text("#weight")+` === '60%'`),
-		waitJS(`document.querySelector('[data-route="web"] .split.configured').getAttribute('aria-label') === 'legacy 40%, new 60%'`),
+		testenv.Click("#confirm-ok"),
+		testenv.WaitJS(`document.querySelector('#answer').getAttribute('data-status') === '200'`),
+		testenv.WaitJS(testenv.Text("#step")+` === '3' && `+testenv.Text("#weight")+` === '60%'`),
+		testenv.WaitJS(`document.querySelector('[data-route="web"] .split.configured').getAttribute('aria-label') === 'legacy 40%, new 60%'`),
 	)
 	if err != nil {
 		t.Fatalf("promote: %v", err)
@@ -271,17 +197,17 @@ func TestDashboardSteersAPlan(t *testing.T) {
 	if os.Getenv("CUTOVER_UPDATE_DOCS") != "" {
 		docs = filepath.Join("..", "docs", "dashboard-rollout.png")
 	}
-	screenshot(t, ctx, "rollout-promoted.png", docs)
+	testenv.Screenshot(t, ctx, "rollout-promoted.png", docs)
 
 	// Promote fully is refused while... nothing is wrong here: instead,
 	// abort, and all traffic is back on stable.
-	err = do(ctx,
+	err = testenv.Do(ctx,
 		chromedp.Click(chromedp.CSS(`[data-action="abort"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#confirm-reason")),
 		chromedp.SendKeys(chromedp.CSS("#confirm-reason"), "checkout errors"),
-		confirm(),
-		waitJS(text("#phase")+` === 'Aborted' && `+text("#weight")+` === '0%'`),
-		waitJS(`(`+text("#reason")+` || '').includes('checkout errors')`),
+		testenv.Click("#confirm-ok"),
+		testenv.WaitJS(testenv.Text("#phase")+` === 'Aborted' && `+testenv.Text("#weight")+` === '0%'`),
+		testenv.WaitJS(`(`+testenv.Text("#reason")+` || '').includes('checkout errors')`),
 	)
 	if err != nil {
 		t.Fatalf("abort: %v", err)
@@ -290,48 +216,48 @@ func TestDashboardSteersAPlan(t *testing.T) {
 		t.Fatalf("after abort the gateway answers %v, want all 50 from legacy", got)
 	}
 	// A command the plan refuses shows the refusal and its reason.
-	err = do(ctx,
+	err = testenv.Do(ctx,
 		chromedp.Click(chromedp.CSS(`[data-action="promote"]`)),
-		confirm(),
-		waitJS(`document.querySelector('#answer').getAttribute('data-status') === '409'`),
-		waitJS(`document.querySelector('#answer').textContent.includes('aborted')`),
+		testenv.Click("#confirm-ok"),
+		testenv.WaitJS(`document.querySelector('#answer').getAttribute('data-status') === '409'`),
+		testenv.WaitJS(`document.querySelector('#answer').textContent.includes('aborted')`),
 	)
 	if err != nil {
 		t.Fatalf("refused promote: %v", err)
 	}
-	screenshot(t, ctx, "rollout-aborted.png", "")
+	testenv.Screenshot(t, ctx, "rollout-aborted.png", "")
 	if n := s.failed.Load(); n != 0 {
 		t.Errorf("%d requests of the load failed", n)
 	}
 
 	// The mirror's differing pairs, side by side: the shadow answers with
 	// another body and another X-Backend.
-	err = do(ctx,
+	err = testenv.Do(ctx,
 		chromedp.Navigate(s.admin+"/ui/#/diffs"),
-		waitJS(`document.querySelectorAll('.diff').length > 0`),
-		waitJS(`document.querySelector('.diff').textContent.includes('differs in body') && document.querySelector('.diff').textContent.includes('≠ X-Backend') && document.querySelector('.diff').textContent.includes('body sha256')`),
+		testenv.WaitJS(`document.querySelectorAll('.diff').length > 0`),
+		testenv.WaitJS(`document.querySelector('.diff').textContent.includes('differs in body') && document.querySelector('.diff').textContent.includes('≠ X-Backend') && document.querySelector('.diff').textContent.includes('body sha256')`),
 	)
 	if err != nil {
-		t.Fatalf("diffs: %v\n%s", err, pageText(ctx))
+		t.Fatalf("diffs: %v\n%s", err, testenv.PageText(ctx))
 	}
-	screenshot(t, ctx, "diffs.png", "")
+	testenv.Screenshot(t, ctx, "diffs.png", "")
 
 	// The events page shows the audit log with the dashboard as actor.
-	err = do(ctx,
+	err = testenv.Do(ctx,
 		chromedp.Navigate(s.admin+"/ui/#/events"),
-		waitJS(`[...document.querySelectorAll('#events tr')].some((r) => r.textContent.includes('rollout.aborted') && r.textContent.includes('dashboard'))`),
+		testenv.WaitJS(`[...document.querySelectorAll('#events tr')].some((r) => r.textContent.includes('rollout.aborted') && r.textContent.includes('dashboard'))`),
 	)
 	if err != nil {
-		t.Fatalf("events: %v\n%s", err, pageText(ctx))
+		t.Fatalf("events: %v\n%s", err, testenv.PageText(ctx))
 	}
 }
 
 func TestDashboardWrongTokenShowsLogin(t *testing.T) {
 	s := startSite(t)
-	ctx := browser(t)
-	err := do(ctx,
+	ctx := testenv.Browser(t)
+	err := testenv.Do(ctx,
 		chromedp.Navigate(s.admin+"/ui/#token=not-the-token"),
-		waitJS(text("#login-error")+` === 'Wrong token.'`),
+		testenv.WaitJS(testenv.Text("#login-error")+` === 'Wrong token.'`),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +274,7 @@ func TestDashboardWrongTokenShowsLogin(t *testing.T) {
 		t.Fatalf("login form shown %v, data hidden %v", loginVisible, viewHidden)
 	}
 	// The right token from the fragment logs in, and is gone from the URL.
-	err = do(ctx,
+	err = testenv.Do(ctx,
 		chromedp.Navigate(s.admin+"/ui/#token="+s.token),
 		chromedp.WaitVisible(chromedp.CSS(`[data-route="web"]`)),
 	)
@@ -361,20 +287,20 @@ func TestDashboardWrongTokenShowsLogin(t *testing.T) {
 	}
 	// A kept token the API does not take (here: one set by hand) brings
 	// the login form back on the next load.
-	err = do(ctx,
+	err = testenv.Do(ctx,
 		chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem('cutover-token', 'stale')`),
 		chromedp.Navigate(s.admin+"/ui/index.html#/overview"), // a new page load
 
-		waitJS(`!document.querySelector('#login').hidden && `+text("#login-error")+` === 'Wrong token.'`),
-		waitJS(`document.querySelector('#view').childElementCount === 0 && document.querySelector('#nav').hidden`),
+		testenv.WaitJS(`!document.querySelector('#login').hidden && `+testenv.Text("#login-error")+` === 'Wrong token.'`),
+		testenv.WaitJS(`document.querySelector('#view').childElementCount === 0 && document.querySelector('#nav').hidden`),
 	)
 	if err != nil {
-		t.Fatalf("%v\n%s", err, pageText(ctx))
+		t.Fatalf("%v\n%s", err, testenv.PageText(ctx))
 	}
 	if strings.Contains(url, "token") {
 		t.Errorf("the token stayed in the URL: %s", url)
 	}
-	screenshot(t, ctx, "login.png", "")
+	testenv.Screenshot(t, ctx, "login.png", "")
 }
 
 // The files are served with a strict policy, and the API still wants the

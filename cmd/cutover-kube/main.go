@@ -62,7 +62,7 @@ func newRoot() *cobra.Command {
 	pf.StringVar(&k.context, "context", "", "kubeconfig context (default the current one)")
 	pf.StringVarP(&k.namespace, "namespace", "n", "", "namespace of the Cutover (default the context's)")
 	pf.DurationVar(&k.timeout, "timeout", 30*time.Second, "how long a command waits for the controller's answer")
-	root.AddCommand(newControllerCmd(k), newGetCmd(k), newGenerateCmd(), newNewCmd(), newReleaseCmd(), newCapacityCmd())
+	root.AddCommand(newControllerCmd(k), newGetCmd(k), newDashboardCmd(k), newGenerateCmd(), newNewCmd(), newReleaseCmd(), newCapacityCmd())
 	for _, c := range []struct{ name, short string }{
 		{"promote", "Skip the current step; with --full go to 100 %"},
 		{"abort", "Send all traffic back to stable at once"},
