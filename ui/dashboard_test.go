@@ -208,9 +208,12 @@ func TestDashboardSteersAPlan(t *testing.T) {
 		testenv.Click("#confirm-ok"),
 		testenv.WaitJS(testenv.Text("#phase")+` === 'Aborted' && `+testenv.Text("#weight")+` === '0%'`),
 		testenv.WaitJS(`(`+testenv.Text("#reason")+` || '').includes('checkout errors')`),
+		// Each step and the abort are marks on the charts' time axis.
+		testenv.WaitJS(`['setWeight 20%', 'paused 20%', 'setWeight 60%', 'aborted 0%'].every((m) => document.querySelector('.chart[data-backend="new"]').getAttribute('data-marks').split('|').includes(m))`),
 	)
 	if err != nil {
-		t.Fatalf("abort: %v", err)
+		marks, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('.chart[data-backend="new"]').getAttribute('data-marks')`))
+		t.Fatalf("abort: %v (marks %s)", err, marks)
 	}
 	if got := s.share(t, 50); got["legacy"] != 50 {
 		t.Fatalf("after abort the gateway answers %v, want all 50 from legacy", got)
@@ -241,6 +244,24 @@ func TestDashboardSteersAPlan(t *testing.T) {
 		t.Fatalf("diffs: %v\n%s", err, testenv.PageText(ctx))
 	}
 	testenv.Screenshot(t, ctx, "diffs.png", "")
+
+	// On a narrow window the rollout page still fits: nothing wider than
+	// the window but the tables' own scrolling boxes.
+	err = testenv.Do(ctx,
+		chromedp.EmulateViewport(420, 900),
+		chromedp.Navigate(s.admin+"/ui/#/rollout/web"),
+		testenv.WaitJS(testenv.Text("#phase")+` === 'Aborted'`),
+		testenv.WaitJS(`document.querySelectorAll('.chart canvas').length >= 6`),
+		testenv.WaitJS(`document.documentElement.scrollWidth <= window.innerWidth`),
+	)
+	if err != nil {
+		width, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		t.Fatalf("narrow window: %v (page %d px wide)\n%s", err, width, testenv.PageText(ctx))
+	}
+	testenv.Screenshot(t, ctx, "rollout-narrow.png", "")
+	if err := testenv.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatal(err)
+	}
 
 	// The events page shows the audit log with the dashboard as actor.
 	err = testenv.Do(ctx,

@@ -222,7 +222,7 @@
           for (const m of getMarks()) {
             if (m.t < min || m.t > max) continue;
             const x = Math.round(u.valToPos(m.t, 'x', true));
-            ctx.strokeStyle = m.kind === 'aborted' ? '#cf222e' : '#57606a';
+            ctx.strokeStyle = m.kind === 'aborted' ? '#cf222e' : m.kind === 'verdict' ? '#8250df' : '#57606a';
             ctx.setLineDash(m.kind === 'aborted' ? [] : [4, 3]);
             ctx.lineWidth = (m.kind === 'aborted' ? 2 : 1) * devicePixelRatio;
             ctx.beginPath();
@@ -304,6 +304,16 @@
         marks = (events.data.events || [])
           .filter((e) => e.target === name && e.action.startsWith('rollout.'))
           .map((e) => ({ t: Date.parse(e.time) / 1000, kind: e.action.slice(8), label: markLabel(e) }));
+        // The running analyses' decided measurements: each verdict as it came.
+        for (const run of [st.analysis, st.background]) {
+          for (const m of (run && run.metrics) || []) {
+            for (const x of m.measurements || []) {
+              if (['Successful', 'Failed', 'Inconclusive'].includes(x.phase)) {
+                marks.push({ t: Date.parse(x.at) / 1000, kind: 'verdict', label: m.name + ' ' + x.phase });
+              }
+            }
+          }
+        }
         drawCharts(series.data.backends || []);
       },
     };
@@ -341,6 +351,7 @@
         c.rate.setData([s.t, rate]);
         c.latency.setData([s.t, ms(s.p50), ms(s.p99)]);
         c.box.setAttribute('data-requests', String(s.requests.reduce((a, n) => a + n, 0)));
+        c.box.setAttribute('data-marks', marks.map((m) => m.label).join('|'));
       }
       for (const name of Object.keys(charts)) {
         if (!backends.some((b) => b.backend === name)) {
@@ -351,11 +362,19 @@
     }
   }
 
+  // markLabel names a plan event on the time axis; the verdict that moved
+  // the plan is in its reason.
   function markLabel(e) {
     const kind = e.action.slice('rollout.'.length);
-    let after = {};
-    try { after = e.after || {}; } catch (x) { /* none */ }
-    return kind + (after.weight !== undefined ? ' ' + after.weight + '%' : '');
+    // The state after, "Paused step 1 weight 20: ..." (or on Kubernetes
+    // the Event's note, "... canary weight 20: ...").
+    const w = String(e.after || e.reason || '').match(/weight (\d+)/);
+    const reason = e.reason || '';
+    let verdict = '';
+    if (reason.includes('analysis passed')) verdict = ' (analysis passed)';
+    else if (reason.includes('analysis failed')) verdict = ' (analysis failed)';
+    else if (reason.includes('inconclusive')) verdict = ' (inconclusive)';
+    return kind + (w ? ' ' + w[1] + '%' : '') + verdict;
   }
 
   // --- actions -----------------------------------------------------------
