@@ -104,6 +104,8 @@ type webhook struct {
 	url    string
 	queue  chan Event
 	failed bool // the last delivery failed; logged once per change
+	// dropping: the last event found the queue full. Guarded by d.mu.
+	dropping bool
 }
 
 // Set makes each plan's webhooks those named, by rollout; plans not
@@ -219,9 +221,13 @@ func (d *Dispatcher) queue(ev Event, hooks []*webhook) {
 		}
 		select {
 		case w.queue <- ev:
+			w.dropping = false
 		default:
 			d.total.WithLabelValues(w.id, ResultDropped).Inc()
-			d.log.Warn("notification dropped: the webhook's queue is full", "webhook", w.id, "kind", ev.Kind)
+			if !w.dropping { // logged once until the queue takes events again
+				w.dropping = true
+				d.log.Warn("notifications dropped: the webhook's queue is full", "webhook", w.id, "kind", ev.Kind, "queue", d.QueueSize)
+			}
 		}
 	}
 }

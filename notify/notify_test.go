@@ -263,7 +263,9 @@ func TestAFullQueueDropsAndNeverBlocks(t *testing.T) {
 	release := make(chan struct{})
 	stuck.answer = func(n int, w http.ResponseWriter) bool { <-release; return true }
 	fine, fineURL := newReceiver(t)
-	d := quick(slog.New(slog.DiscardHandler))
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	d := quick(slog.New(slog.NewTextHandler(lockedWriter{&logs, &logMu}, nil)))
 	d.Timeout = time.Minute
 	d.QueueSize = 2
 	d.Set(map[string][]spec.Notification{"web": {{Name: "stuck", URL: stuckURL}, {Name: "fine", URL: fineURL}}})
@@ -279,6 +281,11 @@ func TestAFullQueueDropsAndNeverBlocks(t *testing.T) {
 	if dropped != n-3 {
 		t.Errorf("dropped %v, want %d (one in flight, two queued)", dropped, n-3)
 	}
+	logMu.Lock()
+	if c := strings.Count(logs.String(), "notifications dropped"); c != 1 {
+		t.Errorf("the drops were logged %d times, want once:\n%s", c, logs.String())
+	}
+	logMu.Unlock()
 	close(release)
 	d.Close(context.Background())
 	got := stuck.events(t)
