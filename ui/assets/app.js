@@ -203,8 +203,16 @@
           el('p', {}, el('strong', { text: m.name }), ': ' + m.phase + (m.dryRun ? ' (dry run)' : '') + ', ' + m.looks + ' looks; ' +
             m.successes + ' successful, ' + m.failures + ' failed, ' + m.inconclusive + ' inconclusive, ' + m.errors + ' errors'),
           last ? el('p', { class: 'muted', text: 'Last at ' + new Date(last.at).toLocaleTimeString() + ': ' + last.phase + (last.value ? ', ' + last.value : '') + (last.message ? ', ' + last.message : '') }) : null,
-          figures.length ? el('table', { class: 'figures' }, figures.map(([k, v]) => el('tr', {}, el('th', { text: k }), el('td', { text: typeof v === 'object' ? JSON.stringify(v) : String(v) })))) : null);
+          figures.length ? el('table', { class: 'figures' }, figures.map(([k, v]) => el('tr', {}, el('th', { text: k }), el('td', { text: figureText(v) })))) : null);
       }));
+  }
+
+  // figureText writes a judge's figures as "name value" pairs, nested
+  // ones in parentheses, numbers to four significant digits.
+  function figureText(v) {
+    if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
+    if (v === null || typeof v !== 'object') return String(v);
+    return Object.entries(v).map(([k, x]) => k + ' ' + (x !== null && typeof x === 'object' ? '(' + figureText(x) + ')' : figureText(x))).join(', ');
   }
 
   // --- charts ------------------------------------------------------------
