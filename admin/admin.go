@@ -1,8 +1,6 @@
 package admin
 
 import (
-	"bytes"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -33,7 +31,7 @@ const maxRequestBody = 1 << 20
 type API struct {
 	gw       *gateway.Gateway
 	rollouts *rollout.Manager
-	token    []byte
+	token    string
 	log      *slog.Logger
 	mux      *http.ServeMux
 }
@@ -41,7 +39,7 @@ type API struct {
 // New returns the admin handler. Every call but GET /healthz and GET /readyz
 // needs "Authorization: Bearer TOKEN".
 func New(gw *gateway.Gateway, rollouts *rollout.Manager, token string, log *slog.Logger) *API {
-	a := &API{gw: gw, rollouts: rollouts, token: []byte(token), log: log, mux: http.NewServeMux()}
+	a := &API{gw: gw, rollouts: rollouts, token: token, log: log, mux: http.NewServeMux()}
 	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	a.mux.HandleFunc("GET /readyz", a.readyz)
 	a.mux.Handle("GET /metrics", a.auth(promhttp.HandlerFor(gw.Metrics().Registry, promhttp.HandlerOpts{})))
@@ -75,17 +73,7 @@ func (a *API) HandleChat(path string, h http.Handler) {
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
-func (a *API) auth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), a.token) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cutover"`)
-			writeError(w, http.StatusUnauthorized, "", "missing or wrong bearer token")
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
+func (a *API) auth(next http.Handler) http.Handler { return wire.RequireBearer(a.token, next) }
 
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) {
 	if !a.gw.Ready() {
@@ -404,25 +392,10 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 }
 
 // ErrorResponse is the body of every admin error.
-type ErrorResponse struct {
-	Error string `json:"error"`
-	// Field names the parameter at fault, when one is.
-	Field string `json:"field,omitempty"`
-}
+type ErrorResponse = wire.ErrorResponse
 
 func writeError(w http.ResponseWriter, code int, field, msg string) {
-	writeJSON(w, code, ErrorResponse{Error: msg, Field: field})
+	wire.WriteError(w, code, field, msg)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(v); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
-}
+func writeJSON(w http.ResponseWriter, code int, v any) { wire.WriteJSON(w, code, v) }

@@ -1,9 +1,7 @@
 package controller
 
 import (
-	"bytes"
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -59,7 +57,7 @@ func (d *Dashboard) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /ui/", ui.Handler("/ui/"))
 	mux.Handle("GET /{$}", http.RedirectHandler("/ui/", http.StatusFound))
-	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, d.auth(h)) }
+	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, wire.RequireBearer(d.Token, h)) }
 	api("GET /api/v1/status", d.status)
 	api("GET /api/v1/rollouts", d.rollouts)
 	api("GET /api/v1/rollouts/{name}", d.rollout)
@@ -68,27 +66,15 @@ func (d *Dashboard) Handler() http.Handler {
 	api("GET /api/v1/routes/{route}/series", func(w http.ResponseWriter, r *http.Request) {
 		// The mesh has the traffic's metrics; the Cutover does not.
 		now := time.Now().Unix() - 1
-		dashJSON(w, http.StatusOK, wire.Series{Route: r.PathValue("route"), Interval: 1, From: now, To: now, Backends: []wire.BackendSeries{}})
+		wire.WriteJSON(w, http.StatusOK, wire.Series{Route: r.PathValue("route"), Interval: 1, From: now, To: now, Backends: []wire.BackendSeries{}})
 	})
 	api("GET /api/v1/routes/{route}/diffs", func(w http.ResponseWriter, r *http.Request) {
-		dashJSON(w, http.StatusOK, map[string]any{"route": r.PathValue("route"), "diffs": []any{}})
+		wire.WriteJSON(w, http.StatusOK, map[string]any{"route": r.PathValue("route"), "diffs": []any{}})
 	})
 	api("PUT /api/v1/routes/{route}/weights", func(w http.ResponseWriter, r *http.Request) {
-		dashError(w, http.StatusMethodNotAllowed, "route", "on Kubernetes the Cutover's plan sets the weights: promote, abort or roll back instead")
+		wire.WriteError(w, http.StatusMethodNotAllowed, "route", "on Kubernetes the Cutover's plan sets the weights: promote, abort or roll back instead")
 	})
 	return mux
-}
-
-func (d *Dashboard) auth(next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(d.Token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="cutover"`)
-			dashError(w, http.StatusUnauthorized, "", "missing or wrong bearer token")
-			return
-		}
-		next(w, r)
-	})
 }
 
 // status is the gateway status the overview draws: one route per
@@ -107,7 +93,7 @@ func (d *Dashboard) status(w http.ResponseWriter, r *http.Request) {
 			{Name: v.Canary, Weight: canary, Effective: float64(canary), Healthy: true},
 		}})
 	}
-	dashJSON(w, http.StatusOK, st)
+	wire.WriteJSON(w, http.StatusOK, st)
 }
 
 func (d *Dashboard) rollouts(w http.ResponseWriter, r *http.Request) {
@@ -116,7 +102,7 @@ func (d *Dashboard) rollouts(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, err)
 		return
 	}
-	dashJSON(w, http.StatusOK, map[string]any{"rollouts": views})
+	wire.WriteJSON(w, http.StatusOK, map[string]any{"rollouts": views})
 }
 
 func (d *Dashboard) rollout(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +111,7 @@ func (d *Dashboard) rollout(w http.ResponseWriter, r *http.Request) {
 		d.fail(w, err)
 		return
 	}
-	dashJSON(w, http.StatusOK, v)
+	wire.WriteJSON(w, http.StatusOK, v)
 }
 
 func (d *Dashboard) command(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +120,7 @@ func (d *Dashboard) command(w http.ResponseWriter, r *http.Request) {
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&req); err != nil {
-			dashError(w, http.StatusBadRequest, "body", "invalid JSON: "+err.Error())
+			wire.WriteError(w, http.StatusBadRequest, "body", "invalid JSON: "+err.Error())
 			return
 		}
 	}
@@ -143,12 +129,12 @@ func (d *Dashboard) command(w http.ResponseWriter, r *http.Request) {
 	case "promote", "abort", "retry", "pause", "resume":
 	case "rollback":
 		if req.ToStep == nil {
-			dashError(w, http.StatusBadRequest, "toStep", "required: the step to go back to")
+			wire.WriteError(w, http.StatusBadRequest, "toStep", "required: the step to go back to")
 			return
 		}
 		cmd.ToStep = *req.ToStep
 	default:
-		dashError(w, http.StatusNotFound, "command", fmt.Sprintf("unknown command %q (promote, abort, retry, pause, resume, rollback)", cmd.Command))
+		wire.WriteError(w, http.StatusNotFound, "command", fmt.Sprintf("unknown command %q (promote, abort, retry, pause, resume, rollback)", cmd.Command))
 		return
 	}
 	if cmd.Actor == "" {
@@ -158,11 +144,11 @@ func (d *Dashboard) command(w http.ResponseWriter, r *http.Request) {
 	var refused *CommandRefused
 	switch {
 	case errors.As(err, &refused):
-		dashError(w, http.StatusConflict, "command", err.Error())
+		wire.WriteError(w, http.StatusConflict, "command", err.Error())
 	case err != nil:
 		d.fail(w, err)
 	default:
-		dashJSON(w, http.StatusOK, v)
+		wire.WriteJSON(w, http.StatusOK, v)
 	}
 }
 
@@ -210,7 +196,7 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.URL.Query().Get("follow") == "" {
-		dashJSON(w, http.StatusOK, map[string]any{"events": append([]state.Event{}, evs...)})
+		wire.WriteJSON(w, http.StatusOK, map[string]any{"events": append([]state.Event{}, evs...)})
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -241,28 +227,13 @@ func (d *Dashboard) events(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dashboard) fail(w http.ResponseWriter, err error) {
 	if errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "did not answer") {
-		dashError(w, http.StatusGatewayTimeout, "", err.Error())
+		wire.WriteError(w, http.StatusGatewayTimeout, "", err.Error())
 		return
 	}
 	if client.IgnoreNotFound(err) == nil {
-		dashError(w, http.StatusNotFound, "name", err.Error())
+		wire.WriteError(w, http.StatusNotFound, "name", err.Error())
 		return
 	}
 	d.Log.Error("dashboard request failed", "err", err)
-	dashError(w, http.StatusInternalServerError, "", err.Error())
-}
-
-func dashError(w http.ResponseWriter, code int, field, msg string) {
-	dashJSON(w, code, map[string]string{"error": msg, "field": field})
-}
-
-func dashJSON(w http.ResponseWriter, code int, v any) {
-	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(v); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	w.Write(buf.Bytes())
+	wire.WriteError(w, http.StatusInternalServerError, "", err.Error())
 }
