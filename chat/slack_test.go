@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/cutover-dev/cutover/chat"
+	"github.com/cutover-dev/cutover/internal/testenv"
 	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/server"
 	"github.com/cutover-dev/cutover/state"
@@ -98,18 +99,7 @@ spec:
   routes:
   - name: web
     backends: [{name: legacy, weight: 100}, {name: new, weight: 0}]
----
-apiVersion: cutover.dev/v1alpha1
-kind: Rollout
-metadata: {name: web}
-spec:
-  route: web
-  strategy:
-    canary:
-      stableService: legacy
-      canaryService: new
-      steps:
-      - setWeight: 10
+`+testenv.WebPlan+`      - setWeight: 10
       - pause: {}
       - setWeight: 50
       - pause: {}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover-dev/cutover/internal/testenv"
 	"github.com/cutover-dev/cutover/rollout"
 	"github.com/cutover-dev/cutover/server"
 	"github.com/cutover-dev/cutover/state"
@@ -64,18 +65,7 @@ spec:
   routes:
   - name: web
     backends: [{name: legacy, weight: 100}, {name: new, weight: 0}]
----
-apiVersion: cutover.dev/v1alpha1
-kind: Rollout
-metadata: {name: web}
-spec:
-  route: web
-  strategy:
-    canary:
-      stableService: legacy
-      canaryService: new
-      steps:
-%s`, legacy, next, steps)
+`+testenv.WebPlan+`%s`, legacy, next, steps)
 }
 
 const allSteps = `      - setHeaderRoute:

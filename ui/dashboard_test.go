@@ -50,18 +50,7 @@ spec:
   - name: web
     backends: [{name: legacy, weight: 100}, {name: new, weight: 0}]
     mirror: {backend: shadow, percent: 10, compare: {status: true, body: true}}
----
-apiVersion: cutover.dev/v1alpha1
-kind: Rollout
-metadata: {name: web}
-spec:
-  route: web
-  strategy:
-    canary:
-      stableService: legacy
-      canaryService: new
-      steps:
-      - setWeight: 20
+` + testenv.WebPlan + `      - setWeight: 20
       - pause: {}
       - setWeight: 60
       - pause: {}

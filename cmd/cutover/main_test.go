@@ -466,18 +466,7 @@ func TestDemoFaultAborts(t *testing.T) {
 	}
 }
 
-const killPlan = `---
-apiVersion: cutover.dev/v1alpha1
-kind: Rollout
-metadata: {name: web}
-spec:
-  route: web
-  strategy:
-    canary:
-      stableService: legacy
-      canaryService: new
-      steps:
-      - setHeaderRoute: {name: preview, match: [{headerName: x-preview, headerValue: {exact: new}}]}
+const killPlan = testenv.WebPlan + `      - setHeaderRoute: {name: preview, match: [{headerName: x-preview, headerValue: {exact: new}}]}
       - setWeight: 34
       - pause: {}
       - setWeight: 67
