@@ -15,6 +15,12 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+for port in 16410 18210 18211; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "bench/rls.sh: port $port is in use (a process left from an earlier run?); stop it first" >&2
+    exit 1
+  fi
+done
 if [ -z "${CUTOVER:-}" ]; then
   go build -o "$WORK/cutover" ./cmd/cutover
   CUTOVER=$WORK/cutover

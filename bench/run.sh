@@ -26,6 +26,15 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -q "${need[@]}" >/dev/null 2>&1 || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
 fi
 
+# A process left from an earlier run on one of these ports would be
+# measured in place of the one this run starts: refuse to go on.
+for port in 19001 19002 19003 18080 18081 18082 18083 18084 18085 18086 18087 18088 18090 18091 18092 18093 18096 18097 18098 16410 18210 18211; do
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "bench/run.sh: port $port is in use (a process left from an earlier run?); stop it first" >&2
+    exit 1
+  fi
+done
+
 go build -o "$WORK/cutover" ./cmd/cutover
 go build -o "$WORK/backend" ./bench/backend
 go build -o "$WORK/reverseproxy" ./bench/reverseproxy
