@@ -248,20 +248,26 @@ func (h *harness) watchWeights() (stop func() []int64) {
 	var seen []int64
 	done := make(chan struct{})
 	finished := make(chan struct{})
+	look := func() {
+		w, _, _ := h.vsState()
+		mu.Lock()
+		if len(seen) == 0 || seen[len(seen)-1] != w {
+			seen = append(seen, w)
+		}
+		mu.Unlock()
+	}
 	go func() {
 		defer close(finished)
 		for {
 			select {
 			case <-done:
+				// One last look: the caller may have seen a weight that
+				// came after this loop's previous one.
+				look()
 				return
 			default:
 			}
-			w, _, _ := h.vsState()
-			mu.Lock()
-			if len(seen) == 0 || seen[len(seen)-1] != w {
-				seen = append(seen, w)
-			}
-			mu.Unlock()
+			look()
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
