@@ -98,17 +98,7 @@ func TestNoFailedRequestThroughABlueGreenSwitchAndAbort(t *testing.T) {
 	count := l.count
 
 	e := srv.Rollouts.Get("web")
-	wait := func(cond func(rollout.State) bool, what string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond(e.View().State) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s: %+v", what, e.View().State)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	wait(func(s rollout.State) bool { return s.Phase == rollout.Paused }, "the pause before promotion")
+	waitState(t, e, func(s rollout.State) bool { return s.Phase == rollout.Paused }, "the pause before promotion")
 	time.Sleep(200 * time.Millisecond)
 	if n := count("new"); n != 0 {
 		t.Fatalf("%d requests reached the preview before promotion", n)
@@ -120,7 +110,7 @@ func TestNoFailedRequestThroughABlueGreenSwitchAndAbort(t *testing.T) {
 		}
 	}
 	promote()
-	wait(func(s rollout.State) bool { return s.Phase == rollout.Analyzing && s.Weight == 100 }, "the switch")
+	waitState(t, e, func(s rollout.State) bool { return s.Phase == rollout.Analyzing && s.Weight == 100 }, "the switch")
 	if err := e.Abort(context.Background(), "test", "back to active"); err != nil {
 		t.Fatal(err)
 	}
@@ -134,9 +124,9 @@ func TestNoFailedRequestThroughABlueGreenSwitchAndAbort(t *testing.T) {
 	if err := e.Retry(context.Background(), "test", ""); err != nil {
 		t.Fatal(err)
 	}
-	wait(func(s rollout.State) bool { return s.Phase == rollout.Paused }, "the pause again")
+	waitState(t, e, func(s rollout.State) bool { return s.Phase == rollout.Paused }, "the pause again")
 	promote()
-	wait(func(s rollout.State) bool { return s.Phase == rollout.Completed }, "completion")
+	waitState(t, e, func(s rollout.State) bool { return s.Phase == rollout.Completed }, "completion")
 	time.Sleep(50 * time.Millisecond)
 	before = count("legacy")
 	time.Sleep(200 * time.Millisecond)

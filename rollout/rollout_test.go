@@ -117,6 +117,19 @@ func (v *env) start(file string) {
 
 func (v *env) tick() { v.e.Tick(context.Background()) }
 
+// waitState waits up to 10 s for e's state to meet cond, while the
+// plan runs on its own ticker.
+func waitState(t *testing.T, e *rollout.Engine, cond func(rollout.State) bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond(e.View().State) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s: %+v", what, e.View().State)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // analyze sends 100 requests a second, for up to seconds, while the plan
 // analyzes.
 func (v *env) analyze(seconds int) {
@@ -458,17 +471,7 @@ func TestNoFailedRequestThroughAPlanWithAnAbort(t *testing.T) {
 	})
 
 	e := srv.Rollouts.Get("web")
-	waitPhase := func(cond func(rollout.State) bool, what string) {
-		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond(e.View().State) {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s: %+v", what, e.View().State)
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	waitPhase(func(s rollout.State) bool { return s.Weight == 34 }, "weight 34")
+	waitState(t, e, func(s rollout.State) bool { return s.Weight == 34 }, "weight 34")
 	if err := e.Abort(context.Background(), "test", "mid-plan abort"); err != nil {
 		t.Fatal(err)
 	}
@@ -476,7 +479,7 @@ func TestNoFailedRequestThroughAPlanWithAnAbort(t *testing.T) {
 	if err := e.Retry(context.Background(), "test", ""); err != nil {
 		t.Fatal(err)
 	}
-	waitPhase(func(s rollout.State) bool { return s.Phase == rollout.Completed }, "completion")
+	waitState(t, e, func(s rollout.State) bool { return s.Phase == rollout.Completed }, "completion")
 	time.Sleep(300 * time.Millisecond)
 	bad, firstBad := l.stop()
 	ok := l.count("legacy") + l.count("new")
