@@ -199,12 +199,12 @@ func (rm *routeMetrics) observe(code int, start time.Time, local bool) {
 	if code >= 500 {
 		rm.errors.Add(1)
 	}
-	now := time.Now()
-	d := now.Sub(start)
-	rm.perSecond.add(now, code, d, !local)
 	if !local {
+		now := time.Now()
+		d := now.Sub(start)
 		rm.duration.Observe(d.Seconds())
 		rm.samples.add(now, d)
+		rm.perSecond.add(now, code, d)
 	}
 }
 

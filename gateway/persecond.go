@@ -39,8 +39,8 @@ type secondSlot struct {
 	latency          [latencyBuckets]atomic.Uint64
 }
 
-// add counts one answer at now; timed answers also count their latency.
-func (r *secondRing) add(now time.Time, code int, d time.Duration, timed bool) {
+// add counts one answer at now, which took d.
+func (r *secondRing) add(now time.Time, code int, d time.Duration) {
 	sec := now.Unix()
 	s := &r.slots[sec%SeriesSeconds]
 	epoch := uint64(uint32(sec)) << 32
@@ -48,9 +48,7 @@ func (r *secondRing) add(now time.Time, code int, d time.Duration, timed bool) {
 	if code >= 500 {
 		bump(&s.errors, epoch)
 	}
-	if timed {
-		bump(&s.latency[latencyBucket(d)], epoch)
-	}
+	bump(&s.latency[latencyBucket(d)], epoch)
 }
 
 func bump(c *atomic.Uint64, epoch uint64) {

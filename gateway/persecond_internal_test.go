@@ -45,7 +45,7 @@ func TestSecondRing(t *testing.T) {
 				if i%10 == g%10 {
 					code = 503
 				}
-				r.add(at, code, time.Duration(1+i%2)*time.Millisecond, true)
+				r.add(at, code, time.Duration(1+i%2)*time.Millisecond)
 			}
 		})
 	}
@@ -70,7 +70,7 @@ func TestSecondRing(t *testing.T) {
 	}
 
 	later := t0.Add(SeriesSeconds * time.Second) // the same slot as t0
-	r.add(later, 200, time.Millisecond, true)
+	r.add(later, 200, time.Millisecond)
 	got = SecondStats{}
 	r.read(t0.Unix(), later.Unix(), &got)
 	if len(got.Time) != SeriesSeconds || got.Time[0] != t0.Unix()+1 {
