@@ -85,7 +85,8 @@ func (w *loggedWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach Flush and Hijack.
 func (w *loggedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-func (h *proxyHandler) logRequest(r *http.Request, w *loggedWriter, x *exchange, start time.Time) {
+// logRequest writes the request's line; status 0 means no answer was sent.
+func (h *proxyHandler) logRequest(r inbound, status int, bytesOut int64, x *exchange, start time.Time) {
 	l := h.log
 	now := time.Now()
 	buf := make([]byte, 0, 512)
@@ -93,14 +94,13 @@ func (h *proxyHandler) logRequest(r *http.Request, w *loggedWriter, x *exchange,
 	buf = append(buf, '"')
 	buf = now.UTC().AppendFormat(buf, "2006-01-02T15:04:05.000Z07:00")
 	buf = append(buf, '"')
-	buf = appendField(buf, "request_id", r.Header.Get("X-Request-Id"))
+	buf = appendField(buf, "request_id", r.Header("X-Request-Id"))
 	buf = appendField(buf, "client_ip", x.clientIP(r, l.trusted()))
-	buf = appendField(buf, "method", r.Method)
-	buf = appendField(buf, "host", r.Host)
-	buf = appendField(buf, "path", r.URL.Path)
-	buf = appendField(buf, "query", r.URL.RawQuery)
-	buf = appendField(buf, "protocol", r.Proto)
-	status := w.status
+	buf = appendField(buf, "method", r.Method())
+	buf = appendField(buf, "host", r.Host())
+	buf = appendField(buf, "path", r.Path())
+	buf = appendField(buf, "query", r.RawQuery())
+	buf = appendField(buf, "protocol", r.Proto())
 	if status == 0 {
 		status = 499 // the client left before an answer
 	}
@@ -109,7 +109,7 @@ func (h *proxyHandler) logRequest(r *http.Request, w *loggedWriter, x *exchange,
 	buf = append(buf, `,"bytes_in":`...)
 	buf = strconv.AppendInt(buf, x.body.n.Load(), 10)
 	buf = append(buf, `,"bytes_out":`...)
-	buf = strconv.AppendInt(buf, w.bytes, 10)
+	buf = strconv.AppendInt(buf, bytesOut, 10)
 	buf = append(buf, `,"duration_ms":`...)
 	buf = strconv.AppendFloat(buf, float64(now.Sub(start).Microseconds())/1000, 'f', 3, 64)
 	buf = append(buf, `,"upstream_duration_ms":`...)
@@ -136,8 +136,8 @@ func (h *proxyHandler) logRequest(r *http.Request, w *loggedWriter, x *exchange,
 	// Which side failed the exchange, and the gateway's own reason.
 	buf = appendField(buf, "fault", x.fault)
 	buf = appendField(buf, "reason", x.reason)
-	buf = appendField(buf, "user_agent", r.UserAgent())
-	buf = appendField(buf, "referer", r.Referer())
+	buf = appendField(buf, "user_agent", r.Header("User-Agent"))
+	buf = appendField(buf, "referer", r.Header("Referer"))
 	if len(l.headers) > 0 {
 		buf = append(buf, `,"headers":{`...)
 		for i, name := range l.headers {
@@ -146,7 +146,7 @@ func (h *proxyHandler) logRequest(r *http.Request, w *loggedWriter, x *exchange,
 			}
 			buf = appendJSONString(buf, name)
 			buf = append(buf, ':')
-			buf = appendJSONString(buf, r.Header.Get(name))
+			buf = appendJSONString(buf, r.Header(name))
 		}
 		buf = append(buf, '}')
 	}
@@ -157,8 +157,8 @@ func (h *proxyHandler) logRequest(r *http.Request, w *loggedWriter, x *exchange,
 				buf = append(buf, ',')
 			}
 			v := ""
-			if ck, err := r.Cookie(c.Name); err == nil {
-				v = ck.Value
+			if ck, ok := r.Cookie(c.Name); ok {
+				v = ck
 				if c.Hash {
 					sum := sha256.Sum256([]byte(v))
 					v = "sha256:" + hex.EncodeToString(sum[:])

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -22,16 +21,12 @@ func (tp trustedProxies) trusts(a netip.Addr) bool {
 // clientIP is the client's address: the peer, unless the peer is a trusted
 // proxy, in which case X-Forwarded-For is walked from the right past every
 // trusted hop. An untrusted peer's X-Forwarded-For is never believed.
-func (tp trustedProxies) clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	if err != nil || len(tp) == 0 || !tp.trusts(peer.Unmap()) {
+func (tp trustedProxies) clientIP(r inbound) string {
+	peer, host := r.Peer()
+	if !peer.IsValid() || len(tp) == 0 || !tp.trusts(peer.Unmap()) {
 		return host
 	}
-	hops := r.Header.Values("X-Forwarded-For")
+	hops := r.HeaderValues("X-Forwarded-For")
 	for i := len(hops) - 1; i >= 0; i-- {
 		parts := strings.Split(hops[i], ",")
 		for j := len(parts) - 1; j >= 0; j-- {
@@ -48,16 +43,12 @@ func (tp trustedProxies) clientIP(r *http.Request) string {
 }
 
 // trustsPeer reports whether the request's peer is a trusted proxy.
-func (tp trustedProxies) trustsPeer(r *http.Request) bool {
+func (tp trustedProxies) trustsPeer(r inbound) bool {
 	if len(tp) == 0 {
 		return false
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	peer, err := netip.ParseAddr(host)
-	return err == nil && tp.trusts(peer.Unmap())
+	peer, _ := r.Peer()
+	return peer.IsValid() && tp.trusts(peer.Unmap())
 }
 
 // ownHeaders makes the headers the gateway owns its own: from a peer that

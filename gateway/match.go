@@ -9,17 +9,17 @@ import (
 	"github.com/cutover-dev/cutover/gateway/routing"
 )
 
-// takes reports whether the route takes r. host is routing.Host(r).
-func (rt *route) takes(r *http.Request, host string, query *url.Values) bool {
-	return rt.matcher.Takes(r, host, query)
-}
-
 // Route returns the first route that matches r, or nil.
 func (t *Table) Route(r *http.Request) *route {
-	host := routing.Host(r)
+	return t.routeFor(routing.HTTP(r), routing.Host(r))
+}
+
+// routeFor returns the first route that takes r, whose host is host
+// (routing.HostOf), or nil.
+func (t *Table) routeFor(r routing.Request, host string) *route {
 	var query url.Values
 	for _, rt := range t.routes {
-		if rt.takes(r, host, &query) {
+		if rt.matcher.Takes(r, host, &query) {
 			return rt
 		}
 	}

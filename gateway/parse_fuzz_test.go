@@ -21,7 +21,7 @@ func FuzzClientIP(f *testing.F) {
 	tp := trustedProxies{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128")}
 	f.Fuzz(func(t *testing.T, xff, remote string) {
 		r := &http.Request{RemoteAddr: remote, Header: http.Header{"X-Forwarded-For": {xff}}}
-		got := tp.clientIP(r)
+		got := tp.clientIP(httpIn{r})
 		peer := remote
 		if i := strings.LastIndex(remote, ":"); i >= 0 {
 			peer = strings.Trim(remote[:i], "[]")
@@ -59,10 +59,10 @@ func FuzzRateLimitKey(f *testing.F) {
 	byHeader := compileRateLimit("r", &spec.RateLimit{Name: "h", Key: spec.RateLimitKey{Header: "X-User"}}, nil, m)
 	f.Fuzz(func(t *testing.T, path, header string) {
 		r := &http.Request{URL: &url.URL{Path: path}, Header: http.Header{"X-User": {header}}}
-		if k, ok := byPath.key(r, nil); ok && !strings.HasPrefix(path, "/users/"+k) {
+		if k, ok := byPath.key(httpIn{r}, nil); ok && !strings.HasPrefix(path, "/users/"+k) {
 			t.Fatalf("path %q gave key %q", path, k)
 		}
-		k, ok := byHeader.key(r, nil)
+		k, ok := byHeader.key(httpIn{r}, nil)
 		if ok != (header != "") || ok && k != header {
 			t.Fatalf("header %q gave key %q, %v", header, k, ok)
 		}

@@ -91,7 +91,7 @@ type exchange struct {
 	ipKnown bool
 }
 
-func (x *exchange) clientIP(r *http.Request, tp trustedProxies) string {
+func (x *exchange) clientIP(r inbound, tp trustedProxies) string {
 	if !x.ipKnown {
 		x.ip, x.ipKnown = tp.clientIP(r), true
 	}
@@ -132,12 +132,13 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	x := &exchange{backend: -1, clientCtx: r.Context()}
 	t := h.table()
-	x.peerTrusted = t.trusted.trustsPeer(r)
+	in := httpIn{r}
+	x.peerTrusted = t.trusted.trustsPeer(in)
 	ownHeaders(r, x.peerTrusted, t.preserveRequestID)
 	if h.log != nil {
 		lw := &loggedWriter{ResponseWriter: w}
 		w = lw
-		defer func() { h.logRequest(r, lw, x, start) }()
+		defer func() { h.logRequest(in, lw.status, lw.bytes, x, start) }()
 	}
 	if r.Method == http.MethodConnect {
 		// Never a tunnel to wherever the client asks: not an open proxy.
@@ -184,9 +185,9 @@ func (h *proxyHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	x.plan = plan
 	if m := rt.mirror; m != nil && m.Selects(r) {
 		x.mirrored = true
-		x.pair, x.maxBody = m.Start(r, x.clientIP(r, rt.trusted)), m.MaxBody()
+		x.pair, x.maxBody = m.Start(r, x.clientIP(in, rt.trusted)), m.MaxBody()
 	}
-	x.backend = rt.choose(r, plan, x)
+	x.backend = rt.choose(in, plan, x)
 	x.tried.Add(x.backend)
 	b := rt.backends[x.backend]
 	if !b.Breaker.Admit() {
@@ -235,7 +236,7 @@ func rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header["X-Forwarded-For"] = xff
 	}
 	pr.SetXForwarded()
-	pr.Out.Header.Set("X-Real-IP", x.clientIP(pr.In, x.route.trusted))
+	pr.Out.Header.Set("X-Real-IP", x.clientIP(httpIn{pr.In}, x.route.trusted))
 	// Keep the client's Host, as Envoy and Istio do: migrated apps often
 	// route by host name. X-Forwarded-Host carries it too.
 	pr.Out.Host = pr.In.Host
@@ -263,7 +264,7 @@ func modifyResponse(resp *http.Response) error {
 	if x.pair != nil {
 		resp.Body = mirror.Capture(resp, x.pair, x.maxBody)
 	}
-	if x.setSticky || (x.bucket >= 0 && x.route.drain && x.backend != x.cookieBackend(resp.Request)) {
+	if x.setSticky || (x.bucket >= 0 && x.route.drain && x.backend != x.cookieBackend(httpIn{resp.Request})) {
 		c := x.route.sticky.Cookie
 		cookie := &http.Cookie{
 			Name:     c.Name,
@@ -444,14 +445,14 @@ func (rt *route) anotherEndpoint(x *exchange, now int64) bool {
 
 // choose picks the backend for a request: by sticky bucket when the route
 // is sticky and the client can be told apart, else by the smooth schedule.
-func (rt *route) choose(r *http.Request, p *routing.Split, x *exchange) int {
+func (rt *route) choose(r inbound, p *routing.Split, x *exchange) int {
 	x.bucket = -1
 	st := rt.sticky
 	if st != nil {
 		switch {
 		case st.Cookie != nil:
-			if c, err := r.Cookie(st.Cookie.Name); err == nil {
-				if bucket, name, ok := routing.ParseStickyCookie(c.Value); ok {
+			if c, ok := r.Cookie(st.Cookie.Name); ok {
+				if bucket, name, ok := routing.ParseStickyCookie(c); ok {
 					x.bucket = bucket
 					if rt.drain {
 						if i := rt.draining(name, p); i >= 0 {
@@ -465,7 +466,7 @@ func (rt *route) choose(r *http.Request, p *routing.Split, x *exchange) int {
 				x.setSticky = true
 			}
 		case st.Header != "":
-			if v := r.Header.Get(st.Header); v != "" {
+			if v := r.Header(st.Header); v != "" {
 				x.bucket = routing.BucketOf(v)
 			}
 		case st.ClientIP:
@@ -493,12 +494,12 @@ func (rt *route) draining(name string, p *routing.Split) int {
 
 // cookieBackend is the index of the backend the request's sticky cookie
 // names, or -1.
-func (x *exchange) cookieBackend(r *http.Request) int {
-	c, err := r.Cookie(x.route.sticky.Cookie.Name)
-	if err != nil {
+func (x *exchange) cookieBackend(r inbound) int {
+	c, ok := r.Cookie(x.route.sticky.Cookie.Name)
+	if !ok {
 		return -1
 	}
-	_, name, ok := routing.ParseStickyCookie(c.Value)
+	_, name, ok := routing.ParseStickyCookie(c)
 	if !ok {
 		return -1
 	}

@@ -20,7 +20,7 @@ type routeLimiter struct {
 	name string
 	// key is the request's key, or false when the limit does not apply;
 	// ip gives the client's address.
-	key     func(r *http.Request, ip func() string) (string, bool)
+	key     func(r inbound, ip func() string) (string, bool)
 	limiter *ratelimit.Limiter
 	status  int
 	dryRun  bool
@@ -69,19 +69,19 @@ func compileRateLimit(route string, rl *spec.RateLimit, l *ratelimit.Limiter, m 
 	}
 	switch k := rl.Key; {
 	case k.Route:
-		rlim.key = func(*http.Request, func() string) (string, bool) { return "", true }
+		rlim.key = func(inbound, func() string) (string, bool) { return "", true }
 	case k.ClientIP:
-		rlim.key = func(_ *http.Request, ip func() string) (string, bool) { return ip(), true }
+		rlim.key = func(_ inbound, ip func() string) (string, bool) { return ip(), true }
 	case k.Header != "":
 		name := http.CanonicalHeaderKey(k.Header)
-		rlim.key = func(r *http.Request, _ func() string) (string, bool) {
-			v := r.Header.Get(name)
+		rlim.key = func(r inbound, _ func() string) (string, bool) {
+			v := r.Header(name)
 			return v, v != ""
 		}
 	default:
 		re := regexp.MustCompile(k.PathRegex)
-		rlim.key = func(r *http.Request, _ func() string) (string, bool) {
-			m := re.FindStringSubmatch(r.URL.Path)
+		rlim.key = func(r inbound, _ func() string) (string, bool) {
+			m := re.FindStringSubmatch(r.Path())
 			if m == nil {
 				return "", false
 			}
@@ -95,41 +95,17 @@ func compileRateLimit(route string, rl *spec.RateLimit, l *ratelimit.Limiter, m 
 // request was refused (and answered), after waiting out any delay, and the
 // result for the access log.
 func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, x *exchange, start time.Time) (bool, string) {
-	result := ""
-	ip := func() string { return x.clientIP(r, rt.trusted) }
-	for _, lim := range rt.limits {
-		key, ok := lim.key(r, ip)
-		if !ok {
-			continue
-		}
-		d := lim.limiter.Take(key)
-		switch {
-		case !d.Allowed && lim.dryRun, d.Wait > 0 && lim.dryRun:
-			lim.results[resultDryRun].Inc()
-			result = lim.name + ":dry_run"
-		case !d.Allowed:
-			lim.results[resultLimited].Inc()
-			w.Header().Set(HeaderRateLimited, "local")
-			rt.localMetrics.observe(lim.status, start, true)
-			x.reply(w, lim.status, ReasonRateLimited)
-			return false, lim.name + ":limited"
-		case d.Wait > 0:
-			lim.results[resultDelayed].Inc()
-			result = lim.name + ":delayed"
-			t := time.NewTimer(d.Wait)
-			select {
-			case <-t.C:
-			case <-r.Context().Done():
-				t.Stop()
-				return false, result // the client gave up while queued
-			}
-		default:
-			lim.results[resultAllowed].Inc()
-			if result == "" {
-				result = "allowed"
-			}
-		}
+	refused, gone, result := rt.takeLocal(httpIn{r}, x, r.Context().Done())
+	if refused != nil {
+		w.Header().Set(HeaderRateLimited, "local")
+		rt.localMetrics.observe(refused.status, start, true)
+		x.reply(w, refused.status, ReasonRateLimited)
+		return false, result
 	}
+	if gone {
+		return false, result
+	}
+	ip := func() string { return x.clientIP(httpIn{r}, rt.trusted) }
 	for _, g := range rt.globals {
 		d := g.Check(r, ip())
 		if d.Result != "" {
@@ -151,4 +127,42 @@ func (rt *route) applyLimits(w http.ResponseWriter, r *http.Request, x *exchange
 		return false, result
 	}
 	return true, result
+}
+
+// takeLocal runs a route's local limiters in order, waiting out any delay
+// unless done closes first (gone). refused is the limiter that refused the
+// request, if one did; result is for the access log.
+func (rt *route) takeLocal(r inbound, x *exchange, done <-chan struct{}) (refused *routeLimiter, gone bool, result string) {
+	ip := func() string { return x.clientIP(r, rt.trusted) }
+	for _, lim := range rt.limits {
+		key, ok := lim.key(r, ip)
+		if !ok {
+			continue
+		}
+		d := lim.limiter.Take(key)
+		switch {
+		case !d.Allowed && lim.dryRun, d.Wait > 0 && lim.dryRun:
+			lim.results[resultDryRun].Inc()
+			result = lim.name + ":dry_run"
+		case !d.Allowed:
+			lim.results[resultLimited].Inc()
+			return lim, false, lim.name + ":limited"
+		case d.Wait > 0:
+			lim.results[resultDelayed].Inc()
+			result = lim.name + ":delayed"
+			t := time.NewTimer(d.Wait)
+			select {
+			case <-t.C:
+			case <-done:
+				t.Stop()
+				return nil, true, result // the client gave up while queued
+			}
+		default:
+			lim.results[resultAllowed].Inc()
+			if result == "" {
+				result = "allowed"
+			}
+		}
+	}
+	return nil, false, result
 }

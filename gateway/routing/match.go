@@ -77,19 +77,41 @@ func Compile(m spec.Match) RequestMatcher {
 	return rm
 }
 
+// Request is what matching reads of a request, on either of the gateway's
+// servers: net/http's (HTTP wraps its requests) or the fast one.
+type Request interface {
+	Method() string
+	Path() string
+	// HeaderValues are the values of a header by its canonical name, nil
+	// when it is absent.
+	HeaderValues(name string) []string
+	RawQuery() string
+}
+
+// HTTP is a net/http request as a Request.
+// A struct of one pointer goes into an interface without an allocation.
+func HTTP(r *http.Request) Request { return httpRequest{r} }
+
+type httpRequest struct{ r *http.Request }
+
+func (r httpRequest) Method() string                    { return r.r.Method }
+func (r httpRequest) Path() string                      { return r.r.URL.Path }
+func (r httpRequest) HeaderValues(name string) []string { return r.r.Header[name] }
+func (r httpRequest) RawQuery() string                  { return r.r.URL.RawQuery }
+
 // Match reports whether r matches; query is r's parsed query, filled in
 // the first time a matcher needs it.
-func (m *RequestMatcher) Match(r *http.Request, query *url.Values) bool {
-	if m.method != "" && r.Method != m.method {
+func (m *RequestMatcher) Match(r Request, query *url.Values) bool {
+	if m.method != "" && r.Method() != m.method {
 		return false
 	}
-	if m.path != nil && !m.path.Match(r.URL.Path) {
+	if m.path != nil && !m.path.Match(r.Path()) {
 		return false
 	}
 	for i := range m.headers {
 		h := &m.headers[i]
-		vals, ok := r.Header[h.Name]
-		if !ok {
+		vals := r.HeaderValues(h.Name)
+		if vals == nil {
 			return false
 		}
 		if !h.Present && !anyMatch(&h.Value, vals) {
@@ -97,7 +119,7 @@ func (m *RequestMatcher) Match(r *http.Request, query *url.Values) bool {
 		}
 	}
 	if len(m.query) > 0 && *query == nil {
-		*query = r.URL.Query()
+		*query, _ = url.ParseQuery(r.RawQuery())
 	}
 	for i := range m.query {
 		q := &m.query[i]
@@ -121,9 +143,11 @@ func anyMatch(m *StringMatcher, vals []string) bool {
 	return false
 }
 
-// Host is the request's host, lower-case and without a port.
-func Host(r *http.Request) string {
-	h := r.Host
+// Host is a request's host, lower-case and without a port.
+func Host(r *http.Request) string { return HostOf(r.Host) }
+
+// HostOf is the host of a Host header, lower-case and without a port.
+func HostOf(h string) string {
 	if host, _, err := net.SplitHostPort(h); err == nil {
 		h = host
 	}
@@ -147,7 +171,7 @@ func NewMatcher(hosts []string, matches []spec.Match) Matcher {
 
 // Takes reports whether the route takes r: a host matches (or there are
 // none) and one of the matches holds (or there are none). host is Host(r).
-func (m *Matcher) Takes(r *http.Request, host string, query *url.Values) bool {
+func (m *Matcher) Takes(r Request, host string, query *url.Values) bool {
 	if len(m.hosts) > 0 && !slices.ContainsFunc(m.hosts, func(h string) bool { return spec.HostMatches(h, host) }) {
 		return false
 	}

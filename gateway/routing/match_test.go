@@ -59,7 +59,7 @@ func FuzzRequestMatch(f *testing.F) {
 			r.Header[http.CanonicalHeaderKey(hname)] = []string{hval}
 		}
 		var q url.Values
-		got := m.Match(r, &q)
+		got := m.Match(HTTP(r), &q)
 		want := regexp.MustCompile(`^(?:`+re+`)$`).MatchString(path) &&
 			http.CanonicalHeaderKey(hname) == "X-User" && regexp.MustCompile(`^(?:`+re+`)$`).MatchString(hval) &&
 			r.URL.Query().Has("q")
