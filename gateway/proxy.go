@@ -332,16 +332,57 @@ var errOverflow = errors.New("every backend left is at its circuit breaker's lim
 
 func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	x := req.Context().Value(exchangeKey{}).(*exchange)
-	policy := x.route.retry
 	// A request whose body was sent cannot be sent again.
 	bodyless := req.Body == nil || req.Body == http.NoBody
-	idempotent := upstream.IsIdempotent(req.Method) && bodyless
+	perTry := x.route.retry.perTry
+	resp, err := forward(x, t.pool, bodyless, upstream.IsIdempotent(req.Method), tries[*http.Response]{
+		try: func(b *upstream.Backend, e *upstream.Endpoint) (*http.Response, int, error) {
+			req.URL.Scheme, req.URL.Host = e.URL.Scheme, e.URL.Host
+			resp, err := attempt(b.Transport, req, perTry)
+			if err != nil {
+				return nil, 0, err
+			}
+			return resp, resp.StatusCode, nil
+		},
+		discard: func(resp *http.Response) {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+		},
+		timedOut: func() bool { return req.Context().Err() != nil },
+	})
+	if err != nil || resp.StatusCode == http.StatusSwitchingProtocols {
+		return resp, err
+	}
+	// A 2xx-4xx counts as a success only once its body arrived whole.
+	x.response = upstreamBody{ReadCloser: resp.Body, pool: t.pool.upstream, x: x, done: resp.StatusCode >= 500}
+	resp.Body = &x.response
+	return resp, nil
+}
+
+// tries is how forward makes one try on either server's client.
+type tries[R any] struct {
+	// try sends the request to e of b and returns the answer and its status.
+	try func(b *upstream.Backend, e *upstream.Endpoint) (R, int, error)
+	// discard drops an answer that is retried.
+	discard func(R)
+	// timedOut reports whether the route's timeout has passed.
+	timedOut func() bool
+}
+
+// forward sends a request to the chosen backend under the route's retry
+// policy: a connection that could not be made never reached the upstream,
+// so a request without a body is tried again on another endpoint, then on
+// another backend of the route. It returns the answer the client gets.
+func forward[R any](x *exchange, pool *Pool, bodyless, idempotent bool, t tries[R]) (R, error) {
+	var none R
+	policy := x.route.retry
+	idempotent = idempotent && bodyless
 	x.upstreamStart = time.Now()
 	deadline := x.upstreamStart.Add(policy.tryDuration)
 	var lastErr error
-	for tries := 0; ; tries++ {
-		if tries > 0 && (tries >= policy.maxTries || time.Now().After(deadline)) {
-			return nil, lastErr // every retry loop is bounded, whatever the sizes
+	for n := 0; ; n++ {
+		if n > 0 && (n >= policy.maxTries || time.Now().After(deadline)) {
+			return none, lastErr // every retry loop is bounded, whatever the sizes
 		}
 		now := time.Now().UnixNano()
 		b := x.route.backends[x.backend]
@@ -349,65 +390,59 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		if i < 0 {
 			next, err := x.route.failover(x, now)
 			if next < 0 && lastErr != nil && err != errOverflow {
-				return nil, lastErr // the client learns why the last try failed
+				return none, lastErr // the client learns why the last try failed
 			}
 			if next < 0 {
-				return nil, err
+				return none, err
 			}
-			tries-- // choosing another backend is not a try
+			n-- // choosing another backend is not a try
 			continue
 		}
-		retry := tries > 0
+		retry := n > 0
 		// A retry after a connection that was never made costs the upstream
 		// nothing, so it does not take from the retry budget.
 		budgeted := retry && !isDialError(lastErr)
 		if retry {
 			if budgeted && !b.Breaker.StartRetry() {
-				return nil, lastErr
+				return none, lastErr
 			}
 			x.retries++
 		}
 		x.triedEP.Add(i)
 		e := b.Endpoints[i]
 		x.endpoint = e
-		req.URL.Scheme, req.URL.Host = e.URL.Scheme, e.URL.Host
-		resp, err := attempt(b.Transport, req, policy.perTry)
+		resp, status, err := t.try(b, e)
 		if budgeted {
 			b.Breaker.EndRetry()
 		}
 		if err != nil {
 			if x.body.failure() != nil || x.clientCtx.Err() != nil {
-				return nil, err // the client's fault: nothing to count or retry
+				return none, err // the client's fault: nothing to count or retry
 			}
-			t.pool.upstream.Observe(b, e, upstream.OutcomeLocal)
+			pool.upstream.Observe(b, e, upstream.OutcomeLocal)
 			lastErr = err
-			if req.Context().Err() != nil {
-				return nil, err // the route's timeout
+			if t.timedOut() {
+				return none, err // the route's timeout
 			}
 			if bodyless && policy.retriesError(err, idempotent, x.retries) {
 				continue
 			}
-			return nil, err
+			return none, err
 		}
-		if o := upstream.StatusOutcome(resp.StatusCode); o != upstream.OutcomeOK {
-			t.pool.upstream.Observe(b, e, o)
+		if o := upstream.StatusOutcome(status); o != upstream.OutcomeOK {
+			pool.upstream.Observe(b, e, o)
 		}
-		if policy.retriesStatus(resp.StatusCode, idempotent, x.retries) && x.route.anotherEndpoint(x, time.Now().UnixNano()) {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			lastErr = fmt.Errorf("upstream answered %d", resp.StatusCode)
+		if policy.retriesStatus(status, idempotent, x.retries) && x.route.anotherEndpoint(x, time.Now().UnixNano()) {
+			t.discard(resp)
+			lastErr = fmt.Errorf("upstream answered %d", status)
 			continue
 		}
 		x.upstreamTime = time.Since(x.upstreamStart)
-		if resp.StatusCode == http.StatusSwitchingProtocols {
+		if status == http.StatusSwitchingProtocols {
 			// The body is the upgraded connection, which the proxy copies both
 			// ways; the upstream answered.
-			t.pool.upstream.Observe(b, e, upstream.OutcomeOK)
-			return resp, nil
+			pool.upstream.Observe(b, e, upstream.OutcomeOK)
 		}
-		// A 2xx-4xx counts as a success only once its body arrived whole.
-		x.response = upstreamBody{ReadCloser: resp.Body, pool: t.pool.upstream, x: x, done: resp.StatusCode >= 500}
-		resp.Body = &x.response
 		return resp, nil
 	}
 }
