@@ -73,13 +73,21 @@ func conformanceBackend(t *testing.T) *backendServer {
 	})
 }
 
-// The same table of proxy behaviours runs against both upstream clients,
-// so that the fast one cannot drift from net/http's.
-func TestConformanceOfBothClients(t *testing.T) {
-	for _, client := range []string{"fast", "standard"} {
-		t.Run(client, func(t *testing.T) {
+// The same table of proxy behaviours runs against both servers and both
+// upstream clients, so that the fast ones cannot drift from net/http's. On
+// the fast server with the fast client only the upgrade and the chunked
+// body are handed over to net/http; with the standard client, every
+// request is.
+func TestConformanceOfBothServersAndClients(t *testing.T) {
+	for _, c := range []struct{ server, client, handovers string }{
+		{"fast", "fast", `cutover_handovers_total{reason="chunked-body"} 1` + "\n" + `cutover_handovers_total{reason="upgrade"} 1`},
+		{"fast", "standard", `cutover_handovers_total{reason="route"}`},
+		{"standard", "fast", ""},
+		{"standard", "standard", ""},
+	} {
+		t.Run(c.server+" server, "+c.client+" client", func(t *testing.T) {
 			app := conformanceBackend(t)
-			h := startGateway(t, config(fmt.Sprintf(`  backends:
+			cfg := config(fmt.Sprintf(`  backends:
   - {name: app, endpoints: [%s], client: %s, passive: {consecutiveFailures: 0}}
   routes:
   - name: slow
@@ -88,14 +96,33 @@ func TestConformanceOfBothClients(t *testing.T) {
     backends: [{name: app}]
   - name: web
     backends: [{name: app}]
-`, app.URL, client)))
+`, app.URL, c.client))
+			h := startGateway(t, strings.Replace(cfg, "address: 127.0.0.1:0\n", "address: 127.0.0.1:0\n    server: "+c.server+"\n", 1))
 			conformance(t, h)
+			var got []string
+			for _, line := range strings.Split(h.metricsText(), "\n") {
+				if strings.HasPrefix(line, "cutover_handovers_total{") {
+					got = append(got, line)
+				}
+			}
+			all := strings.Join(got, "\n")
+			exact := c.server == "standard" || c.client == "fast"
+			if exact && all != c.handovers || !exact && !strings.Contains(all, c.handovers) {
+				t.Errorf("handed over to net/http:\n%s\nwant:\n%s", all, c.handovers)
+			}
 		})
 	}
 }
 
 func conformance(t *testing.T, h *harness) {
 	addr := strings.TrimPrefix(h.url, "http://")
+	// Each case on its own connections: one the fast server hands over to
+	// net/http stays there.
+	tRun := t.Run
+	run := func(name string, f func(t *testing.T)) {
+		h.client.CloseIdleConnections()
+		tRun(name, f)
+	}
 	do := func(req *http.Request) (*http.Response, string) {
 		t.Helper()
 		resp, err := h.client.Do(req)
@@ -106,14 +133,14 @@ func conformance(t *testing.T, h *harness) {
 		resp.Body.Close()
 		return resp, string(body)
 	}
-	t.Run("body with a length", func(t *testing.T) {
+	run("body with a length", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, h.url+"/echo", strings.NewReader("0123456789"))
 		resp, body := do(req)
 		if body != "0123456789" || resp.Header.Get("X-Content-Length") != "10" {
 			t.Errorf("%q, upstream saw length %s", body, resp.Header.Get("X-Content-Length"))
 		}
 	})
-	t.Run("chunked body streamed", func(t *testing.T) {
+	run("chunked body streamed", func(t *testing.T) {
 		pr, pw := io.Pipe()
 		go func() {
 			for i := range 3 {
@@ -128,7 +155,7 @@ func conformance(t *testing.T, h *harness) {
 			t.Errorf("%q, upstream saw transfer encoding %q", body, resp.Header.Get("X-Transfer-Encoding"))
 		}
 	})
-	t.Run("hop-by-hop removed, forwarding headers set", func(t *testing.T) {
+	run("hop-by-hop removed, forwarding headers set", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, h.url+"/headers", nil)
 		req.Header.Set("Connection", "X-Hop")
 		req.Header.Set("X-Hop", "secret")
@@ -143,7 +170,7 @@ func conformance(t *testing.T, h *harness) {
 			t.Errorf("X-Request-Id %q", id)
 		}
 	})
-	t.Run("unknown length flushed as it comes", func(t *testing.T) {
+	run("unknown length flushed as it comes", func(t *testing.T) {
 		resp, err := h.client.Get(h.url + "/stream")
 		if err != nil {
 			t.Fatal(err)
@@ -158,7 +185,7 @@ func conformance(t *testing.T, h *harness) {
 			t.Errorf("the first event took %v: it was held back with the others", took)
 		}
 	})
-	t.Run("trailers", func(t *testing.T) {
+	run("trailers", func(t *testing.T) {
 		resp, err := h.client.Get(h.url + "/trailers")
 		if err != nil {
 			t.Fatal(err)
@@ -169,14 +196,14 @@ func conformance(t *testing.T, h *harness) {
 			t.Errorf("trailer %q", got)
 		}
 	})
-	t.Run("expect 100-continue", func(t *testing.T) {
+	run("expect 100-continue", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, h.url+"/echo", strings.NewReader("after continue"))
 		req.Header.Set("Expect", "100-continue")
 		if _, body := do(req); body != "after continue" {
 			t.Errorf("%q", body)
 		}
 	})
-	t.Run("bodiless answers", func(t *testing.T) {
+	run("bodiless answers", func(t *testing.T) {
 		for path, code := range map[string]int{"/nocontent": 204, "/notmodified": 304} {
 			req, _ := http.NewRequest(http.MethodGet, h.url+path, nil)
 			if resp, body := do(req); resp.StatusCode != code || body != "" {
@@ -192,13 +219,13 @@ func conformance(t *testing.T, h *harness) {
 			t.Errorf("GET after bodiless answers: %d", code)
 		}
 	})
-	t.Run("response headers over the limit", func(t *testing.T) {
+	run("response headers over the limit", func(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodGet, h.url+"/bighead", nil)
 		if resp, _ := do(req); resp.StatusCode != http.StatusBadGateway {
 			t.Errorf("2 MiB of headers: %d, want 502", resp.StatusCode)
 		}
 	})
-	t.Run("route timeout and reset", func(t *testing.T) {
+	run("route timeout and reset", func(t *testing.T) {
 		for path, want := range map[string][2]string{"/slow": {"504", ReasonTimeoutName}, "/reset": {"502", "upstream-reset"}} {
 			req, _ := http.NewRequest(http.MethodGet, h.url+path, nil)
 			resp, _ := do(req)
@@ -207,7 +234,7 @@ func conformance(t *testing.T, h *harness) {
 			}
 		}
 	})
-	t.Run("websocket", func(t *testing.T) {
+	run("websocket", func(t *testing.T) {
 		conn, err := net.Dial("tcp", addr)
 		if err != nil {
 			t.Fatal(err)
@@ -224,7 +251,7 @@ func conformance(t *testing.T, h *harness) {
 			t.Errorf("through the tunnel: %q", line)
 		}
 	})
-	t.Run("many requests on few connections", func(t *testing.T) {
+	run("many requests on few connections", func(t *testing.T) {
 		for i := range 200 {
 			if code, _ := h.get("/"); code != 200 {
 				t.Fatalf("GET %d: %d", i, code)

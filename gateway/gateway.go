@@ -457,7 +457,7 @@ func (g *Gateway) Run(ctx context.Context, admin http.Handler) error {
 	g.ready.Store(false)
 	g.log.Info("draining: readiness is now 503", "drainDelay", s.DrainDelay.D())
 	for _, srv := range servers {
-		srv.http.SetKeepAlivesEnabled(false)
+		srv.drain()
 	}
 	time.Sleep(s.DrainDelay.D())
 	g.log.Info("closing listeners; waiting for requests in flight", "shutdownTimeout", s.ShutdownTimeout.D())
@@ -487,7 +487,7 @@ func (g *Gateway) Run(ctx context.Context, admin http.Handler) error {
 					}
 				}
 			}()
-			if err := srv.http.Shutdown(sctx); err != nil {
+			if err := srv.shutdown(sctx); err != nil {
 				errMu.Lock()
 				shutdownErr = errors.Join(shutdownErr, fmt.Errorf("%s: %w", srv.name, err))
 				errMu.Unlock()

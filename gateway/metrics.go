@@ -26,6 +26,7 @@ type Metrics struct {
 	reloads    *prometheus.CounterVec
 	reloadOK   prometheus.Gauge
 	unrouted   prometheus.Counter
+	handovers  *prometheus.CounterVec
 	ratelimits *prometheus.CounterVec
 
 	overflow       *prometheus.CounterVec
@@ -79,6 +80,10 @@ func newMetrics() *Metrics {
 			Name: "cutover_unrouted_requests_total",
 			Help: "Requests that matched no route and got 404.",
 		}),
+		handovers: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cutover_handovers_total",
+			Help: "Connections the fast server handed over to net/http's, by the reason of the request that made it (upgrade, chunked-body, large-body, http1.0, request-target, route).",
+		}, []string{"reason"}),
 		ratelimits: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cutover_ratelimit_total",
 			Help: "Local rate-limit decisions by route, limiter and result (allowed, delayed, limited, dry_run).",
@@ -112,7 +117,7 @@ func newMetrics() *Metrics {
 			Help: "Comparisons of primary and shadow answers, by route and kind (same, status, headers, body, error).",
 		}, []string{"route", "kind"}),
 	}
-	m.Registry.MustRegister(m.requests, m.duration, m.healthy, m.weight, m.reloads, m.reloadOK, m.unrouted, m.ratelimits, m.overflow, m.ejections, m.clientErrors, m.panics, m.mirrorRequests, m.mirrorDropped, m.mirrorDiffs,
+	m.Registry.MustRegister(m.requests, m.duration, m.healthy, m.weight, m.reloads, m.reloadOK, m.unrouted, m.handovers, m.ratelimits, m.overflow, m.ejections, m.clientErrors, m.panics, m.mirrorRequests, m.mirrorDropped, m.mirrorDiffs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.reloads.WithLabelValues("success")
 	m.reloads.WithLabelValues("failure")

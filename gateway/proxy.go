@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"strconv"
@@ -89,6 +88,9 @@ type exchange struct {
 	// trusted proxies) for limits, mirroring, stickiness and the log.
 	ip      string
 	ipKnown bool
+
+	// fast is the fast server's part, unused on net/http's.
+	fast fastExchange
 }
 
 func (x *exchange) clientIP(r inbound, tp trustedProxies) string {
@@ -264,19 +266,28 @@ func modifyResponse(resp *http.Response) error {
 	if x.pair != nil {
 		resp.Body = mirror.Capture(resp, x.pair, x.maxBody)
 	}
-	if x.setSticky || (x.bucket >= 0 && x.route.drain && x.backend != x.cookieBackend(httpIn{resp.Request})) {
-		c := x.route.sticky.Cookie
-		cookie := &http.Cookie{
-			Name:     c.Name,
-			Value:    strconv.Itoa(x.bucket) + "." + x.route.backends[x.backend].Name,
-			Path:     "/",
-			MaxAge:   x.route.cookieMaxAge,
-			HttpOnly: true,
-			SameSite: http.SameSiteLaxMode,
-		}
-		resp.Header.Add("Set-Cookie", cookie.String())
+	if c := x.stickyCookie(httpIn{resp.Request}); c != "" {
+		resp.Header.Add("Set-Cookie", c)
 	}
 	return nil
+}
+
+// stickyCookie is the Set-Cookie value that pins the client to its bucket
+// and backend, or "" when the client's cookie already says so.
+func (x *exchange) stickyCookie(r inbound) string {
+	if !x.setSticky && (x.bucket < 0 || !x.route.drain || x.backend == x.cookieBackend(r)) {
+		return ""
+	}
+	c := x.route.sticky.Cookie
+	cookie := &http.Cookie{
+		Name:     c.Name,
+		Value:    strconv.Itoa(x.bucket) + "." + x.route.backends[x.backend].Name,
+		Path:     "/",
+		MaxAge:   x.route.cookieMaxAge,
+		HttpOnly: true,
+		SameSite: http.SameSiteLaxMode,
+	}
+	return cookie.String()
 }
 
 func (h *proxyHandler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
@@ -300,24 +311,9 @@ func (h *proxyHandler) proxyError(w http.ResponseWriter, r *http.Request, err er
 		h.metrics.clientErrors.WithLabelValues(x.route.name, ReasonClientGone).Inc()
 		return
 	}
-	var ne net.Error
-	switch {
-	case errors.Is(err, errNoHealthyUpstream):
-		x.reply(w, http.StatusServiceUnavailable, ReasonNoHealthyUpstream)
-	case errors.Is(err, errOverflow) || err == nil:
-		// Every backend left was full, or the retry budget ran out before
-		// any try.
-		x.reply(w, http.StatusServiceUnavailable, ReasonOverflow)
-	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		x.fault = "upstream"
-		x.reply(w, http.StatusGatewayTimeout, ReasonTimeout)
-	case isDialError(err):
-		x.fault = "upstream"
-		x.reply(w, http.StatusBadGateway, ReasonConnectError)
-	default:
-		x.fault = "upstream"
-		x.reply(w, http.StatusBadGateway, ReasonReset)
-	}
+	code, reason, fault := upstreamFailure(err)
+	x.fault = fault
+	x.reply(w, code, reason)
 	h.slog.Warn("upstream error", "route", x.route.name, "backend", x.route.backends[x.backend].Name, "status", x.status, "err", err)
 }
 
@@ -334,22 +330,7 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 	x := req.Context().Value(exchangeKey{}).(*exchange)
 	// A request whose body was sent cannot be sent again.
 	bodyless := req.Body == nil || req.Body == http.NoBody
-	perTry := x.route.retry.perTry
-	resp, err := forward(x, t.pool, bodyless, upstream.IsIdempotent(req.Method), tries[*http.Response]{
-		try: func(b *upstream.Backend, e *upstream.Endpoint) (*http.Response, int, error) {
-			req.URL.Scheme, req.URL.Host = e.URL.Scheme, e.URL.Host
-			resp, err := attempt(b.Transport, req, perTry)
-			if err != nil {
-				return nil, 0, err
-			}
-			return resp, resp.StatusCode, nil
-		},
-		discard: func(resp *http.Response) {
-			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-		},
-		timedOut: func() bool { return req.Context().Err() != nil },
-	})
+	resp, err := forward[*http.Response](x, t.pool, bodyless, upstream.IsIdempotent(req.Method), httpTries{req})
 	if err != nil || resp.StatusCode == http.StatusSwitchingProtocols {
 		return resp, err
 	}
@@ -360,14 +341,34 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 }
 
 // tries is how forward makes one try on either server's client.
-type tries[R any] struct {
+type tries[R any] interface {
 	// try sends the request to e of b and returns the answer and its status.
-	try func(b *upstream.Backend, e *upstream.Endpoint) (R, int, error)
+	try(b *upstream.Backend, e *upstream.Endpoint) (R, int, error)
 	// discard drops an answer that is retried.
-	discard func(R)
+	discard(R)
 	// timedOut reports whether the route's timeout has passed.
-	timedOut func() bool
+	timedOut() bool
 }
+
+// httpTries are the net/http path's tries.
+type httpTries struct{ req *http.Request }
+
+func (t httpTries) try(b *upstream.Backend, e *upstream.Endpoint) (*http.Response, int, error) {
+	x := t.req.Context().Value(exchangeKey{}).(*exchange)
+	t.req.URL.Scheme, t.req.URL.Host = e.URL.Scheme, e.URL.Host
+	resp, err := attempt(b.Transport, t.req, x.route.retry.perTry)
+	if err != nil {
+		return nil, 0, err
+	}
+	return resp, resp.StatusCode, nil
+}
+
+func (t httpTries) discard(resp *http.Response) {
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+}
+
+func (t httpTries) timedOut() bool { return t.req.Context().Err() != nil }
 
 // forward sends a request to the chosen backend under the route's retry
 // policy: a connection that could not be made never reached the upstream,

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -8,6 +9,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/valyala/fasthttp"
 
 	"github.com/cutover-dev/cutover/spec"
 )
@@ -18,6 +21,9 @@ type server struct {
 	http  *http.Server
 	ln    net.Listener
 	tls   *spec.TLS
+	// fast serves a cleartext listener; http then serves the connections
+	// it hands over.
+	fast *fastServer
 	// fresh are the connections that have not sent a byte yet, with when
 	// they were accepted.
 	fresh sync.Map // net.Conn -> time.Time
@@ -26,6 +32,15 @@ type server struct {
 // track is the server's ConnState hook.
 func (s *server) track(c net.Conn, st http.ConnState) {
 	if st == http.StateNew {
+		s.fresh.Store(c, time.Now())
+	} else {
+		s.fresh.Delete(c)
+	}
+}
+
+// trackFast is the fast server's ConnState hook.
+func (s *server) trackFast(c net.Conn, st fasthttp.ConnState) {
+	if st == fasthttp.StateNew {
 		s.fresh.Store(c, time.Now())
 	} else {
 		s.fresh.Delete(c)
@@ -47,7 +62,13 @@ func (s *server) closeSilent(grace time.Duration) {
 
 func (s *server) serve() error {
 	var err error
-	if s.tls != nil {
+	if s.fast != nil {
+		go s.http.Serve(s.fast.handover)
+		err = s.fast.srv.Serve(s.ln)
+		if errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+	} else if s.tls != nil {
 		err = s.http.ServeTLS(s.ln, s.tls.CertFile, s.tls.KeyFile)
 	} else {
 		err = s.http.Serve(s.ln)
@@ -69,6 +90,9 @@ func (g *Gateway) listen(s spec.GatewaySpec, admin http.Handler) ([]*server, err
 			return nil, fmt.Errorf("listener %s: %w", l.Name, err)
 		}
 		srv := &server{name: l.Name, ln: ln, tls: l.TLS}
+		if l.Server == spec.ServerFast {
+			srv.fast = g.newFastServer(s.Limits, srv.trackFast)
+		}
 		srv.http = &http.Server{
 			ConnState:         srv.track,
 			Handler:           g.proxy,
@@ -80,7 +104,7 @@ func (g *Gateway) listen(s spec.GatewaySpec, admin http.Handler) ([]*server, err
 			ErrorLog:          errLog,
 		}
 		out = append(out, srv)
-		g.log.Info("listening", "listener", l.Name, "address", ln.Addr().String(), "tls", l.TLS != nil)
+		g.log.Info("listening", "listener", l.Name, "address", ln.Addr().String(), "tls", l.TLS != nil, "server", l.Server)
 	}
 	ln, err := net.Listen("tcp", s.Admin.Address)
 	if err != nil {
@@ -120,5 +144,55 @@ func (g *Gateway) closeAll(servers []*server) {
 	for _, s := range servers {
 		s.ln.Close()
 		s.http.Close()
+		if s.fast != nil {
+			s.fast.handover.Close()
+		}
 	}
+}
+
+// drain asks clients to close their connections after their answers.
+func (s *server) drain() {
+	s.http.SetKeepAlivesEnabled(false)
+	if s.fast != nil {
+		s.fast.draining.Store(true)
+	}
+}
+
+// shutdown closes the listener and waits for the requests in flight.
+func (s *server) shutdown(ctx context.Context) error {
+	var err error
+	if s.fast != nil {
+		err = s.fast.srv.ShutdownWithContext(ctx)
+		s.fast.handover.Close()
+	}
+	return errors.Join(err, s.http.Shutdown(ctx))
+}
+
+// newFastServer is a cleartext listener's fast server, with the limits
+// and timeouts of net/http's.
+func (g *Gateway) newFastServer(l spec.Limits, track func(net.Conn, fasthttp.ConnState)) *fastServer {
+	f := &fastServer{h: g.proxy, handover: newHandover()}
+	bodyTimeout := fasthttp.RequestConfig{ReadTimeout: l.ReadTimeout.D()}
+	f.srv = &fasthttp.Server{
+		Handler:               f.serve,
+		ConnState:             track,
+		// The head within readHeaderTimeout, the body within readTimeout.
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig { return bodyTimeout },
+		NoDefaultServerHeader: true,
+		NoDefaultContentType:  true,
+		// A request's head must fit in the read buffer.
+		ReadBufferSize:               l.MaxHeaderBytes + 4096,
+		ReadTimeout:                  l.ReadHeaderTimeout.D(),
+		WriteTimeout:                 l.WriteTimeout.D(),
+		IdleTimeout:                  l.IdleTimeout.D(),
+		// One byte of the body is read before the handler runs; the handler
+		// reads the rest, so that a body that fails is the client's fault
+		// in the handler's logs and metrics, as on net/http.
+		MaxRequestBodySize:           1,
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		CloseOnShutdown:              true,
+		Logger:                       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+	}
+	return f
 }

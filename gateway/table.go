@@ -64,12 +64,14 @@ type routeConfig struct {
 
 type route struct {
 	routeConfig
+	// fast: the fast server serves the route's requests itself.
+	fast    bool
 	counter atomic.Uint64
 	plan    atomic.Pointer[routing.Split]
 }
 
 func newRoute(c routeConfig, now int64) *route {
-	rt := &route{routeConfig: c}
+	rt := &route{routeConfig: c, fast: c.fastServable()}
 	rt.plan.Store(rt.computePlan(now))
 	return rt
 }

@@ -67,6 +67,12 @@ const (
 	ClientStandard = "standard"
 )
 
+// A listener's HTTP/1.1 servers.
+const (
+	ServerFast     = "fast"
+	ServerStandard = "standard"
+)
+
 func setDuration(d *Duration, v time.Duration) {
 	if *d == 0 {
 		*d = Duration(v)
@@ -87,8 +93,15 @@ func SetDefaults(g *Gateway) {
 		s.Listeners = []Listener{{Address: DefaultListenAddress}}
 	}
 	for i := range s.Listeners {
-		if s.Listeners[i].Name == "" {
-			s.Listeners[i].Name = fmt.Sprintf("listener-%d", i)
+		l := &s.Listeners[i]
+		if l.Name == "" {
+			l.Name = fmt.Sprintf("listener-%d", i)
+		}
+		if l.Server == "" {
+			l.Server = ServerFast
+			if l.TLS != nil {
+				l.Server = ServerStandard
+			}
 		}
 	}
 	if s.Admin.Address == "" {

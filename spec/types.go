@@ -59,6 +59,11 @@ type Listener struct {
 	Name    string `yaml:"name"`
 	Address string `yaml:"address"`
 	TLS     *TLS   `yaml:"tls"`
+	// Server is which HTTP/1.1 server a cleartext listener runs: "fast"
+	// (fasthttp's, handing to net/http what it does not serve itself:
+	// upgrades, streamed request bodies) or "standard" (net/http's). TLS
+	// listeners run net/http's. Default fast without TLS.
+	Server string `yaml:"server"`
 }
 
 // TLS names a certificate and key in PEM files.

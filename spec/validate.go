@@ -138,6 +138,12 @@ func validateGateway(g *Gateway, p *problems) {
 			validateFile(p, path+".tls.certFile", l.TLS.CertFile)
 			validateFile(p, path+".tls.keyFile", l.TLS.KeyFile)
 		}
+		switch {
+		case l.Server != ServerFast && l.Server != ServerStandard:
+			p.add(path+".server", "%q is not a server (fast or standard)", l.Server)
+		case l.Server == ServerFast && l.TLS != nil:
+			p.add(path+".server", "the fast server serves cleartext listeners; TLS listeners run the standard one")
+		}
 	}
 	validateAddress(p, "spec.admin.address", s.Admin.Address)
 	if _, dup := addrs[s.Admin.Address]; dup && !strings.HasSuffix(s.Admin.Address, ":0") {

@@ -61,7 +61,12 @@ func New(route string, m *spec.Mirror, b *upstream.Backend, diffs *DiffLog, metr
 // deterministic share says so (Traefik's count*100 < total*percent), so that
 // 10 % of 1,000 requests is exactly 100.
 func (m *Mirror) Selects(r *http.Request) bool {
-	if !slices.Contains(m.methods, r.Method) || r.Header.Get("Upgrade") != "" {
+	return r.Header.Get("Upgrade") == "" && m.SelectsMethod(r.Method)
+}
+
+// SelectsMethod is Selects for a request that is not an upgrade.
+func (m *Mirror) SelectsMethod(method string) bool {
+	if !slices.Contains(m.methods, method) {
 		return false
 	}
 	// After n requests Traefik's rule has copied ceil(n*percent/100): the
@@ -360,6 +365,10 @@ type Metrics struct {
 
 // MaxBody bounds what is compared of an answer.
 func (m *Mirror) MaxBody() int64 { return m.maxBody }
+
+// Compares reports whether the mirror compares the copy's answers with the
+// primary's.
+func (m *Mirror) Compares() bool { return m.compare != nil }
 
 // PrimaryFailed records that the primary gave no answer to compare.
 func (p *Pair) PrimaryFailed() { p.set(true, &shadowAnswer{failed: true}) }

@@ -124,7 +124,7 @@ func (p *Pool) transportFor(b *spec.Backend) *h1Transport {
 		MaxIdleConnsPerHost:    b.MaxIdleConnsPerHost,
 		MaxConnsPerHost:        perHost,
 		IdleConnTimeout:        90 * time.Second,
-		ResponseHeaderTimeout:  upstreamHeaderTimeout,
+		ResponseHeaderTimeout:  HeaderTimeout,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		ExpectContinueTimeout:  time.Second,
 		TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
@@ -140,10 +140,10 @@ func (p *Pool) transportFor(b *spec.Backend) *h1Transport {
 	return h1
 }
 
-// upstreamHeaderTimeout bounds the wait for an upstream's response headers,
+// HeaderTimeout bounds the wait for an upstream's response headers,
 // as nginx's proxy_read_timeout does (60 s). A route's own timeout, when
 // set, bounds the whole exchange.
-const upstreamHeaderTimeout = 60 * time.Second
+const HeaderTimeout = 60 * time.Second
 
 // Retain forgets endpoints, clients and checkers that cfg no longer uses,
 // and starts health checkers for the endpoints it added; they run until ctx

@@ -31,6 +31,9 @@ type h1Transport struct {
 
 	mu   sync.Mutex
 	idle map[string][]*h1Conn // by host:port
+
+	// fast speaks fasthttp's types over the same connections.
+	fast FastClient
 }
 
 // h1Conn is one keep-alive connection to an upstream.
@@ -78,12 +81,14 @@ func (h *headLimit) Read(p []byte) (int, error) {
 }
 
 func newH1Transport(dialTimeout time.Duration, maxIdle int, fallback http.RoundTripper) *h1Transport {
-	return &h1Transport{
+	t := &h1Transport{
 		dialer:   net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
 		maxIdle:  maxIdle,
 		fallback: fallback,
 		idle:     map[string][]*h1Conn{},
 	}
+	t.fast.t = t
+	return t
 }
 
 // maxResponseHeaderBytes bounds an upstream's response headers, as
@@ -98,7 +103,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// A pooled connection the upstream closed while idle fails before any
 	// answer; a request that can be sent again then goes on a new one, with
 	// net/http's rule: no body, and idempotent or with an idempotency key.
-	replayable := (req.Body == nil || req.Body == http.NoBody) && (safeMethod(req.Method) ||
+	replayable := (req.Body == nil || req.Body == http.NoBody) && (SafeMethod(req.Method) ||
 		req.Header.Get("Idempotency-Key") != "" || req.Header.Get("X-Idempotency-Key") != "")
 	for {
 		c, reused, err := t.conn(req.Context(), addr)
@@ -185,7 +190,7 @@ func (t *h1Transport) exchange(req *http.Request, c *h1Conn) (*http.Response, bo
 	// The context ends the exchange at any point: the client left, or the
 	// route's timeout passed.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	c.SetDeadline(time.Now().Add(upstreamHeaderTimeout))
+	c.SetDeadline(time.Now().Add(HeaderTimeout))
 	if err := req.Write(c.bw); err != nil {
 		stop()
 		return nil, false, ctxErr(ctx, err)
@@ -289,11 +294,11 @@ func canonicalAddr(host string) string {
 
 // IsIdempotent reports whether a request of method may be sent twice.
 func IsIdempotent(method string) bool {
-	return safeMethod(method) || method == http.MethodPut || method == http.MethodDelete
+	return SafeMethod(method) || method == http.MethodPut || method == http.MethodDelete
 }
 
-// safeMethod reports whether method only reads.
-func safeMethod(method string) bool {
+// SafeMethod reports whether method only reads.
+func SafeMethod(method string) bool {
 	switch method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
 		return true
