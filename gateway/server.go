@@ -174,17 +174,17 @@ func (g *Gateway) newFastServer(l spec.Limits, track func(net.Conn, fasthttp.Con
 	f := &fastServer{h: g.proxy, handover: newHandover()}
 	bodyTimeout := fasthttp.RequestConfig{ReadTimeout: l.ReadTimeout.D()}
 	f.srv = &fasthttp.Server{
-		Handler:               f.serve,
-		ConnState:             track,
+		Handler:   f.serve,
+		ConnState: track,
 		// The head within readHeaderTimeout, the body within readTimeout.
-		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig { return bodyTimeout },
+		HeaderReceived:        func(*fasthttp.RequestHeader) fasthttp.RequestConfig { return bodyTimeout },
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		// A request's head must fit in the read buffer.
-		ReadBufferSize:               l.MaxHeaderBytes + 4096,
-		ReadTimeout:                  l.ReadHeaderTimeout.D(),
-		WriteTimeout:                 l.WriteTimeout.D(),
-		IdleTimeout:                  l.IdleTimeout.D(),
+		ReadBufferSize: l.MaxHeaderBytes + 4096,
+		ReadTimeout:    l.ReadHeaderTimeout.D(),
+		WriteTimeout:   l.WriteTimeout.D(),
+		IdleTimeout:    l.IdleTimeout.D(),
 		// One byte of the body is read before the handler runs; the handler
 		// reads the rest, so that a body that fails is the client's fault
 		// in the handler's logs and metrics, as on net/http.
