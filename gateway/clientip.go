@@ -47,7 +47,7 @@ func (tp trustedProxies) trustsPeer(r inbound) bool {
 	if len(tp) == 0 {
 		return false
 	}
-	peer, _ := r.Peer()
+	peer := r.PeerAddr()
 	return peer.IsValid() && tp.trusts(peer.Unmap())
 }
 

@@ -82,22 +82,20 @@ func (in *fastIn) parse() {
 		return
 	}
 	in.parsed = true
-	raw := b2s(in.ctx.Request.Header.RequestURI())
-	p, q, _ := strings.Cut(raw, "?")
+	// A copy: the client's URI is written again before the log reads it.
+	p, q, _ := strings.Cut(string(in.ctx.Request.Header.RequestURI()), "?")
 	if strings.IndexByte(p, '%') >= 0 {
 		if u, err := url.PathUnescape(p); err == nil {
 			p = u
 		}
-	} else {
-		p = strings.Clone(p)
 	}
-	in.path, in.query = p, strings.Clone(q)
+	in.path, in.query = p, q
 }
 
 func (in *fastIn) Path() string     { in.parse(); return in.path }
 func (in *fastIn) RawQuery() string { in.parse(); return in.query }
 func (in *fastIn) Proto() string    { return "HTTP/1.1" }
-func (in *fastIn) Host() string     { return string(in.ctx.Request.Header.Host()) }
+func (in *fastIn) Host() string     { return b2s(in.ctx.Request.Header.Host()) }
 
 func (in *fastIn) HeaderValues(name string) []string {
 	var out []string
@@ -107,23 +105,30 @@ func (in *fastIn) HeaderValues(name string) []string {
 	return out
 }
 
-func (in *fastIn) Header(name string) string { return string(in.ctx.Request.Header.Peek(name)) }
+func (in *fastIn) Header(name string) string { return b2s(in.ctx.Request.Header.Peek(name)) }
 
 func (in *fastIn) Cookie(name string) (string, bool) {
 	v := in.ctx.Request.Header.Cookie(name)
-	return string(v), v != nil
+	return b2s(v), v != nil
 }
 
-func (in *fastIn) Peer() (netip.Addr, string) {
+func (in *fastIn) PeerAddr() netip.Addr {
 	if !in.peerSet {
 		in.peerSet = true
 		if a, ok := in.ctx.RemoteAddr().(*net.TCPAddr); ok {
 			in.peer, _ = netip.AddrFromSlice(a.IP)
 			in.peer = in.peer.Unmap()
-			in.peerStr = in.peer.String()
 		}
 	}
-	return in.peer, in.peerStr
+	return in.peer
+}
+
+func (in *fastIn) Peer() (netip.Addr, string) {
+	a := in.PeerAddr()
+	if in.peerStr == "" && a.IsValid() {
+		in.peerStr = a.String()
+	}
+	return a, in.peerStr
 }
 
 // fastServable reports whether the fast path can serve the route's
@@ -188,7 +193,8 @@ func (f *fastServer) serve(ctx *fasthttp.RequestCtx) {
 		ctx.SetConnectionClose()
 	}
 	x.peerTrusted = t.trusted.trustsPeer(in)
-	ownFastHeaders(&req.Header, x.peerTrusted, t.preserveRequestID)
+	seen := scanRequestHeaders(req.Header.RawHeaders())
+	ownFastHeaders(&req.Header, seen, x.peerTrusted, t.preserveRequestID, x.fast.scratch[:0])
 	bodyLen := max(req.Header.ContentLength(), 0)
 	x.body.n.Store(int64(bodyLen))
 	x.fast.h = h
@@ -252,7 +258,7 @@ func (f *fastServer) serve(ctx *fasthttp.RequestCtx) {
 	}
 	x.breaker = b.Breaker
 	x.fast.counted = true
-	forwardHeaders(&req.Header, x, in)
+	forwardHeaders(&req.Header, seen, x, in, x.fast.scratch[:0])
 	forwardURI(req)
 	if rt.timeout > 0 {
 		x.fast.until = start.Add(rt.timeout)
@@ -270,7 +276,9 @@ func (f *fastServer) serve(ctx *fasthttp.RequestCtx) {
 	}
 	resp := &ctx.Response
 	x.status = resp.StatusCode()
-	removeHopByHop(&resp.Header)
+	if responseHopByHop(&resp.Header) {
+		removeHopByHop(&resp.Header)
+	}
 	if c := x.stickyCookie(in); c != "" {
 		resp.Header.Add("Set-Cookie", c)
 	}
@@ -316,6 +324,8 @@ type fastExchange struct {
 	streaming bool
 	bytes     int64
 	finished  bool
+	// scratch builds header values without an allocation.
+	scratch [128]byte
 }
 
 func (f *fastExchange) try(b *upstream.Backend, e *upstream.Endpoint) (*upstream.FastBody, int, error) {
@@ -429,25 +439,72 @@ func upstreamFailure(err error) (code int, reason, fault string) {
 	return http.StatusBadGateway, ReasonReset, "upstream"
 }
 
-// ownFastHeaders is ownHeaders on a fasthttp request.
-func ownFastHeaders(h *fasthttp.RequestHeader, trusted, preserveID bool) {
-	if !trusted {
-		var drop [][]byte
-		for k := range h.All() {
-			if bytes.HasPrefix(k, []byte("X-Forwarded-")) || string(k) == "Forwarded" || string(k) == "X-Real-Ip" {
-				drop = append(drop, bytes.Clone(k))
-			}
+// requestHeaders says which of the headers the gateway rewrites a request
+// brings, from one pass over its raw head: most bring none, and looking
+// each up by name costs a key normalisation every time.
+type requestHeaders struct {
+	hopByHop  bool // a hop-by-hop header (Te and Expect included)
+	forwarded bool // X-Forwarded-*, Forwarded or X-Real-IP
+	requestID bool
+}
+
+func scanRequestHeaders(raw []byte) (s requestHeaders) {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
 		}
-		for _, k := range drop {
-			h.DelBytes(k)
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
+			continue
 		}
-		if !preserveID {
-			h.Set("X-Request-Id", newRequestID())
-			return
+		k := b2s(line[:colon])
+		switch {
+		case len(k) > 12 && strings.EqualFold(k[:12], "x-forwarded-"), strings.EqualFold(k, "forwarded"), strings.EqualFold(k, "x-real-ip"):
+			s.forwarded = true
+		case strings.EqualFold(k, "x-request-id"):
+			s.requestID = true
+		case strings.EqualFold(k, "expect") || isHopByHop(k):
+			s.hopByHop = true
 		}
 	}
-	if len(h.Peek("X-Request-Id")) == 0 {
-		h.Set("X-Request-Id", newRequestID())
+	return s
+}
+
+func isHopByHop(k string) bool {
+	for _, h := range hopByHop {
+		if strings.EqualFold(k, h) {
+			return true
+		}
+	}
+	return false
+}
+
+var headerRequestID = []byte("X-Request-Id")
+
+// ownFastHeaders is ownHeaders on a fasthttp request.
+func ownFastHeaders(h *fasthttp.RequestHeader, seen requestHeaders, trusted, preserveID bool, scratch []byte) {
+	if !trusted {
+		if seen.forwarded {
+			var drop [][]byte
+			for k := range h.All() {
+				if bytes.HasPrefix(k, []byte("X-Forwarded-")) || string(k) == "Forwarded" || string(k) == "X-Real-Ip" {
+					drop = append(drop, bytes.Clone(k))
+				}
+			}
+			for _, k := range drop {
+				h.DelBytes(k)
+			}
+		}
+		if !preserveID || !seen.requestID {
+			h.SetCanonical(headerRequestID, appendRequestID(scratch))
+		}
+		return
+	}
+	if !seen.requestID || len(h.PeekBytes(headerRequestID)) == 0 {
+		h.SetCanonical(headerRequestID, appendRequestID(scratch))
 	}
 }
 
@@ -481,26 +538,56 @@ func removeHopByHop(h fastHeader) {
 	}
 }
 
+// responseHopByHop reports whether an upstream's answer has a header that
+// removeHopByHop would act on. fasthttp keeps Content-Length,
+// Transfer-Encoding and Connection: close out of the list it iterates.
+func responseHopByHop(h *fasthttp.ResponseHeader) bool {
+	for k := range h.All() {
+		if isHopByHop(b2s(k)) && !strings.EqualFold(b2s(k), "Trailer") && !strings.EqualFold(b2s(k), "Transfer-Encoding") {
+			return true
+		}
+	}
+	return false
+}
+
+var (
+	headerForwardedFor   = []byte("X-Forwarded-For")
+	headerForwardedHost  = []byte("X-Forwarded-Host")
+	headerForwardedProto = []byte("X-Forwarded-Proto")
+	headerRealIP         = []byte("X-Real-Ip") // in fasthttp's normalised form, as SetCanonical needs
+	valueHTTP            = []byte("http")
+)
+
 // forwardHeaders makes the client's request the upstream's, as rewrite
 // does on the net/http path: hop-by-hop headers removed (Te: trailers
 // kept), X-Forwarded-For, -Proto and -Host and X-Real-IP set, the client's
 // Host kept. The fast server answered Expect itself.
-func forwardHeaders(h *fasthttp.RequestHeader, x *exchange, in *fastIn) {
-	trailers := bytes.Contains(bytes.ToLower(h.Peek("Te")), []byte("trailers"))
-	removeHopByHop(h)
-	h.Del("Expect")
-	if trailers {
-		h.Set("Te", "trailers")
+func forwardHeaders(h *fasthttp.RequestHeader, seen requestHeaders, x *exchange, in *fastIn, scratch []byte) {
+	if seen.hopByHop {
+		trailers := bytes.Contains(bytes.ToLower(h.Peek("Te")), []byte("trailers"))
+		removeHopByHop(h)
+		h.Del("Expect")
+		if trailers {
+			h.Set("Te", "trailers")
+		}
 	}
-	_, peer := in.Peer()
-	if prior := h.Peek("X-Forwarded-For"); len(prior) > 0 {
-		h.Set("X-Forwarded-For", string(prior)+", "+peer)
+	peer := in.PeerAddr()
+	// The client is the peer unless the peer is a trusted proxy: then its
+	// chain says, and is read before it is extended.
+	var realIP []byte
+	if x.peerTrusted || x.ipKnown {
+		realIP = append(scratch[:0], x.clientIP(in, x.route.trusted)...)
 	} else {
-		h.Set("X-Forwarded-For", peer)
+		realIP = peer.AppendTo(scratch[:0])
 	}
-	h.Set("X-Forwarded-Host", string(h.Host()))
-	h.Set("X-Forwarded-Proto", "http")
-	h.Set("X-Real-IP", x.clientIP(in, x.route.trusted))
+	h.SetCanonical(headerRealIP, realIP) // copied: scratch is free again
+	xff := scratch[:0]
+	if prior := h.PeekBytes(headerForwardedFor); len(prior) > 0 {
+		xff = append(append(xff, prior...), ", "...)
+	}
+	h.SetCanonical(headerForwardedFor, peer.AppendTo(xff))
+	h.SetCanonical(headerForwardedHost, h.Host())
+	h.SetCanonical(headerForwardedProto, valueHTTP)
 	h.SetNoDefaultContentType(true)
 }
 

@@ -1,14 +1,22 @@
 package gateway
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/valyala/fasthttp"
+
+	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/spec"
 )
 
@@ -70,6 +78,12 @@ func allFeatures(logFile string) string {
 // benchHandler compiles a config into a handler whose upstreams are all
 // memUpstream.
 func benchHandler(tb testing.TB, cfgText string) http.Handler {
+	return compileBench(tb, cfgText, func(b *upstream.Backend) { b.Transport = memUpstream{} })
+}
+
+// compileBench compiles a config into a handler, its backends' clients
+// made in-memory by mem.
+func compileBench(tb testing.TB, cfgText string, mem func(*upstream.Backend)) *proxyHandler {
 	cfg, err := spec.Parse("bench.yaml", []byte(cfgText))
 	if err != nil {
 		tb.Fatal(err)
@@ -79,7 +93,7 @@ func benchHandler(tb testing.TB, cfgText string) http.Handler {
 	pool := newPool(log, m, func() {})
 	t, _, _ := pool.compile(cfg, nil, nil, 1, m)
 	for _, b := range t.backends {
-		b.Transport = memUpstream{}
+		mem(b)
 	}
 	h := newProxyHandler(func() *Table { return t }, pool, m, cfg.Gateway.Spec.Limits.MaxBodyBytes, log)
 	if al := cfg.Gateway.Spec.AccessLog; al != nil {
@@ -156,3 +170,71 @@ const (
 	plainAllocBudget       = 40
 	allFeaturesAllocBudget = 46
 )
+
+// memConn is an upstream connection in memory: every request written to
+// it is answered with the 6 bytes bench/backend sends.
+type memConn struct{ answers bytes.Buffer }
+
+const memAnswer = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 6\r\n\r\nhello\n"
+
+func (c *memConn) Write(p []byte) (int, error)      { c.answers.WriteString(memAnswer); return len(p), nil }
+func (c *memConn) Read(p []byte) (int, error)       { return c.answers.Read(p) }
+func (c *memConn) Close() error                     { return nil }
+func (c *memConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (c *memConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (c *memConn) SetDeadline(time.Time) error      { return nil }
+func (c *memConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *memConn) SetWriteDeadline(time.Time) error { return nil }
+
+func memDial(context.Context, string, string) (net.Conn, error) { return &memConn{}, nil }
+
+// fastBench is the fast server's handler over in-memory upstreams, and a
+// request context reused across requests as the server reuses it.
+type fastBench struct {
+	f   *fastServer
+	ctx fasthttp.RequestCtx
+	raw *bytes.Reader
+	br  *bufio.Reader
+	bw  *bufio.Writer
+}
+
+const fastBenchRequest = "GET / HTTP/1.1\r\nHost: bench.example.com\r\nUser-Agent: wrk\r\nCookie: s=1234.legacy\r\n\r\n"
+
+func newFastBench(tb testing.TB, cfgText string) *fastBench {
+	h := compileBench(tb, cfgText, func(b *upstream.Backend) { b.SetDial(memDial) })
+	fb := &fastBench{f: &fastServer{h: h, handover: newHandover()}, raw: bytes.NewReader(nil)}
+	fb.br = bufio.NewReader(fb.raw)
+	fb.bw = bufio.NewWriter(io.Discard)
+	fb.ctx.Init(&fasthttp.Request{}, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 50000}, nil)
+	return fb
+}
+
+// one parses a request as the server does, serves it and writes the answer.
+func (fb *fastBench) one() {
+	fb.ctx.Request.Reset()
+	fb.ctx.Response.Reset()
+	fb.raw.Reset([]byte(fastBenchRequest))
+	fb.br.Reset(fb.raw)
+	fb.ctx.Request.Header.Read(fb.br)
+	fb.f.serve(&fb.ctx)
+	fb.ctx.Response.Write(fb.bw)
+	fb.bw.Flush()
+}
+
+func benchmarkFastHandler(b *testing.B, cfgText string) {
+	fb := newFastBench(b, cfgText)
+	b.ReportAllocs()
+	for b.Loop() {
+		fb.one()
+	}
+}
+
+// BenchmarkFastHandler is one request through the fast server's handler,
+// its request parsed and its answer written as the server does, with no
+// socket.
+func BenchmarkFastHandler(b *testing.B) { benchmarkFastHandler(b, plainBenchConfig) }
+
+// BenchmarkFastHandlerAllFeatures is the same with every feature on.
+func BenchmarkFastHandlerAllFeatures(b *testing.B) {
+	benchmarkFastHandler(b, allFeatures(filepath.Join(b.TempDir(), "access.log")))
+}

@@ -15,7 +15,8 @@ import (
 type inbound interface {
 	routing.Request
 	// Header is a header's first value by its canonical name, "" when
-	// absent. The string stays valid after the request.
+	// absent. Like Cookie and Host, it may view the request's buffer:
+	// valid while the request is served; what outlives it is copied.
 	Header(name string) string
 	// Cookie is the value of the named cookie.
 	Cookie(name string) (string, bool)
@@ -23,6 +24,8 @@ type inbound interface {
 	Proto() string
 	// Peer is the address the connection comes from, without its port.
 	Peer() (netip.Addr, string)
+	// PeerAddr is Peer's address alone.
+	PeerAddr() netip.Addr
 }
 
 // httpIn is a net/http request as an inbound; one pointer, so it goes
@@ -44,6 +47,8 @@ func (in httpIn) Cookie(name string) (string, bool) {
 	}
 	return c.Value, true
 }
+
+func (in httpIn) PeerAddr() netip.Addr { a, _ := in.Peer(); return a }
 
 func (in httpIn) Peer() (netip.Addr, string) {
 	host, _, err := net.SplitHostPort(in.r.RemoteAddr)

@@ -252,12 +252,16 @@ var (
 )
 
 func newRequestID() string {
+	var out [32]byte
+	return string(appendRequestID(out[:0]))
+}
+
+// appendRequestID appends a new request id to dst.
+func appendRequestID(dst []byte) []byte {
 	var b [16]byte
 	copy(b[:8], requestIDPrefix[:])
 	binary.BigEndian.PutUint64(b[8:], requestIDs.Add(1))
-	var out [32]byte
-	hex.Encode(out[:], b[:])
-	return string(out[:])
+	return hex.AppendEncode(dst, b[:])
 }
 
 func modifyResponse(resp *http.Response) error {

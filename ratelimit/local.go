@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -85,7 +86,7 @@ func (l *Limiter) Take(key string) Decision {
 		if l.token != nil {
 			st.tokens = l.token.MaxTokens
 		}
-		l.keys.Add(key, st)
+		l.keys.Add(strings.Clone(key), st) // key may view a request's buffer
 		if l.leaky != nil {
 			return Decision{Allowed: true} // nginx lets the first request of a key through with no excess
 		}

@@ -148,8 +148,12 @@ func Host(r *http.Request) string { return HostOf(r.Host) }
 
 // HostOf is the host of a Host header, lower-case and without a port.
 func HostOf(h string) string {
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
+	// The port, if any, cut as net.SplitHostPort would, without its error
+	// allocation for the usual host with no port.
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && strings.LastIndexByte(h, ']') < i {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
 	}
 	return strings.ToLower(strings.TrimSuffix(h, "."))
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httputil"
 	"os"
@@ -26,6 +27,14 @@ func (b *Backend) Fast() *FastClient {
 		return &t.fast
 	}
 	return nil
+}
+
+// SetDial makes the backend's fast client connect with dial: a benchmark
+// of the gateway's own cost keeps sockets out with it.
+func (b *Backend) SetDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
+	if t, ok := b.Transport.(*h1Transport); ok {
+		t.dial = dial
+	}
 }
 
 // FastBody is an answer's body still on the connection. The server reads it
@@ -76,15 +85,21 @@ func (b *FastBody) end(whole bool, err error) {
 		return
 	}
 	b.finished = true
-	if whole && b.keep && b.c.br.Buffered() == 0 {
-		b.c.SetDeadline(time.Time{})
-		b.t.put(b.c)
-	} else {
-		b.c.Close()
-	}
+	b.t.fast.release(b.c, whole && b.keep)
 	if b.Done != nil {
 		b.Done(whole, err)
 	}
+}
+
+// release puts a connection whose answer was read whole back on the idle
+// list when it can take another request, else closes it.
+func (c *FastClient) release(conn *h1Conn, keep bool) {
+	if keep && conn.br.Buffered() == 0 {
+		conn.SetDeadline(time.Time{})
+		c.t.put(conn)
+		return
+	}
+	conn.Close()
 }
 
 // ErrFastHeadTimeout is a try whose answer's head did not come before its
@@ -136,8 +151,7 @@ func (c *FastClient) exchange(req *fasthttp.Request, resp *fasthttp.Response, co
 		}
 		resp.Header.SetNoDefaultContentType(true)
 		err := resp.Header.Read(conn.br)
-		var small *fasthttp.ErrSmallBuffer
-		if errors.As(err, &small) {
+		if err != nil && isSmallBuffer(err) {
 			// A head larger than the read buffer: net/http's reader takes it,
 			// up to the same limit as on the standard client.
 			err = readLargeHead(conn.br, resp)
@@ -156,7 +170,6 @@ func (c *FastClient) exchange(req *fasthttp.Request, resp *fasthttp.Response, co
 	conn.SetDeadline(until)
 	keep := !resp.Header.ConnectionClose() && !req.Header.ConnectionClose()
 	resp.Header.ResetConnectionClose()
-	b := &FastBody{c: conn, t: c.t, resp: resp, keep: keep}
 	n := resp.Header.ContentLength()
 	code := resp.StatusCode()
 	if req.Header.IsHead() || code == http.StatusNoContent || code == http.StatusNotModified || code == http.StatusSwitchingProtocols {
@@ -164,17 +177,22 @@ func (c *FastClient) exchange(req *fasthttp.Request, resp *fasthttp.Response, co
 			resp.Header.SetContentLength(0)
 		}
 		resp.SkipBody = true
-		b.end(true, nil)
+		c.release(conn, keep)
 		return nil, true, nil
 	}
-	switch {
-	case n >= 0 && n <= smallBody:
-		if _, err := io.CopyN(resp.BodyWriter(), conn.br, int64(n)); err != nil {
-			b.end(false, err)
+	if n >= 0 && n <= smallBody && n <= conn.br.Size() {
+		body, err := conn.br.Peek(n)
+		if err != nil {
+			conn.Close()
 			return nil, true, err
 		}
-		b.end(true, nil)
+		resp.SetBody(body)
+		conn.br.Discard(n)
+		c.release(conn, keep)
 		return nil, true, nil
+	}
+	b := &FastBody{c: conn, t: c.t, resp: resp, keep: keep}
+	switch {
 	case n >= 0:
 		b.r = io.LimitReader(conn.br, int64(n))
 	case n == -1:
@@ -186,6 +204,11 @@ func (c *FastClient) exchange(req *fasthttp.Request, resp *fasthttp.Response, co
 		resp.Header.SetContentLength(-1)
 	}
 	return b, true, nil
+}
+
+func isSmallBuffer(err error) bool {
+	var small *fasthttp.ErrSmallBuffer
+	return errors.As(err, &small)
 }
 
 // headErr names a deadline passed before the answer's head as the per-try

@@ -22,7 +22,9 @@ import (
 // Requests it cannot serve the same way (upgrades, TLS, HTTP/2) go to
 // fallback, the net/http.Transport.
 type h1Transport struct {
-	dialer   net.Dialer
+	dialer net.Dialer
+	// dial, when set, replaces the dialer (benchmarks without sockets).
+	dial     func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle  int // idle connections kept per endpoint
 	fallback http.RoundTripper
 	// fallbackAll sends every request to fallback: the backend asked for
@@ -141,7 +143,11 @@ func (t *h1Transport) conn(ctx context.Context, addr string) (c *h1Conn, reused 
 		}
 		c.Close()
 	}
-	nc, err := t.dialer.DialContext(ctx, "tcp", addr)
+	dial := t.dialer.DialContext
+	if t.dial != nil {
+		dial = t.dial
+	}
+	nc, err := dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, false, err
 	}
