@@ -171,6 +171,36 @@ const (
 	allFeaturesAllocBudget = 46
 )
 
+// The fast server's allocation budget per request, its parsing and
+// writing included: the exchange and the forwarding loop's try (plain);
+// with every feature, the access-log line, the sticky cookie and, for one
+// request in ten, the mirror's copy.
+func TestFastAllocationBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cfg    string
+		budget float64
+	}{
+		{"plain", plainBenchConfig, fastPlainAllocBudget},
+		{"all features", allFeatures(filepath.Join(t.TempDir(), "access.log")), fastAllFeaturesAllocBudget},
+	} {
+		fb := newFastBench(t, tc.cfg)
+		for range 100 {
+			fb.one()
+		}
+		got := testing.AllocsPerRun(2000, fb.one)
+		t.Logf("%s: %.1f allocations per request (budget %.0f)", tc.name, got, tc.budget)
+		if got > tc.budget {
+			t.Errorf("%s: %.1f allocations per request on the fast server, over the budget of %.0f", tc.name, got, tc.budget)
+		}
+	}
+}
+
+const (
+	fastPlainAllocBudget       = 2
+	fastAllFeaturesAllocBudget = 12
+)
+
 // memConn is an upstream connection in memory: every request written to
 // it is answered with the 6 bytes bench/backend sends.
 type memConn struct{ answers bytes.Buffer }
