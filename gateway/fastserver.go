@@ -290,7 +290,7 @@ func (f *fastServer) serve(ctx *fasthttp.RequestCtx) {
 	}
 	// The server writes the body after this handler returns; the exchange
 	// ends with it.
-	x.fast.streaming = true
+	x.fast.streaming, x.fast.body = true, body
 	body.Done = x.fast.bodyDone
 	resp.SetBodyStream(body, resp.Header.ContentLength())
 }
@@ -322,6 +322,7 @@ type fastExchange struct {
 	// is the backend's in the metrics.
 	counted   bool
 	streaming bool
+	body      *upstream.FastBody // the answer's body, when it streams
 	bytes     int64
 	finished  bool
 	// scratch builds header values without an allocation.
@@ -397,6 +398,7 @@ func (f *fastExchange) bodyDone(whole bool, err error) {
 	default:
 		x.fault = "client"
 	}
+	f.bytes = f.body.N
 	f.finish()
 }
 

@@ -173,6 +173,10 @@ func (s *server) shutdown(ctx context.Context) error {
 func (g *Gateway) newFastServer(l spec.Limits, track func(net.Conn, fasthttp.ConnState)) *fastServer {
 	f := &fastServer{h: g.proxy, handover: newHandover()}
 	bodyTimeout := fasthttp.RequestConfig{ReadTimeout: l.ReadTimeout.D()}
+	if bodyTimeout.ReadTimeout <= 0 {
+		// None, as on net/http; fasthttp would keep the head's deadline.
+		bodyTimeout.ReadTimeout = 24 * time.Hour
+	}
 	f.srv = &fasthttp.Server{
 		Handler:   f.serve,
 		ConnState: track,

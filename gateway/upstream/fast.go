@@ -47,6 +47,8 @@ type FastBody struct {
 	resp   *fasthttp.Response
 	keep   bool
 	chunks bool
+	// N counts the bytes read, for the access log.
+	N int64
 	// Done is told how the body ended: whole, or cut (by the upstream, or by
 	// the client going away when the server's write failed).
 	Done     func(whole bool, err error)
@@ -60,6 +62,7 @@ func (b *FastBody) Read(p []byte) (int, error) {
 		return 0, io.EOF // the reader may be asked again after its end
 	}
 	n, err := b.r.Read(p)
+	b.N += int64(n)
 	if err == io.EOF && b.chunks {
 		if terr := b.resp.Header.ReadTrailer(b.c.br); terr != nil && terr != io.EOF {
 			err = terr
