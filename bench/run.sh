@@ -5,8 +5,12 @@
 # drives each in turn over loopback; bench/RESULTS.md gets requests/s,
 # p50/p99 latency and each one's ratio to nginx.
 #
-#   bash bench/run.sh                 # 10 s per proxy, 64 connections
-#   DURATION=30s CONNS=128 bash bench/run.sh
+#   bash bench/run.sh                 # 10 s per proxy, 64 connections, 3 rounds
+#   DURATION=30s CONNS=128 ROUNDS=5 bash bench/run.sh
+#
+# The proxies are measured in turn, ROUNDS times over (interleaved, so that
+# a slow minute of the machine falls on all of them), and each row is the
+# round with the median requests/s.
 #
 # Needs the Debian packages nginx-light (or nginx), haproxy, caddy and wrk;
 # it installs them with apt-get when missing and it can.
@@ -15,6 +19,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
 WORK=$(mktemp -d /tmp/cutover-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; sleep 0.3; rm -rf "$WORK"' EXIT
 
@@ -117,16 +122,40 @@ run() {
   echo "$1 $rps $p50 $p99 ${errors:-none}"
 }
 
-results=()
-results+=("$(run nginx 18080)")
-results+=("$(run haproxy 18081)")
-results+=("$(run caddy 18082)")
-results+=("$(run cutover 18083)")
-for tp in "${traefik_ports[@]}"; do
-  results+=("$(run "traefik-${tp%%:*}" "${tp##*:}")")
+# median_rows: of the rows "NAME rps p50 p99 errors..." read from stdin,
+# one per name in the order first seen: the round with the median
+# requests/s, with the errors of any round.
+median_rows() {
+  awk '{
+    if (!($1 in n)) order[++names] = $1
+    i = ++n[$1]; rps[$1, i] = $2; row[$1, i] = $1 " " $2 " " $3 " " $4
+    e = ""; for (f = 5; f <= NF; f++) e = e (e == "" ? "" : " ") $f
+    if (e != "none") err[$1] = err[$1] (err[$1] == "" ? "" : " ") e
+  }
+  END {
+    for (k = 1; k <= names; k++) {
+      name = order[k]; m = n[name]
+      for (i = 1; i <= m; i++) idx[i] = i
+      for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
+        if (rps[name, idx[j]] + 0 < rps[name, idx[i]] + 0) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
+      print row[name, idx[int((m + 1) / 2)]] " " (err[name] == "" ? "none" : err[name])
+    }
+  }'
+}
+
+rounds=()
+for _ in $(seq "$ROUNDS"); do
+  rounds+=("$(run nginx 18080)")
+  rounds+=("$(run haproxy 18081)")
+  rounds+=("$(run caddy 18082)")
+  rounds+=("$(run cutover 18083)")
+  for tp in "${traefik_ports[@]}"; do
+    rounds+=("$(run "traefik-${tp%%:*}" "${tp##*:}")")
+  done
+  rounds+=("$(run go-reverseproxy 18084)")
+  rounds+=("$(run backend-direct 19001)")
 done
-results+=("$(run go-reverseproxy 18084)")
-results+=("$(run backend-direct 19001)")
+mapfile -t results < <(printf '%s\n' "${rounds[@]}" | median_rows)
 
 # Features, one at a time, then all on, against nginx with the same ones.
 # cutover_config FEATURES writes a config serving on 127.0.0.1:18086.
@@ -156,17 +185,20 @@ CFG
 }
 
 features=(base sticky accesslog ratelimit mirror all)
-feature_results=()
-for f in "${features[@]}"; do
-  cutover_config "$f" > "$WORK/cutover-$f.yaml"
-  rm -rf "$WORK/state-$f"
-  "$WORK/cutover" serve -f "$WORK/cutover-$f.yaml" --state "$WORK/state-$f" --log-level warn >"$WORK/cutover-$f.log" 2>&1 &
-  pid=$!
-  for _ in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:18086/ 2>/dev/null && break; sleep 0.1; done
-  feature_results+=("$(run "cutover-$f" 18086)")
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+feature_rounds=()
+for _ in $(seq "$ROUNDS"); do
+  for f in "${features[@]}"; do
+    cutover_config "$f" > "$WORK/cutover-$f.yaml"
+    rm -rf "$WORK/state-$f"
+    "$WORK/cutover" serve -f "$WORK/cutover-$f.yaml" --state "$WORK/state-$f" --log-level warn >"$WORK/cutover-$f.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:18086/ 2>/dev/null && break; sleep 0.1; done
+    feature_rounds+=("$(run "cutover-$f" 18086)")
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+  feature_rounds+=("$(run nginx-all 18085)")
 done
-feature_results+=("$(run nginx-all 18085)")
+mapfile -t feature_results < <(printf '%s\n' "${feature_rounds[@]}" | median_rows)
 
 # The global rate-limit service and envoyproxy/ratelimit: 32 concurrent
 # gRPC callers over 100 keys, counters in a Redis on this machine.
@@ -178,7 +210,7 @@ nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
   echo
   echo "Written by \`bash bench/run.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')),"
   echo "wrk -t$THREADS -c$CONNS -d$DURATION over loopback. Everything (wrk, the proxy, both backends) shares these cores,"
-  echo "so compare the ratios, which come from one run, rather than the absolute numbers."
+  echo "so compare the ratios, which come from one run, rather than the absolute numbers. Each row is the median of $ROUNDS interleaved rounds (by requests/s)."
   echo
   echo "Setup for every proxy: one catch-all route, two backends (the Go server in bench/backend) weighted 90/10"
   echo "(Caddy $(caddy version | cut -d' ' -f1) has no weighted policy: round robin), keep-alive upstream connections,"

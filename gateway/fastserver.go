@@ -279,8 +279,8 @@ func (f *fastServer) serve(ctx *fasthttp.RequestCtx) {
 	if responseHopByHop(&resp.Header) {
 		removeHopByHop(&resp.Header)
 	}
-	if c := x.stickyCookie(in); c != "" {
-		resp.Header.Add("Set-Cookie", c)
+	if c := x.appendStickyCookie(x.fast.scratch[:0], in); len(c) > 0 {
+		resp.Header.AddBytesV("Set-Cookie", c)
 	}
 	if body == nil {
 		if x.status < 500 {

@@ -270,28 +270,31 @@ func modifyResponse(resp *http.Response) error {
 	if x.pair != nil {
 		resp.Body = mirror.Capture(resp, x.pair, x.maxBody)
 	}
-	if c := x.stickyCookie(httpIn{resp.Request}); c != "" {
-		resp.Header.Add("Set-Cookie", c)
+	if c := x.appendStickyCookie(nil, httpIn{resp.Request}); c != nil {
+		resp.Header.Add("Set-Cookie", string(c))
 	}
 	return nil
 }
 
-// stickyCookie is the Set-Cookie value that pins the client to its bucket
-// and backend, or "" when the client's cookie already says so.
-func (x *exchange) stickyCookie(r inbound) string {
+// appendStickyCookie appends the Set-Cookie value that pins the client to
+// its bucket and backend, as http.Cookie.String writes it, or returns dst
+// unchanged when the client's cookie already says so. Name and value are
+// tokens (the name validated, the value a number and a backend's name).
+func (x *exchange) appendStickyCookie(dst []byte, r inbound) []byte {
 	if !x.setSticky && (x.bucket < 0 || !x.route.drain || x.backend == x.cookieBackend(r)) {
-		return ""
+		return dst
 	}
-	c := x.route.sticky.Cookie
-	cookie := &http.Cookie{
-		Name:     c.Name,
-		Value:    strconv.Itoa(x.bucket) + "." + x.route.backends[x.backend].Name,
-		Path:     "/",
-		MaxAge:   x.route.cookieMaxAge,
-		HttpOnly: true,
-		SameSite: http.SameSiteLaxMode,
+	dst = append(append(dst, x.route.sticky.Cookie.Name...), '=')
+	dst = strconv.AppendInt(dst, int64(x.bucket), 10)
+	dst = append(append(dst, '.'), x.route.backends[x.backend].Name...)
+	dst = append(dst, "; Path=/"...)
+	switch ma := x.route.cookieMaxAge; {
+	case ma > 0:
+		dst = strconv.AppendInt(append(dst, "; Max-Age="...), int64(ma), 10)
+	case ma < 0:
+		dst = append(dst, "; Max-Age=0"...)
 	}
-	return cookie.String()
+	return append(dst, "; HttpOnly; SameSite=Lax"...)
 }
 
 func (h *proxyHandler) proxyError(w http.ResponseWriter, r *http.Request, err error) {
