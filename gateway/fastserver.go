@@ -18,6 +18,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/cutover-dev/cutover/gateway/mirror"
 	"github.com/cutover-dev/cutover/gateway/routing"
 	"github.com/cutover-dev/cutover/gateway/upstream"
 )
@@ -136,7 +137,7 @@ func (in *fastIn) Peer() (netip.Addr, string) {
 // global limit (its client speaks net/http's request) and no compared
 // mirror (the comparison reads net/http's response).
 func (c *routeConfig) fastServable() bool {
-	if len(c.globals) > 0 || c.mirror != nil && c.mirror.Compares() {
+	if len(c.globals) > 0 || c.mirror != nil && (c.mirror.Compares() || !c.mirror.Fast()) {
 		return false
 	}
 	for _, b := range c.backends {
@@ -246,7 +247,7 @@ func (f *fastServer) serve(ctx *fasthttp.RequestCtx) {
 	x.plan = plan
 	if m := rt.mirror; m != nil && m.SelectsMethod(in.Method()) {
 		x.mirrored = true
-		m.Start(mirrorRequest(ctx, in), x.clientIP(in, rt.trusted))
+		m.StartFast(mirrorCopy(req, x.clientIP(in, rt.trusted), m.ShadowHost(in.Host())))
 	}
 	x.backend = rt.choose(in, plan, x)
 	x.tried.Add(x.backend)
@@ -600,27 +601,24 @@ func forwardURI(req *fasthttp.Request) {
 	req.UseHostHeader = true
 }
 
-// mirrorRequest is the client's request as net/http's, for the mirror to
-// copy; only mirrored requests pay for it.
-func mirrorRequest(ctx *fasthttp.RequestCtx, in *fastIn) *http.Request {
-	r := &http.Request{
-		Method:     in.Method(),
-		URL:        &url.URL{Path: in.Path(), RawQuery: in.RawQuery()},
-		Proto:      "HTTP/1.1",
-		ProtoMajor: 1, ProtoMinor: 1,
-		Header:     http.Header{},
-		Host:       in.Host(),
-		RemoteAddr: ctx.RemoteAddr().String(),
-		Body:       http.NoBody,
+// mirrorCopy is the copy of the client's request the mirror sends, with
+// the headers net/http's mirror gives its copy: hop-by-hop ones removed,
+// X-Cutover-Mirror, the client added to X-Forwarded-For, the shadow's Host.
+func mirrorCopy(req *fasthttp.Request, clientIP, host string) *fasthttp.Request {
+	c := fasthttp.AcquireRequest()
+	req.CopyTo(c)
+	removeHopByHop(&c.Header)
+	c.Header.Del("Expect")
+	c.Header.Set(mirror.HeaderMirror, "1")
+	if prior := c.Header.Peek("X-Forwarded-For"); len(prior) > 0 {
+		c.Header.Set("X-Forwarded-For", string(prior)+", "+clientIP)
+	} else {
+		c.Header.Set("X-Forwarded-For", clientIP)
 	}
-	for k, v := range ctx.Request.Header.All() {
-		r.Header.Add(string(k), string(v))
-	}
-	if body := ctx.Request.Body(); len(body) > 0 {
-		r.ContentLength = int64(len(body))
-		r.Body = io.NopCloser(bytes.NewReader(body))
-	}
-	return r
+	c.Header.SetHost(host)
+	forwardURI(c)
+	c.Header.SetNoDefaultContentType(true)
+	return c
 }
 
 // handover passes connections from the fast server to a net/http server

@@ -18,6 +18,7 @@ import (
 
 	"github.com/cutover-dev/cutover/gateway/upstream"
 	"github.com/cutover-dev/cutover/spec"
+	"github.com/valyala/fasthttp"
 )
 
 // HeaderMirror marks a mirrored copy of a request.
@@ -142,14 +143,7 @@ func (m *Mirror) copyRequest(r *http.Request, body []byte, clientIP string) *htt
 	} else {
 		h.Set("X-Forwarded-For", clientIP)
 	}
-	host := r.Host
-	if m.shadowHost {
-		if name, port, found := strings.Cut(host, ":"); found {
-			host = name + "-shadow:" + port
-		} else {
-			host += "-shadow"
-		}
-	}
+	host := m.ShadowHost(r.Host)
 	u := *r.URL
 	req := &http.Request{
 		Method: r.Method, URL: &u, Header: h, Host: host,
@@ -160,6 +154,76 @@ func (m *Mirror) copyRequest(r *http.Request, body []byte, clientIP string) *htt
 		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	return req
+}
+
+// ShadowHost is the Host a copy is sent with: the client's, or with
+// shadowHost its "-shadow" name, as Istio's mirror writes it.
+func (m *Mirror) ShadowHost(host string) string {
+	if !m.shadowHost {
+		return host
+	}
+	if name, port, found := strings.Cut(host, ":"); found {
+		return name + "-shadow:" + port
+	}
+	return host + "-shadow"
+}
+
+// Fast reports whether copies can go through the shadow backend's fast
+// client: it has one, and only cleartext endpoints.
+func (m *Mirror) Fast() bool {
+	if m.backend.Fast() == nil {
+		return false
+	}
+	for _, e := range m.backend.Endpoints {
+		if e.URL.Scheme != "http" {
+			return false
+		}
+	}
+	return true
+}
+
+// StartFast sends a copy the fast server made of a request, its headers
+// already the copy's, in the background over the shadow backend's fast
+// client, within the same bounds as Start. The copy is released after.
+// Mirrors that compare answers are served by net/http's server.
+func (m *Mirror) StartFast(copy *fasthttp.Request) {
+	if int64(len(copy.Body())) > m.maxBody {
+		m.metrics.Dropped.WithLabelValues(m.route, "body_too_large").Inc()
+		fasthttp.ReleaseRequest(copy)
+		return
+	}
+	select {
+	case m.sem <- struct{}{}:
+	default:
+		m.metrics.Dropped.WithLabelValues(m.route, "pool_full").Inc()
+		fasthttp.ReleaseRequest(copy)
+		return
+	}
+	go m.sendFast(copy)
+}
+
+func (m *Mirror) sendFast(req *fasthttp.Request) {
+	defer func() { <-m.sem }()
+	defer fasthttp.ReleaseRequest(req)
+	i := m.backend.PickEndpoint(time.Now().UnixNano(), &upstream.IndexSet{})
+	if i < 0 {
+		m.metrics.Dropped.WithLabelValues(m.route, "no_healthy_upstream").Inc()
+		return
+	}
+	resp := fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseResponse(resp)
+	until := time.Now().Add(m.timeout)
+	body, err := m.backend.Fast().Do(req, resp, m.backend.Endpoints[i], until, until, false)
+	if err != nil {
+		m.metrics.Requests.WithLabelValues(m.route, m.backend.Name, "error").Inc()
+		return
+	}
+	if body != nil {
+		// Read to its end, so that the connection is used again.
+		io.Copy(io.Discard, io.LimitReader(body, 16<<20))
+		body.Close()
+	}
+	m.metrics.Requests.WithLabelValues(m.route, m.backend.Name, strconv.Itoa(resp.StatusCode())).Inc()
 }
 
 // send is one copy's life, with its own context and timeout; its answer is
