@@ -141,13 +141,8 @@ func (c *routeConfig) fastServable() bool {
 		return false
 	}
 	for _, b := range c.backends {
-		if b.Fast() == nil {
+		if !b.FastOnly() {
 			return false
-		}
-		for _, e := range b.Endpoints {
-			if e.URL.Scheme != "http" {
-				return false
-			}
 		}
 	}
 	return true
@@ -477,7 +472,7 @@ func scanRequestHeaders(raw []byte) (s requestHeaders) {
 }
 
 func isHopByHop(k string) bool {
-	for _, h := range hopByHop {
+	for _, h := range mirror.HopByHop {
 		if strings.EqualFold(k, h) {
 			return true
 		}
@@ -511,10 +506,6 @@ func ownFastHeaders(h *fasthttp.RequestHeader, seen requestHeaders, trusted, pre
 	}
 }
 
-// hopByHop are the headers that concern one connection only (RFC 9110
-// 7.6.1), as httputil.ReverseProxy removes them.
-var hopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
 type fastHeader interface {
 	Peek(key string) []byte
 	DelBytes(key []byte)
@@ -533,7 +524,7 @@ func removeHopByHop(h fastHeader) {
 		}
 	}
 	_, resp := h.(*fasthttp.ResponseHeader)
-	for _, k := range hopByHop {
+	for _, k := range mirror.HopByHop {
 		if resp && k == "Trailer" {
 			continue
 		}

@@ -143,20 +143,27 @@ func BenchmarkHandlerAllFeatures(b *testing.B) {
 // The allocation budget per proxied request (bench/README.md): a change
 // that allocates more per request fails here.
 func TestAllocationBudget(t *testing.T) {
+	netHTTP := func(cfg string) func() {
+		h := benchHandler(t, cfg)
+		w := &discardWriter{h: http.Header{}}
+		return func() { proxyOne(h, w) }
+	}
+	fast := func(cfg string) func() { return newFastBench(t, cfg).one }
+	all := allFeatures(filepath.Join(t.TempDir(), "access.log"))
 	for _, tc := range []struct {
 		name   string
-		cfg    string
+		one    func()
 		budget float64
 	}{
-		{"plain", plainBenchConfig, plainAllocBudget},
-		{"all features", allFeatures(filepath.Join(t.TempDir(), "access.log")), allFeaturesAllocBudget},
+		{"net/http, plain", netHTTP(plainBenchConfig), plainAllocBudget},
+		{"net/http, all features", netHTTP(all), allFeaturesAllocBudget},
+		{"fast, plain", fast(plainBenchConfig), fastPlainAllocBudget},
+		{"fast, all features", fast(all), fastAllFeaturesAllocBudget},
 	} {
-		h := benchHandler(t, tc.cfg)
-		w := &discardWriter{h: http.Header{}}
 		for range 100 {
-			proxyOne(h, w) // warm up pools and lazily made metric children
+			tc.one() // warm up pools and lazily made metric children
 		}
-		got := testing.AllocsPerRun(2000, func() { proxyOne(h, w) })
+		got := testing.AllocsPerRun(2000, tc.one)
 		t.Logf("%s: %.1f allocations per request (budget %.0f)", tc.name, got, tc.budget)
 		if got > tc.budget {
 			t.Errorf("%s: %.1f allocations per proxied request, over the budget of %.0f", tc.name, got, tc.budget)
@@ -171,31 +178,10 @@ const (
 	allFeaturesAllocBudget = 46
 )
 
-// The fast server's allocation budget per request, its parsing and
-// writing included: the exchange and the forwarding loop's try (plain);
-// with every feature, the access-log line, the sticky cookie and, for one
-// request in ten, the mirror's copy.
-func TestFastAllocationBudget(t *testing.T) {
-	for _, tc := range []struct {
-		name   string
-		cfg    string
-		budget float64
-	}{
-		{"plain", plainBenchConfig, fastPlainAllocBudget},
-		{"all features", allFeatures(filepath.Join(t.TempDir(), "access.log")), fastAllFeaturesAllocBudget},
-	} {
-		fb := newFastBench(t, tc.cfg)
-		for range 100 {
-			fb.one()
-		}
-		got := testing.AllocsPerRun(2000, fb.one)
-		t.Logf("%s: %.1f allocations per request (budget %.0f)", tc.name, got, tc.budget)
-		if got > tc.budget {
-			t.Errorf("%s: %.1f allocations per request on the fast server, over the budget of %.0f", tc.name, got, tc.budget)
-		}
-	}
-}
-
+// The fast server's budgets, its parsing and writing included: the
+// exchange and the forwarding loop's try (plain); with every feature, the
+// access-log line, the sticky cookie and, for one request in ten, the
+// mirror's copy.
 const (
 	fastPlainAllocBudget       = 2
 	fastAllFeaturesAllocBudget = 12

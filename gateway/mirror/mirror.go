@@ -169,18 +169,8 @@ func (m *Mirror) ShadowHost(host string) string {
 }
 
 // Fast reports whether copies can go through the shadow backend's fast
-// client: it has one, and only cleartext endpoints.
-func (m *Mirror) Fast() bool {
-	if m.backend.Fast() == nil {
-		return false
-	}
-	for _, e := range m.backend.Endpoints {
-		if e.URL.Scheme != "http" {
-			return false
-		}
-	}
-	return true
-}
+// client.
+func (m *Mirror) Fast() bool { return m.backend.FastOnly() }
 
 // StartFast sends a copy the fast server made of a request, its headers
 // already the copy's, in the background over the shadow backend's fast
@@ -488,8 +478,9 @@ func (l *DiffLog) List() []Diff {
 	return slices.Clone(l.all)
 }
 
-// hopByHop are the headers that concern one connection only.
-var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+// HopByHop are the headers that concern one connection only (RFC 9110
+// 7.6.1), as httputil.ReverseProxy removes them.
+var HopByHop = [...]string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 func removeHopByHop(h http.Header) {
 	for _, f := range h.Values("Connection") {
@@ -497,7 +488,7 @@ func removeHopByHop(h http.Header) {
 			h.Del(strings.TrimSpace(name))
 		}
 	}
-	for _, name := range hopByHop {
+	for _, name := range HopByHop {
 		h.Del(name)
 	}
 }

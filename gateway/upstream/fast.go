@@ -29,6 +29,20 @@ func (b *Backend) Fast() *FastClient {
 	return nil
 }
 
+// FastOnly reports whether every request to the backend can go through its
+// fast client: it has one, and only cleartext endpoints.
+func (b *Backend) FastOnly() bool {
+	if b.Fast() == nil {
+		return false
+	}
+	for _, e := range b.Endpoints {
+		if e.URL.Scheme != "http" {
+			return false
+		}
+	}
+	return true
+}
+
 // SetDial makes the backend's fast client connect with dial: a benchmark
 // of the gateway's own cost keeps sockets out with it.
 func (b *Backend) SetDial(dial func(ctx context.Context, network, addr string) (net.Conn, error)) {
