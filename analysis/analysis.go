@@ -349,6 +349,7 @@ func Substitute(metrics []spec.Metric, args map[string]string) []spec.Metric {
 	fill := func(s string) string { return spec.ExpandArgs(s, args) }
 	out := make([]spec.Metric, len(metrics))
 	for i, m := range metrics {
+		m.SuccessCondition, m.FailureCondition = fill(m.SuccessCondition), fill(m.FailureCondition)
 		if p := m.Provider.Prometheus; p != nil {
 			cp := *p
 			cp.Query, cp.Address = fill(cp.Query), fill(cp.Address)

@@ -158,7 +158,8 @@ func TestSubstituteArgumentsWithSpaces(t *testing.T) {
 		{Name: "w", Provider: spec.Provider{Web: &spec.WebProvider{URL: "{{ args.api-url }}?service={{args.service}}", Headers: []spec.WebHeader{{Key: "X", Value: "{{ args.service }}"}}}}},
 		{Name: "p", Provider: spec.Provider{Prometheus: &spec.PrometheusProvider{Query: `up{job="{{ args.service }}"}`}}},
 		{Name: "d", Provider: spec.Provider{Datadog: &spec.DatadogProvider{Queries: map[string]string{"a": "sum:x{service:{{args.service}}}"}}}},
-	}, map[string]string{"api-url": "http://checks", "service": "web"})
+		{Name: "c", SuccessCondition: "result >= {{ args.floor }}", FailureCondition: `result == "{{args.service}}"`},
+	}, map[string]string{"api-url": "http://checks", "service": "web", "floor": "0.99"})
 	if w := ms[0].Provider.Web; w.URL != "http://checks?service=web" || w.Headers[0].Value != "web" {
 		t.Errorf("web: %+v", w)
 	}
@@ -167,5 +168,8 @@ func TestSubstituteArgumentsWithSpaces(t *testing.T) {
 	}
 	if q := ms[2].Provider.Datadog.Queries["a"]; q != "sum:x{service:web}" {
 		t.Errorf("datadog: %s", q)
+	}
+	if m := ms[3]; m.SuccessCondition != "result >= 0.99" || m.FailureCondition != `result == "web"` {
+		t.Errorf("conditions: %q, %q", m.SuccessCondition, m.FailureCondition)
 	}
 }

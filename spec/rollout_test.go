@@ -65,6 +65,18 @@ func TestPlanParses(t *testing.T) {
 	}
 }
 
+// Argo fills {{args.*}} into a metric's conditions as into its query.
+func TestConditionsTakeArguments(t *testing.T) {
+	withArg := strings.Replace(plan, "successCondition: result[0] >= 0.99", "successCondition: result[0] >= {{ args.threshold }}", 1)
+	if _, err := spec.Parse("plan.yaml", []byte(withArg)); err != nil {
+		t.Fatal(err)
+	}
+	broken := strings.Replace(plan, "successCondition: result[0] >= 0.99", "successCondition: result[0] >= {{ args.threshold }} &&", 1)
+	if _, err := spec.Parse("plan.yaml", []byte(broken)); err == nil || !strings.Contains(err.Error(), "spec.metrics[0].successCondition") {
+		t.Fatalf("a broken condition with an argument: %v", err)
+	}
+}
+
 func TestPlanValidation(t *testing.T) {
 	tests := []struct {
 		desc, old, new, want string

@@ -271,6 +271,9 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 			if cond == "" {
 				continue
 			}
+			// Argo fills {{args.*}} into the whole metric, conditions
+			// included; its value is known only when a plan runs it.
+			cond = argRef.ReplaceAllString(cond, "1")
 			if _, err := expr.Compile(cond, expr.Env(ResultEnv{}), expr.AsBool()); err != nil {
 				p.add(mp+"."+field, "%v", err)
 			}
