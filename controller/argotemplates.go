@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cutover-dev/cutover/api/v1alpha1"
+	"github.com/cutover-dev/cutover/spec"
 )
 
 // Argo Rollouts' template kinds, which a Cutover may name as they are in
@@ -63,27 +64,27 @@ func argoTemplates(ctx context.Context, c client.Reader, co *v1alpha1.Cutover) (
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", from, err)
 		}
-		spec, _, _ := unstructured.NestedMap(u.Object, "spec")
-		raw, err := json.Marshal(spec)
+		body, _, _ := unstructured.NestedMap(u.Object, "spec")
+		raw, err := json.Marshal(body)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, clusterTemplate{v1alpha1.AnalysisTemplate{Name: ref.TemplateName, Spec: runtime.RawExtension{Raw: raw}}, from})
 		// Argo's composition: the templates this one is made of.
-		composed, _, _ := unstructured.NestedSlice(spec, "templates")
+		composed, _, _ := unstructured.NestedSlice(body, "templates")
 		for _, t := range composed {
 			m, _ := t.(map[string]any)
 			name, _ := m["templateName"].(string)
 			cluster, _ := m["clusterScope"].(bool)
-			queue = append(queue, v1alpha1.TemplateRef{TemplateName: name, ClusterScope: cluster})
+			queue = append(queue, spec.TemplateRef{TemplateName: name, ClusterScope: cluster})
 		}
 	}
 	return out, nil
 }
 
 // templateRefs are the templates a strategy's analyses name.
-func templateRefs(s v1alpha1.Strategy) []v1alpha1.TemplateRef {
-	var out []v1alpha1.TemplateRef
+func templateRefs(s spec.Strategy) []spec.TemplateRef {
+	var out []spec.TemplateRef
 	for _, a := range analyses(s) {
 		out = append(out, a.Templates...)
 	}

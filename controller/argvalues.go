@@ -11,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/cutover-dev/cutover/api/v1alpha1"
+	"github.com/cutover-dev/cutover/spec"
 )
 
 // resolveArgs fills in the analysis arguments whose values come from
@@ -29,7 +30,7 @@ func resolveArgs(ctx context.Context, r client.Reader, co *v1alpha1.Cutover, fro
 			if err != nil {
 				return nil, nil, err
 			}
-			arg.Value, arg.ValueFrom = v, nil
+			arg.Value, arg.ValueFrom = &v, nil
 		}
 	}
 	for i := range co.Spec.AnalysisTemplates {
@@ -54,11 +55,11 @@ func resolveArgs(ctx context.Context, r client.Reader, co *v1alpha1.Cutover, fro
 
 // resolveTemplateArgs is resolveArgs for a template's spec as written.
 func resolveTemplateArgs(ctx context.Context, r client.Reader, co *v1alpha1.Cutover, raw []byte) ([]byte, error) {
-	var spec map[string]any
-	if len(raw) == 0 || json.Unmarshal(raw, &spec) != nil {
+	var body map[string]any
+	if len(raw) == 0 || json.Unmarshal(raw, &body) != nil {
 		return raw, nil // reported by the plan's validation
 	}
-	args, _ := spec["args"].([]any)
+	args, _ := body["args"].([]any)
 	changed := false
 	for _, a := range args {
 		arg, _ := a.(map[string]any)
@@ -67,7 +68,7 @@ func resolveTemplateArgs(ctx context.Context, r client.Reader, co *v1alpha1.Cuto
 			continue
 		}
 		name, _ := arg["name"].(string)
-		var from v1alpha1.ArgValueFrom
+		var from spec.ArgValueFrom
 		b, _ := json.Marshal(vf)
 		var probe map[string]any
 		json.Unmarshal(b, &probe)
@@ -88,12 +89,12 @@ func resolveTemplateArgs(ctx context.Context, r client.Reader, co *v1alpha1.Cuto
 	if !changed {
 		return raw, nil
 	}
-	return json.Marshal(spec)
+	return json.Marshal(body)
 }
 
 var fieldKey = regexp.MustCompile(`^metadata\.(labels|annotations)\['([^']+)'\]$`)
 
-func argValue(ctx context.Context, r client.Reader, co *v1alpha1.Cutover, name string, from *v1alpha1.ArgValueFrom) (string, error) {
+func argValue(ctx context.Context, r client.Reader, co *v1alpha1.Cutover, name string, from *spec.ArgValueFrom) (string, error) {
 	switch {
 	case from.SecretKeyRef != nil:
 		ref := from.SecretKeyRef
@@ -130,8 +131,8 @@ func argValue(ctx context.Context, r client.Reader, co *v1alpha1.Cutover, name s
 }
 
 // analyses are a strategy's analysis blocks.
-func analyses(s v1alpha1.Strategy) []*v1alpha1.StepAnalysis {
-	var out []*v1alpha1.StepAnalysis
+func analyses(s spec.Strategy) []*spec.StepAnalysis {
+	var out []*spec.StepAnalysis
 	if c := s.Canary; c != nil {
 		for i := range c.Steps {
 			if c.Steps[i].Analysis != nil {
@@ -143,7 +144,7 @@ func analyses(s v1alpha1.Strategy) []*v1alpha1.StepAnalysis {
 		}
 	}
 	if b := s.BlueGreen; b != nil {
-		for _, a := range []*v1alpha1.StepAnalysis{b.PrePromotionAnalysis, b.PostPromotionAnalysis} {
+		for _, a := range []*spec.StepAnalysis{b.PrePromotionAnalysis, b.PostPromotionAnalysis} {
 			if a != nil {
 				out = append(out, a)
 			}

@@ -22,10 +22,7 @@ func notifications(ctx context.Context, c client.Reader, co *v1alpha1.Cutover) (
 	var out []spec.Notification
 	var problems []string
 	for i, n := range co.Spec.Notifications {
-		sn := spec.Notification{Name: n.Name, URL: n.URL, Format: n.Format}
-		for _, ev := range n.Events {
-			sn.Events = append(sn.Events, string(ev))
-		}
+		sn := n
 		if ref := n.URLSecretRef; ref != nil {
 			var s corev1.Secret
 			path := fmt.Sprintf("spec.notifications[%d].urlSecretRef", i)
@@ -38,7 +35,7 @@ func notifications(ctx context.Context, c client.Reader, co *v1alpha1.Cutover) (
 				problems = append(problems, fmt.Sprintf("%s: key %q of Secret %s %s", path, ref.Key, ref.Name, msg))
 				continue
 			}
-			sn.URL = url
+			sn.URL, sn.URLSecretRef = url, nil
 		}
 		out = append(out, sn)
 	}

@@ -38,6 +38,17 @@ type Plan struct {
 
 // NewPlan takes a Rollout from a validated config.
 func NewPlan(cfg *spec.Config, r *spec.Rollout) *Plan {
+	var route spec.Route
+	for _, rt := range cfg.Gateway.Spec.Routes {
+		if rt.Name == r.Spec.Route {
+			route = rt
+		}
+	}
+	return NewPlanOf(r, route, cfg.Templates)
+}
+
+// NewPlanOf takes a Rollout that spec.CheckPlan passed against route.
+func NewPlanOf(r *spec.Rollout, route spec.Route, templates []*spec.AnalysisTemplate) *Plan {
 	c := r.Spec.Strategy.Canary
 	p := &Plan{
 		Name: r.Metadata.Name, Route: r.Spec.Route,
@@ -49,17 +60,12 @@ func NewPlan(cfg *spec.Config, r *spec.Rollout) *Plan {
 	if bg := r.Spec.Strategy.BlueGreen; bg != nil {
 		p.ScaleDownDelay = bg.ScaleDownDelay()
 	}
-	for _, rt := range cfg.Gateway.Spec.Routes {
-		if rt.Name != p.Route {
-			continue
-		}
-		for _, b := range rt.Backends {
-			if b.Name == p.Canary {
-				p.InitialWeight = *b.Weight
-			}
+	for _, b := range route.Backends {
+		if b.Name == p.Canary {
+			p.InitialWeight = *b.Weight
 		}
 	}
-	for _, at := range cfg.Templates {
+	for _, at := range templates {
 		p.Templates[at.Metadata.Name] = at
 	}
 	return p

@@ -63,6 +63,9 @@ var standaloneRefusedFields = map[reflect.Type]map[string]string{
 	reflect.TypeFor[Provider](): {
 		"job": "the job provider runs a Kubernetes Job, which the standalone gateway cannot start (use prometheus, gateway, web, datadog or load; cutover-kube runs it)",
 	},
+	reflect.TypeFor[AnalysisArg](): {
+		"valueFrom": "valueFrom reads a Secret or a field of the Cutover, which exist only on Kubernetes: give the value",
+	},
 	reflect.TypeFor[DatadogProvider](): {
 		"secretRef": "it reads the keys from a Kubernetes Secret; set DD_API_KEY, DD_APP_KEY (and DD_ADDRESS) in cutover's environment, or use cutover-kube",
 	},
@@ -87,7 +90,7 @@ var refusedFields = map[reflect.Type]map[string]string{
 	reflect.TypeFor[WebProvider](): {
 		"authentication": "OAuth2 for the web provider is not supported: put a token in headers",
 	},
-	reflect.TypeFor[AnalysisArg](): {
-		"valueFrom": "valueFrom reads a Secret or a pod's field, which exist only on Kubernetes: give the value",
+	reflect.TypeFor[ArgValueFrom](): {
+		"podTemplateHashValue": "it names a ReplicaSet's pod-template hash; cutover moves traffic between backends and has none",
 	},
 }

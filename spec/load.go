@@ -214,26 +214,7 @@ func finish(cfg *Config, gatewayDoc *decoder, rolloutDocs, templateDocs []*decod
 	var p problems
 	validateGateway(cfg.Gateway, &p)
 	errs = append(errs, gatewayDoc.place(p)...)
-	templates := map[string]*AnalysisTemplate{}
-	for i, at := range cfg.Templates {
-		var p problems
-		setTemplateDefaults(at)
-		validateTemplate(at, templates, &p)
-		errs = append(errs, templateDocs[i].place(p)...)
-		templates[at.Metadata.Name] = at
-	}
-	for i, at := range cfg.Templates {
-		var p problems
-		validateComposition(at, templates, &p)
-		errs = append(errs, templateDocs[i].place(p)...)
-	}
-	routes := map[string]string{}
-	for i, r := range cfg.Rollouts {
-		var p problems
-		setRolloutDefaults(r)
-		validateRollout(r, cfg.Gateway, templates, routes, &p)
-		errs = append(errs, rolloutDocs[i].place(p)...)
-	}
+	errs = append(errs, checkPlans(cfg.Gateway.Spec.Routes, cfg.Rollouts, rolloutDocs, cfg.Templates, templateDocs)...)
 	if len(errs) > 0 {
 		sortErrors(errs)
 		return errs

@@ -8,17 +8,28 @@ import (
 )
 
 // Notification is a webhook told about a plan's changes, as Argo Rollouts'
-// notifications and Flagger's alerts are.
+// notifications and Flagger's alerts are. It is the Cutover resource's
+// too (api/v1alpha1), where the URL may be kept in a Secret.
+//
+// +kubebuilder:object:generate=true
+// +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.urlSecretRef)",message="set exactly one of url and urlSecretRef"
 type Notification struct {
-	Name string `yaml:"name"`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `yaml:"name" json:"name"`
 	// URL, or a file holding it (a Slack webhook URL is a secret).
-	URL     string `yaml:"url"`
-	URLFile string `yaml:"urlFile"`
+	// +kubebuilder:validation:Pattern=`^https?://`
+	URL     string `yaml:"url" json:"url,omitempty"`
+	URLFile string `yaml:"urlFile" json:"-"`
+	// URLSecretRef, on Kubernetes, is a key of a Secret that holds the URL;
+	// cutover-kube reads it into URL.
+	URLSecretRef *SecretKeyRef `yaml:"-" json:"urlSecretRef,omitempty"`
 	// Format is "json" (a plain event document, the default) or "slack"
 	// (Slack's incoming-webhook message with blocks).
-	Format string `yaml:"format"`
+	// +kubebuilder:validation:Enum=json;slack
+	Format string `yaml:"format" json:"format,omitempty"`
 	// Events are the changes it wants (NotificationEvents); all when empty.
-	Events []string `yaml:"events"`
+	// +kubebuilder:validation:items:Enum=stepStarted;paused;analysisVerdict;promoted;aborted;completed;degraded;configRefused
+	Events []string `yaml:"events" json:"events,omitempty"`
 }
 
 // Notification formats.

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -50,9 +51,16 @@ type RemoteGateway struct {
 // Rollouts. A blueGreen strategy is carried out as the canary steps it
 // amounts to (BlueGreenStrategy.CanarySteps); after loading, Canary holds
 // them.
+//
+// The plan types from here down are also the Cutover resource's
+// (api/v1alpha1): the json names are the yaml names, and the markers
+// are its schema's.
+//
+// +kubebuilder:object:generate=true
+// +kubebuilder:validation:XValidation:rule="has(self.canary) != has(self.blueGreen)",message="give canary or blueGreen"
 type Strategy struct {
-	Canary    *CanaryStrategy    `yaml:"canary"`
-	BlueGreen *BlueGreenStrategy `yaml:"blueGreen"`
+	Canary    *CanaryStrategy    `yaml:"canary" json:"canary,omitempty"`
+	BlueGreen *BlueGreenStrategy `yaml:"blueGreen" json:"blueGreen,omitempty"`
 }
 
 // BlueGreenStrategy is Argo's blueGreen strategy. ActiveService and
@@ -60,26 +68,32 @@ type Strategy struct {
 // now and the new version, reachable before the switch through a route of
 // its own. Argo switches a Service's selector; the gateway moves the
 // route's whole weight in one step.
+//
+// +kubebuilder:object:generate=true
 type BlueGreenStrategy struct {
-	ActiveService  string `yaml:"activeService"`
-	PreviewService string `yaml:"previewService"`
+	// The Cutover resource names the sides in its spec.stable and
+	// spec.canary, so they are not in its JSON.
+	ActiveService  string `yaml:"activeService" json:"-"`
+	PreviewService string `yaml:"previewService" json:"-"`
 	// AutoPromotionEnabled false pauses before the switch until promoted;
 	// true (the default) switches after AutoPromotionSeconds, or at once.
-	AutoPromotionEnabled *bool `yaml:"autoPromotionEnabled"`
-	AutoPromotionSeconds *int  `yaml:"autoPromotionSeconds"`
+	AutoPromotionEnabled *bool `yaml:"autoPromotionEnabled" json:"autoPromotionEnabled,omitempty"`
+	// +kubebuilder:validation:Minimum=0
+	AutoPromotionSeconds *int `yaml:"autoPromotionSeconds" json:"autoPromotionSeconds,omitempty"`
 	// PrePromotionAnalysis must pass before the switch; a failed
 	// PostPromotionAnalysis switches the route back to ActiveService.
-	PrePromotionAnalysis  *StepAnalysis `yaml:"prePromotionAnalysis"`
-	PostPromotionAnalysis *StepAnalysis `yaml:"postPromotionAnalysis"`
+	PrePromotionAnalysis  *StepAnalysis `yaml:"prePromotionAnalysis" json:"prePromotionAnalysis,omitempty"`
+	PostPromotionAnalysis *StepAnalysis `yaml:"postPromotionAnalysis" json:"postPromotionAnalysis,omitempty"`
 	// ScaleDownDelaySeconds is how long after the switch the active side
 	// must stay up, health-checked and ready to take the traffic back;
 	// the plan's status then says it can be decommissioned (30 by
 	// default, as Argo's).
-	ScaleDownDelaySeconds *int `yaml:"scaleDownDelaySeconds"`
+	// +kubebuilder:validation:Minimum=0
+	ScaleDownDelaySeconds *int `yaml:"scaleDownDelaySeconds" json:"scaleDownDelaySeconds,omitempty"`
 	// PreviewHeader, cutover's own, reaches the preview before the switch:
 	// requests that match go to it through a header route named
 	// "preview", removed when the plan ends.
-	PreviewHeader *HeaderRoutingMatch `yaml:"previewHeader"`
+	PreviewHeader *HeaderRoutingMatch `yaml:"previewHeader" json:"previewHeader,omitempty"`
 }
 
 // DefaultScaleDownDelay is Argo's scaleDownDelaySeconds default.
@@ -123,34 +137,81 @@ func (b *BlueGreenStrategy) CanarySteps() []Step {
 
 // CanaryStrategy is Argo's canary strategy. StableService and CanaryService
 // name backends of the gateway (in Argo they name Kubernetes Services).
+//
+// +kubebuilder:object:generate=true
 type CanaryStrategy struct {
-	StableService string `yaml:"stableService"`
-	CanaryService string `yaml:"canaryService"`
-	Steps         []Step `yaml:"steps"`
+	StableService string `yaml:"stableService" json:"-"`
+	CanaryService string `yaml:"canaryService" json:"-"`
+	Steps         []Step `yaml:"steps" json:"steps,omitempty"`
 	// Analysis runs in the background from StartingStep to the end.
-	Analysis *BackgroundAnalysis `yaml:"analysis"`
+	Analysis *BackgroundAnalysis `yaml:"analysis" json:"analysis,omitempty"`
 	// TrafficRouting is refused by the gateway, which routes traffic itself;
 	// it is parsed so that the error can say so.
-	TrafficRouting *yaml.Node `yaml:"trafficRouting"`
+	TrafficRouting Written `yaml:"trafficRouting" json:"-"`
+}
+
+// Written records that a field was there, whatever its value.
+type Written bool
+
+// UnmarshalYAML notes the field.
+func (w *Written) UnmarshalYAML(*yaml.Node) error {
+	*w = true
+	return nil
 }
 
 // Step is one step of a plan; exactly one field is set.
+//
+// +kubebuilder:object:generate=true
+// +kubebuilder:validation:MaxProperties=1
+// +kubebuilder:validation:MinProperties=1
 type Step struct {
-	SetWeight      *int            `yaml:"setWeight"`
-	Pause          *Pause          `yaml:"pause"`
-	SetHeaderRoute *SetHeaderRoute `yaml:"setHeaderRoute"`
-	SetMirrorRoute *SetMirrorRoute `yaml:"setMirrorRoute"`
-	Analysis       *StepAnalysis   `yaml:"analysis"`
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	SetWeight      *int            `yaml:"setWeight" json:"setWeight,omitempty"`
+	Pause          *Pause          `yaml:"pause" json:"pause,omitempty"`
+	SetHeaderRoute *SetHeaderRoute `yaml:"setHeaderRoute" json:"setHeaderRoute,omitempty"`
+	SetMirrorRoute *SetMirrorRoute `yaml:"setMirrorRoute" json:"setMirrorRoute,omitempty"`
+	Analysis       *StepAnalysis   `yaml:"analysis" json:"analysis,omitempty"`
 	// PodsOnly: the step held only fields without effect here (Argo's
 	// setCanaryScale, experiment), and is passed over.
-	PodsOnly bool `yaml:"-"`
+	PodsOnly bool `yaml:"-" json:"-"`
 }
 
 func (s *Step) setAside() { s.PodsOnly = true }
 
 // Pause waits for Duration, or until promoted when Duration is unset.
+//
+// +kubebuilder:object:generate=true
 type Pause struct {
-	Duration *PauseDuration `yaml:"duration"`
+	// Seconds as an integer, or a duration string ("30s", "5m", "1h").
+	// +kubebuilder:validation:Schemaless
+	// +kubebuilder:validation:XIntOrString
+	Duration *PauseDuration `yaml:"duration" json:"duration,omitempty"`
+	// invalid is a duration in JSON that is neither, kept for the check
+	// to report at its field path: refusing it while decoding would hide
+	// the whole Cutover from the controller.
+	invalid string `json:"-" yaml:"-"`
+}
+
+// UnmarshalJSON reads Argo's int-or-string duration.
+func (p *Pause) UnmarshalJSON(data []byte) error {
+	var raw struct {
+		Duration json.RawMessage `json:"duration"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	*p = Pause{}
+	if len(raw.Duration) == 0 || string(raw.Duration) == "null" {
+		return nil
+	}
+	var d PauseDuration
+	if err := d.parse(strings.Trim(string(raw.Duration), `"`)); err != nil {
+		p.invalid = string(raw.Duration)
+		return nil
+	}
+	p.Duration = &d
+	return nil
 }
 
 // PauseDuration is written as Argo accepts it: seconds as an integer, or a
@@ -162,80 +223,124 @@ func (d *PauseDuration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("must be seconds or a duration such as 60s")
 	}
-	if secs, err := strconv.Atoi(n.Value); err == nil {
+	return d.parse(n.Value)
+}
+
+func (d *PauseDuration) parse(s string) error {
+	if secs, err := strconv.Atoi(s); err == nil {
 		*d = PauseDuration(time.Duration(secs) * time.Second)
 		return nil
 	}
-	v, err := time.ParseDuration(n.Value)
+	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %q (want seconds or e.g. 60s, 1h)", n.Value)
+		return fmt.Errorf("invalid duration %q (want seconds or e.g. 60s, 1h)", s)
 	}
 	*d = PauseDuration(v)
 	return nil
 }
+
+// String is Argo's form: whole hours, minutes or seconds ("5m"), else Go's.
+func (d PauseDuration) String() string {
+	switch t := time.Duration(d); {
+	case t != 0 && t%time.Hour == 0:
+		return strconv.FormatInt(int64(t/time.Hour), 10) + "h"
+	case t != 0 && t%time.Minute == 0:
+		return strconv.FormatInt(int64(t/time.Minute), 10) + "m"
+	case t%time.Second == 0:
+		return strconv.FormatInt(int64(t/time.Second), 10) + "s"
+	default:
+		return t.String()
+	}
+}
+
+// MarshalJSON writes the string form, which the Cutover CRD and Argo take.
+func (d PauseDuration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
 // D returns the time.Duration.
 func (d PauseDuration) D() time.Duration { return time.Duration(d) }
 
 // SetHeaderRoute sends requests that match to the canary whatever the
 // weights. With no match, it removes the named route.
+//
+// +kubebuilder:object:generate=true
 type SetHeaderRoute struct {
-	Name  string               `yaml:"name"`
-	Match []HeaderRoutingMatch `yaml:"match"`
+	// +kubebuilder:validation:MinLength=1
+	Name  string               `yaml:"name" json:"name"`
+	Match []HeaderRoutingMatch `yaml:"match" json:"match,omitempty"`
 }
 
 // HeaderRoutingMatch is Argo's header match, plus a query-parameter form:
 // set HeaderName or QueryParamName.
+//
+// +kubebuilder:object:generate=true
 type HeaderRoutingMatch struct {
-	HeaderName      string       `yaml:"headerName"`
-	HeaderValue     *StringMatch `yaml:"headerValue"`
-	QueryParamName  string       `yaml:"queryParamName"`
-	QueryParamValue *StringMatch `yaml:"queryParamValue"`
+	HeaderName      string       `yaml:"headerName" json:"headerName,omitempty"`
+	HeaderValue     *StringMatch `yaml:"headerValue" json:"headerValue,omitempty"`
+	QueryParamName  string       `yaml:"queryParamName" json:"queryParamName,omitempty"`
+	QueryParamValue *StringMatch `yaml:"queryParamValue" json:"queryParamValue,omitempty"`
 }
 
 // SetMirrorRoute mirrors a percentage of matching requests to the canary.
+//
+// +kubebuilder:object:generate=true
 type SetMirrorRoute struct {
-	Name       string        `yaml:"name"`
-	Percentage *int          `yaml:"percentage"`
-	Match      []MirrorMatch `yaml:"match"`
+	// +kubebuilder:validation:MinLength=1
+	Name string `yaml:"name" json:"name"`
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	Percentage *int          `yaml:"percentage" json:"percentage,omitempty"`
+	Match      []MirrorMatch `yaml:"match" json:"match,omitempty"`
 }
 
 // MirrorMatch is Argo's RouteMatch.
+//
+// +kubebuilder:object:generate=true
 type MirrorMatch struct {
-	Method  *StringMatch           `yaml:"method"`
-	Path    *StringMatch           `yaml:"path"`
-	Headers map[string]StringMatch `yaml:"headers"`
+	Method  *StringMatch           `yaml:"method" json:"method,omitempty"`
+	Path    *StringMatch           `yaml:"path" json:"path,omitempty"`
+	Headers map[string]StringMatch `yaml:"headers" json:"headers,omitempty"`
 }
 
 // StepAnalysis runs analysis as a step: templates by name, or metrics
 // written inline.
+//
+// +kubebuilder:object:generate=true
 type StepAnalysis struct {
-	Templates  []TemplateRef `yaml:"templates"`
-	Args       []AnalysisArg `yaml:"args"`
-	Metrics    []Metric      `yaml:"metrics"`
-	RunOptions `yaml:",inline"`
+	// +kubebuilder:validation:MinItems=1
+	Templates []TemplateRef `yaml:"templates" json:"templates,omitempty"`
+	Args      []AnalysisArg `yaml:"args" json:"args,omitempty"`
+	// Metrics written inline are cutover.yaml's; a Cutover resource
+	// holds its metrics in spec.analysisTemplates.
+	Metrics    []Metric `yaml:"metrics" json:"-"`
+	RunOptions `yaml:",inline" json:",inline"`
 }
 
 // RunOptions are Argo's per-metric options of an analysis, each naming
 // metrics by a regular expression (unanchored, as Argo matches it).
+//
+// +kubebuilder:object:generate=true
 type RunOptions struct {
 	// DryRun metrics are measured and reported, but their verdicts do not
 	// decide the analysis.
-	DryRun []MetricSelector `yaml:"dryRun"`
+	DryRun []MetricSelector `yaml:"dryRun" json:"dryRun,omitempty"`
 	// MeasurementRetention keeps Limit measurements of the metrics it
 	// names, instead of the last 10.
-	MeasurementRetention []Retention `yaml:"measurementRetention"`
+	MeasurementRetention []Retention `yaml:"measurementRetention" json:"measurementRetention,omitempty"`
 }
 
 // MetricSelector names metrics by a regular expression.
+//
+// +kubebuilder:object:generate=true
 type MetricSelector struct {
-	MetricName string `yaml:"metricName"`
+	MetricName string `yaml:"metricName" json:"metricName"`
 }
 
 // Retention is how many measurements to keep of the named metrics.
+//
+// +kubebuilder:object:generate=true
 type Retention struct {
-	MetricName string `yaml:"metricName"`
-	Limit      int    `yaml:"limit"`
+	MetricName string `yaml:"metricName" json:"metricName"`
+	Limit      int    `yaml:"limit" json:"limit,omitempty"`
 }
 
 // Apply marks the metrics that o names.
@@ -256,27 +361,60 @@ func (o RunOptions) Apply(metrics []Metric) {
 }
 
 // BackgroundAnalysis is Argo's strategy.canary.analysis.
+//
+// +kubebuilder:object:generate=true
 type BackgroundAnalysis struct {
-	StepAnalysis `yaml:",inline"`
+	StepAnalysis `yaml:",inline" json:",inline"`
 	// StartingStep is the index of the step it starts at; 0 by default.
-	StartingStep int `yaml:"startingStep"`
+	// +kubebuilder:validation:Minimum=0
+	StartingStep int `yaml:"startingStep" json:"startingStep,omitempty"`
 }
 
 // TemplateRef names an AnalysisTemplate. ClusterScope is Argo's pick of a
 // ClusterAnalysisTemplate; the gateway's templates have one scope, so
 // both name the same set.
+//
+// +kubebuilder:object:generate=true
 type TemplateRef struct {
-	TemplateName string `yaml:"templateName"`
-	ClusterScope bool   `yaml:"clusterScope"`
+	TemplateName string `yaml:"templateName" json:"templateName"`
+	ClusterScope bool   `yaml:"clusterScope" json:"clusterScope,omitempty"`
 }
 
 // AnalysisArg fills a template's {{args.NAME}}.
+//
+// +kubebuilder:object:generate=true
 type AnalysisArg struct {
-	Name  string  `yaml:"name"`
-	Value *string `yaml:"value"`
+	Name  string  `yaml:"name" json:"name"`
+	Value *string `yaml:"value" json:"value,omitempty"`
+	// ValueFrom reads the value from a Secret or a field of the Cutover,
+	// as Argo's args[].valueFrom does: on Kubernetes only, where
+	// cutover-kube fills Value in from it before the plan is checked.
+	ValueFrom *ArgValueFrom `yaml:"valueFrom" json:"valueFrom,omitempty"`
 	// refused: its value was to come from Kubernetes (valueFrom), which is
 	// refused already.
-	refused bool
+	refused bool `json:"-" yaml:"-"`
+}
+
+// ArgValueFrom is where an argument's value is read.
+//
+// +kubebuilder:object:generate=true
+// +kubebuilder:validation:XValidation:rule="has(self.secretKeyRef) != has(self.fieldRef)",message="set exactly one of secretKeyRef and fieldRef"
+type ArgValueFrom struct {
+	SecretKeyRef *SecretKeyRef `yaml:"secretKeyRef" json:"secretKeyRef,omitempty"`
+	// FieldRef is a field of the Cutover: metadata.name, metadata.namespace,
+	// metadata.uid, metadata.labels['KEY'] or metadata.annotations['KEY'].
+	FieldRef *FieldRef `yaml:"fieldRef" json:"fieldRef,omitempty"`
+}
+
+// SecretKeyRef is a key of a Secret in the Cutover's namespace.
+type SecretKeyRef struct {
+	Name string `yaml:"name" json:"name"`
+	Key  string `yaml:"key" json:"key"`
+}
+
+// FieldRef names a field of the Cutover.
+type FieldRef struct {
+	FieldPath string `yaml:"fieldPath" json:"fieldPath"`
 }
 
 func (a *AnalysisArg) setAside() { a.refused = true }
@@ -336,6 +474,8 @@ func Resolve(name string, templates map[string]*AnalysisTemplate) (Resolved, err
 // Metric is one measurement repeated over time, with Argo's fields and
 // meaning. Count 0 with an Interval in a step analysis means 1; in a
 // background analysis, until the plan ends.
+//
+// +kubebuilder:object:generate=true
 type Metric struct {
 	Name                    string   `yaml:"name"`
 	Interval                Duration `yaml:"interval"`
@@ -404,6 +544,8 @@ func (m *Metric) ApplyArgs(args map[string]string) error {
 }
 
 // Provider says where a metric's value comes from; exactly one is set.
+//
+// +kubebuilder:object:generate=true
 type Provider struct {
 	Prometheus *PrometheusProvider `yaml:"prometheus"`
 	Gateway    *GatewayProvider    `yaml:"gateway"`
@@ -413,7 +555,7 @@ type Provider struct {
 	// Job is Argo's job metric, on Kubernetes only (ParseOptions).
 	Job *JobProvider `yaml:"job"`
 	// refused: it named a provider of Argo's that is refused already.
-	refused bool
+	refused bool `json:"-" yaml:"-"`
 }
 
 func (p *Provider) setAside() { p.refused = true }
@@ -447,6 +589,8 @@ type JobProvider struct {
 // first value of the first column, with queries and a formula). Keys come
 // from DD_API_KEY and DD_APP_KEY, and the site from DD_ADDRESS (default
 // https://api.datadoghq.com).
+//
+// +kubebuilder:object:generate=true
 type DatadogProvider struct {
 	// Interval is the window queried, up to now (5m by default).
 	Interval   Duration          `yaml:"interval"`
@@ -462,12 +606,16 @@ type DatadogProvider struct {
 }
 
 // DatadogSecretRef names the Secret a datadog metric's keys are in.
+//
+// +kubebuilder:object:generate=true
 type DatadogSecretRef struct {
 	Name       string `yaml:"name"`
 	Namespaced bool   `yaml:"namespaced"`
 }
 
 // WebHeader is one request header of a web metric.
+//
+// +kubebuilder:object:generate=true
 type WebHeader struct {
 	Key   string `yaml:"key"`
 	Value string `yaml:"value"`
@@ -477,6 +625,8 @@ type WebHeader struct {
 // test as a step of the plan, as Flagger's load-test webhook): Rate for
 // Duration, and result has rps (achieved), p50 and p99 (seconds),
 // errorRate and requests for the conditions.
+//
+// +kubebuilder:object:generate=true
 type LoadProvider struct {
 	// URL is the canary side: directly, or through the gateway with the
 	// header route's header in Headers.
@@ -491,6 +641,8 @@ type LoadProvider struct {
 // PrometheusProvider runs an instant PromQL query. With Judge set, the
 // query must return one series per side, told apart by the label SideLabel
 // with the stable and canary backends' names (or versions) as values.
+//
+// +kubebuilder:object:generate=true
 type PrometheusProvider struct {
 	Address string `yaml:"address"`
 	Query   string `yaml:"query"`
@@ -511,6 +663,8 @@ type PrometheusProvider struct {
 }
 
 // Header is one HTTP header, as Argo Rollouts lists them.
+//
+// +kubebuilder:object:generate=true
 type Header struct {
 	Key   string `yaml:"key"`
 	Value string `yaml:"value"`
@@ -518,6 +672,8 @@ type Header struct {
 
 // RangeQuery is Argo's: Start and End are expressions of time
 // ("now() - duration('5m')", "now()"), Step a duration.
+//
+// +kubebuilder:object:generate=true
 type RangeQuery struct {
 	Start string `yaml:"start"`
 	End   string `yaml:"end"`
@@ -527,6 +683,8 @@ type RangeQuery struct {
 // GatewayProvider reads the embedded gateway's own counters and latency
 // samples for the plan's route over Window. Without a judge, result is the
 // canary's Value (errorRate, requests, p50, p99, in seconds) over the window.
+//
+// +kubebuilder:object:generate=true
 type GatewayProvider struct {
 	Window Duration `yaml:"window"`
 	Value  string   `yaml:"value"`
@@ -535,6 +693,8 @@ type GatewayProvider struct {
 
 // Judge compares the canary with the stable side statistically and decides
 // as soon as the evidence suffices.
+//
+// +kubebuilder:object:generate=true
 type Judge struct {
 	// MinSamples is the least number of requests per side before any
 	// verdict; below it the verdict is Inconclusive.
@@ -545,6 +705,8 @@ type Judge struct {
 
 // ErrorRateJudge is a sequential test of canary error rate minus stable
 // error rate: H0 no increase, H1 an increase of MaxIncrease.
+//
+// +kubebuilder:object:generate=true
 type ErrorRateJudge struct {
 	MaxIncrease float64 `yaml:"maxIncrease"`
 	Alpha       float64 `yaml:"alpha"`
@@ -553,6 +715,8 @@ type ErrorRateJudge struct {
 
 // LatencyJudge fails when the canary's latencies are significantly above
 // MaxRatio times the stable side's (one-sided Mann-Whitney U).
+//
+// +kubebuilder:object:generate=true
 type LatencyJudge struct {
 	MaxRatio float64 `yaml:"maxRatio"`
 	Alpha    float64 `yaml:"alpha"`

@@ -166,6 +166,28 @@ func validateDatadog(p *problems, dp string, dd *DatadogProvider) {
 	}
 }
 
+// validateArgs checks a list of arguments and returns the names given.
+func validateArgs(p *problems, path string, args []AnalysisArg) map[string]bool {
+	given := map[string]bool{}
+	for i, arg := range args {
+		ap := fmt.Sprintf("%s[%d]", path, i)
+		if arg.Name == "" {
+			p.add(ap+".name", "required")
+		}
+		given[arg.Name] = true
+		switch from := arg.ValueFrom; {
+		case from == nil:
+		case (from.SecretKeyRef == nil) == (from.FieldRef == nil):
+			p.add(ap+".valueFrom", "set exactly one of secretKeyRef and fieldRef")
+		case from.SecretKeyRef != nil && (from.SecretKeyRef.Name == "" || from.SecretKeyRef.Key == ""):
+			p.add(ap+".valueFrom.secretKeyRef", "name and key are required")
+		case from.FieldRef != nil && from.FieldRef.FieldPath == "":
+			p.add(ap+".valueFrom.fieldRef.fieldPath", "required")
+		}
+	}
+	return given
+}
+
 // argRef is Argo's {{args.NAME}} in a field.
 var argRef = regexp.MustCompile(`\{\{\s*args\.[^}]*\}\}`)
 
@@ -177,13 +199,7 @@ func validateTemplate(at *AnalysisTemplate, seen map[string]*AnalysisTemplate, p
 	if seen[at.Metadata.Name] != nil {
 		p.add("metadata.name", "duplicate AnalysisTemplate %q", at.Metadata.Name)
 	}
-	names := map[string]bool{}
-	for i, a := range at.Spec.Args {
-		if a.Name == "" {
-			p.add(fmt.Sprintf("spec.args[%d].name", i), "required")
-		}
-		names[a.Name] = true
-	}
+	validateArgs(p, "spec.args", at.Spec.Args)
 	validateMetrics(p, "spec.metrics", at.Spec.Metrics, len(at.Spec.Templates) == 0)
 }
 
@@ -403,13 +419,7 @@ func validateAnalysisRef(p *problems, path string, a *StepAnalysis, templates ma
 	if len(a.Templates) == 0 && len(a.Metrics) == 0 {
 		p.add(path, "set templates or metrics")
 	}
-	given := map[string]bool{}
-	for i, arg := range a.Args {
-		if arg.Name == "" {
-			p.add(fmt.Sprintf("%s.args[%d].name", path, i), "required")
-		}
-		given[arg.Name] = true
-	}
+	given := validateArgs(p, path+".args", a.Args)
 	// The values the plan will fill in, as the engine does: the templates'
 	// defaults, then the plan's own, then the sides.
 	values := map[string]string{"route": "", "stable": "", "canary": ""}
@@ -463,15 +473,17 @@ func validateAnalysisRef(p *problems, path string, a *StepAnalysis, templates ma
 	}
 }
 
-func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTemplate, routes map[string]string, p *problems) {
+// validateRollout checks r against the gateway's routes and the templates;
+// driven maps each route to the rollout that drives it.
+func validateRollout(r *Rollout, gatewayRoutes []Route, templates map[string]*AnalysisTemplate, driven map[string]string, p *problems) {
 	if r.APIVersion != APIVersion {
 		p.add("apiVersion", "%q is not supported (want %s)", r.APIVersion, APIVersion)
 	}
 	validateName(p, "metadata.name", r.Metadata.Name)
 	var route *Route
-	for i := range g.Spec.Routes {
-		if g.Spec.Routes[i].Name == r.Spec.Route {
-			route = &g.Spec.Routes[i]
+	for i := range gatewayRoutes {
+		if gatewayRoutes[i].Name == r.Spec.Route {
+			route = &gatewayRoutes[i]
 		}
 	}
 	switch {
@@ -479,14 +491,14 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		p.add("spec.route", "required")
 	case route == nil:
 		known := map[string]bool{}
-		for _, rt := range g.Spec.Routes {
+		for _, rt := range gatewayRoutes {
 			known[rt.Name] = true
 		}
 		p.add("spec.route", "unknown route %q (the routes are %s)", r.Spec.Route, names(known))
-	case routes[r.Spec.Route] != "":
-		p.add("spec.route", "route %q is already driven by rollout %q", r.Spec.Route, routes[r.Spec.Route])
+	case driven[r.Spec.Route] != "":
+		p.add("spec.route", "route %q is already driven by rollout %q", r.Spec.Route, driven[r.Spec.Route])
 	}
-	routes[r.Spec.Route] = r.Metadata.Name
+	driven[r.Spec.Route] = r.Metadata.Name
 	for i, rg := range r.Spec.RemoteGateways {
 		rp := fmt.Sprintf("spec.remoteGateways[%d]", i)
 		if u, err := url.Parse(rg.Admin); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -509,7 +521,7 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		p.add("spec.strategy", "required: canary or blueGreen")
 		return
 	}
-	if c.TrafficRouting != nil {
+	if c.TrafficRouting {
 		p.add("spec.strategy.canary.trafficRouting", "remove it: the gateway routes the traffic itself")
 	}
 	inRoute := func(name string) bool {
@@ -567,13 +579,16 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		}
 		if s.Pause != nil {
 			n++
-			if s.Pause.Duration != nil && *s.Pause.Duration < 0 {
+			switch {
+			case s.Pause.invalid != "":
+				p.add(sp+".pause.duration", "invalid duration %s (want seconds or e.g. 60s, 1h)", s.Pause.invalid)
+			case s.Pause.Duration != nil && *s.Pause.Duration < 0:
 				p.add(sp+".pause.duration", "must not be negative")
 			}
 		}
 		if h := s.SetHeaderRoute; h != nil {
 			n++
-			validateManagedName(p, sp+".setHeaderRoute.name", h.Name, g, mirrorRoutes, "mirror")
+			validateManagedName(p, sp+".setHeaderRoute.name", h.Name, gatewayRoutes, mirrorRoutes, "mirror")
 			headerRoutes[h.Name] = true
 			for j, m := range h.Match {
 				mp := fmt.Sprintf("%s.setHeaderRoute.match[%d]", sp, j)
@@ -600,7 +615,7 @@ func validateRollout(r *Rollout, g *Gateway, templates map[string]*AnalysisTempl
 		}
 		if m := s.SetMirrorRoute; m != nil {
 			n++
-			validateManagedName(p, sp+".setMirrorRoute.name", m.Name, g, headerRoutes, "header")
+			validateManagedName(p, sp+".setMirrorRoute.name", m.Name, gatewayRoutes, headerRoutes, "header")
 			mirrorRoutes[m.Name] = true
 			if m.Percentage != nil && (*m.Percentage < 0 || *m.Percentage > 100) {
 				p.add(sp+".setMirrorRoute.percentage", "%d must be between 0 and 100", *m.Percentage)
@@ -686,12 +701,12 @@ func validateBlueGreen(bg *BlueGreenStrategy, routeName string, route *Route, te
 
 // validateManagedName checks the name of a route a plan adds: it must not
 // be a gateway route's, nor a managed route's of the other kind.
-func validateManagedName(p *problems, path, name string, g *Gateway, other map[string]bool, otherKind string) {
+func validateManagedName(p *problems, path, name string, gatewayRoutes []Route, other map[string]bool, otherKind string) {
 	validateName(p, path, name)
 	if other[name] {
 		p.add(path, "%q is already the name of a %s route", name, otherKind)
 	}
-	for _, gr := range g.Spec.Routes {
+	for _, gr := range gatewayRoutes {
 		if gr.Name == name {
 			p.add(path, "%q is already the name of a gateway route", name)
 		}

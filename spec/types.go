@@ -359,6 +359,9 @@ type Match struct {
 }
 
 // StringMatch matches a string in exactly one way.
+//
+// +kubebuilder:object:generate=true
+// +kubebuilder:validation:MaxProperties=1
 type StringMatch struct {
 	Exact  *string `yaml:"exact" json:"exact,omitempty"`
 	Prefix *string `yaml:"prefix" json:"prefix,omitempty"`

@@ -34,13 +34,23 @@ func TestGeneratedFilesAreUpToDate(t *testing.T) {
 			t.Errorf("deploy/crd/%s is not what controller-gen writes from the types; run go generate ./api/...", f)
 		}
 	}
-	before, _ := os.ReadFile("zz_generated.deepcopy.go")
-	cmd = exec.Command("go", "run", "sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0", "object", "paths=.", "output:object:dir="+dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("controller-gen object: %v\n%s", err, out)
-	}
-	fresh, _ := os.ReadFile(filepath.Join(dir, "zz_generated.deepcopy.go"))
-	if !bytes.Equal(before, fresh) {
-		t.Error("zz_generated.deepcopy.go is stale; run go generate ./api/...")
+	// spec's plan types are the CRD's too, and have their own deepcopy.
+	for _, pkg := range []string{".", filepath.Join("..", "..", "spec")} {
+		out := filepath.Join(dir, "object", filepath.Base(pkg))
+		cmd = exec.Command("go", "run", "sigs.k8s.io/controller-tools/cmd/controller-gen@v0.23.0", "object", "paths="+pkg, "output:object:dir="+out)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("controller-gen object paths=%s: %v\n%s", pkg, err, out)
+		}
+		before, err := os.ReadFile(filepath.Join(pkg, "zz_generated.deepcopy.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := os.ReadFile(filepath.Join(out, "zz_generated.deepcopy.go"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(before, fresh) {
+			t.Errorf("%s is stale; run go generate in %s", filepath.Join(pkg, "zz_generated.deepcopy.go"), pkg)
+		}
 	}
 }

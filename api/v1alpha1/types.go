@@ -13,7 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/cutover-dev/cutover/spec"
 )
 
 // GroupVersion is the API group and version of the cutover.yaml documents.
@@ -59,8 +60,9 @@ type CutoverSpec struct {
 	Stable Side `json:"stable"`
 	// Canary is where it is going.
 	Canary Side `json:"canary"`
-	// Strategy holds Argo Rollouts' canary steps and analysis.
-	Strategy Strategy `json:"strategy"`
+	// Strategy is Argo Rollouts' canary or blueGreen strategy, in
+	// cutover.yaml's types (the sides are Stable and Canary).
+	Strategy spec.Strategy `json:"strategy"`
 	// AnalysisTemplates are the templates the steps' analyses name, in
 	// cutover.yaml's AnalysisTemplate format.
 	// +optional
@@ -71,34 +73,8 @@ type CutoverSpec struct {
 	// +optional
 	// +listType=map
 	// +listMapKey=name
-	Notifications []Notification `json:"notifications,omitempty"`
+	Notifications []spec.Notification `json:"notifications,omitempty"`
 }
-
-// Notification is a webhook told about the plan's changes, as in
-// cutover.yaml.
-// +kubebuilder:validation:XValidation:rule="has(self.url) != has(self.urlSecretRef)",message="set exactly one of url and urlSecretRef"
-type Notification struct {
-	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
-	// +optional
-	// +kubebuilder:validation:Pattern=`^https?://`
-	URL string `json:"url,omitempty"`
-	// URLSecretRef is a key of a Secret that holds the URL (a Slack
-	// webhook's URL is a secret).
-	// +optional
-	URLSecretRef *SecretKeyRef `json:"urlSecretRef,omitempty"`
-	// Format is json (the default) or slack.
-	// +optional
-	// +kubebuilder:validation:Enum=json;slack
-	Format string `json:"format,omitempty"`
-	// Events are the changes it wants; all when empty.
-	// +optional
-	Events []NotificationEvent `json:"events,omitempty"`
-}
-
-// NotificationEvent is a change a webhook can ask for.
-// +kubebuilder:validation:Enum=stepStarted;paused;analysisVerdict;promoted;aborted;completed;degraded;configRefused
-type NotificationEvent string
 
 // Side is a Kubernetes Service in the Cutover's namespace, or a host
 // outside the cluster (the legacy side of a migration).
@@ -116,187 +92,6 @@ type Side struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=65535
 	Port int32 `json:"port,omitempty"`
-}
-
-// Strategy holds the canary or the blueGreen strategy, as Argo's.
-// +kubebuilder:validation:XValidation:rule="has(self.canary) != has(self.blueGreen)",message="give canary or blueGreen"
-type Strategy struct {
-	// +optional
-	Canary *CanaryStrategy `json:"canary,omitempty"`
-	// +optional
-	BlueGreen *BlueGreenStrategy `json:"blueGreen,omitempty"`
-}
-
-// CanaryStrategy is Argo Rollouts' canary: steps and background analysis.
-// No steps promotes at once, as in Argo.
-type CanaryStrategy struct {
-	// +optional
-	Steps []Step `json:"steps,omitempty"`
-	// +optional
-	Analysis *BackgroundAnalysis `json:"analysis,omitempty"`
-}
-
-// BlueGreenStrategy is Argo Rollouts' blueGreen between the stable
-// (active) and canary (preview) sides: the pre-promotion analysis, a pause
-// unless promotion is automatic, the whole weight switched at once, the
-// post-promotion analysis, whose failure switches back.
-type BlueGreenStrategy struct {
-	// +optional
-	AutoPromotionEnabled *bool `json:"autoPromotionEnabled,omitempty"`
-	// +optional
-	// +kubebuilder:validation:Minimum=0
-	AutoPromotionSeconds *int32 `json:"autoPromotionSeconds,omitempty"`
-	// +optional
-	PrePromotionAnalysis *StepAnalysis `json:"prePromotionAnalysis,omitempty"`
-	// +optional
-	PostPromotionAnalysis *StepAnalysis `json:"postPromotionAnalysis,omitempty"`
-	// ScaleDownDelaySeconds is how long the stable side must stay ready to
-	// take the traffic back after the switch (30 by default, as Argo's).
-	// +optional
-	// +kubebuilder:validation:Minimum=0
-	ScaleDownDelaySeconds *int32 `json:"scaleDownDelaySeconds,omitempty"`
-	// PreviewHeader sends matching requests to the canary side before the
-	// switch, through a header route named preview.
-	// +optional
-	PreviewHeader *HeaderRoutingMatch `json:"previewHeader,omitempty"`
-}
-
-// Step does one thing.
-// +kubebuilder:validation:MaxProperties=1
-// +kubebuilder:validation:MinProperties=1
-type Step struct {
-	// +optional
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
-	SetWeight *int32 `json:"setWeight,omitempty"`
-	// +optional
-	Pause *Pause `json:"pause,omitempty"`
-	// +optional
-	SetHeaderRoute *SetHeaderRoute `json:"setHeaderRoute,omitempty"`
-	// +optional
-	SetMirrorRoute *SetMirrorRoute `json:"setMirrorRoute,omitempty"`
-	// +optional
-	Analysis *StepAnalysis `json:"analysis,omitempty"`
-}
-
-// Pause waits Duration, or until promoted without one: seconds as an
-// integer or a duration string ("30s", "5m", "1h"), as Argo takes it.
-type Pause struct {
-	// +optional
-	// +kubebuilder:validation:XIntOrString
-	// Checked by the controller, which reports a bad one at its field path.
-	Duration *intstr.IntOrString `json:"duration,omitempty"`
-}
-
-// SetHeaderRoute sends matching requests to the canary; no match removes it.
-type SetHeaderRoute struct {
-	// +kubebuilder:validation:MinLength=1
-	Name string `json:"name"`
-	// +optional
-	Match []HeaderRoutingMatch `json:"match,omitempty"`
-}
-
-// HeaderRoutingMatch matches a header, or a query parameter.
-type HeaderRoutingMatch struct {
-	// +optional
-	HeaderName string `json:"headerName,omitempty"`
-	// +optional
-	HeaderValue *StringMatch `json:"headerValue,omitempty"`
-	// +optional
-	QueryParamName string `json:"queryParamName,omitempty"`
-	// +optional
-	QueryParamValue *StringMatch `json:"queryParamValue,omitempty"`
-}
-
-// StringMatch matches in exactly one way.
-// +kubebuilder:validation:MaxProperties=1
-type StringMatch struct {
-	// +optional
-	Exact *string `json:"exact,omitempty"`
-	// +optional
-	Prefix *string `json:"prefix,omitempty"`
-	// +optional
-	Regex *string `json:"regex,omitempty"`
-}
-
-// SetMirrorRoute mirrors a percentage of matching requests to the canary.
-type SetMirrorRoute struct {
-	// +kubebuilder:validation:MinLength=1
-	Name string `json:"name"`
-	// +optional
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=100
-	Percentage *int32 `json:"percentage,omitempty"`
-	// +optional
-	Match []MirrorMatch `json:"match,omitempty"`
-}
-
-// MirrorMatch is Argo's RouteMatch.
-type MirrorMatch struct {
-	// +optional
-	Method *StringMatch `json:"method,omitempty"`
-	// +optional
-	Path *StringMatch `json:"path,omitempty"`
-	// +optional
-	Headers map[string]StringMatch `json:"headers,omitempty"`
-}
-
-// StepAnalysis runs the named templates.
-type StepAnalysis struct {
-	// +kubebuilder:validation:MinItems=1
-	Templates []TemplateRef `json:"templates"`
-	// +optional
-	Args []AnalysisArg `json:"args,omitempty"`
-}
-
-// BackgroundAnalysis runs alongside the steps from StartingStep.
-type BackgroundAnalysis struct {
-	StepAnalysis `json:",inline"`
-	// +optional
-	// +kubebuilder:validation:Minimum=0
-	StartingStep int32 `json:"startingStep,omitempty"`
-}
-
-// TemplateRef names an analysis template: one of spec.analysisTemplates,
-// else an Argo Rollouts AnalysisTemplate in the Cutover's namespace, or
-// with ClusterScope a ClusterAnalysisTemplate.
-type TemplateRef struct {
-	TemplateName string `json:"templateName"`
-	// +optional
-	ClusterScope bool `json:"clusterScope,omitempty"`
-}
-
-// AnalysisArg fills a template's argument.
-type AnalysisArg struct {
-	Name string `json:"name"`
-	// +optional
-	Value string `json:"value,omitempty"`
-	// ValueFrom reads the value from a Secret in the Cutover's namespace or
-	// from a field of the Cutover, as Argo's args[].valueFrom does.
-	// +optional
-	ValueFrom *ArgValueFrom `json:"valueFrom,omitempty"`
-}
-
-// ArgValueFrom is where an argument's value is read.
-// +kubebuilder:validation:XValidation:rule="has(self.secretKeyRef) != has(self.fieldRef)",message="set exactly one of secretKeyRef and fieldRef"
-type ArgValueFrom struct {
-	// +optional
-	SecretKeyRef *SecretKeyRef `json:"secretKeyRef,omitempty"`
-	// FieldRef is a field of the Cutover: metadata.name, metadata.namespace,
-	// metadata.uid, metadata.labels['KEY'] or metadata.annotations['KEY'].
-	// +optional
-	FieldRef *FieldRef `json:"fieldRef,omitempty"`
-}
-
-// SecretKeyRef is a key of a Secret in the Cutover's namespace.
-type SecretKeyRef struct {
-	Name string `json:"name"`
-	Key  string `json:"key"`
-}
-
-// FieldRef names a field of the Cutover.
-type FieldRef struct {
-	FieldPath string `json:"fieldPath"`
 }
 
 // AnalysisTemplate is a named set of metrics in cutover.yaml's format;

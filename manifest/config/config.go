@@ -93,13 +93,8 @@ type RolloutConfig struct {
 // and a cutover plan understand.
 type RolloutStep struct {
 	SetWeight      *int            `yaml:"setWeight"`
-	Pause          *PauseStep      `yaml:"pause"`
+	Pause          *spec.Pause     `yaml:"pause"`
 	SetCanaryScale *SetCanaryScale `yaml:"setCanaryScale"`
-}
-
-// PauseStep pauses for Duration, or until promoted when it is empty.
-type PauseStep struct {
-	Duration *spec.PauseDuration `yaml:"duration"`
 }
 
 // SetCanaryScale sizes the canary to its traffic share.

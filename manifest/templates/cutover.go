@@ -1,7 +1,6 @@
 package templates
 
 import (
-	"k8s.io/apimachinery/pkg/util/intstr"
 	"net"
 	"strconv"
 
@@ -9,6 +8,7 @@ import (
 
 	"github.com/cutover-dev/cutover/api/v1alpha1"
 	"github.com/cutover-dev/cutover/manifest/config"
+	"github.com/cutover-dev/cutover/spec"
 )
 
 // LegacyHost is the legacy side of a migration that Istio carries out, as
@@ -45,20 +45,20 @@ func Cutover(in *Input) *v1alpha1.Cutover {
 			}},
 		},
 	}
-	canary := &v1alpha1.CanaryStrategy{}
+	canary := &spec.CanaryStrategy{}
 	for _, s := range in.Config.Migration.Steps {
 		switch {
 		case s.SetWeight != nil:
-			canary.Steps = append(canary.Steps, v1alpha1.Step{SetWeight: ptr.To(int32(*s.SetWeight))})
+			canary.Steps = append(canary.Steps, spec.Step{SetWeight: ptr.To(*s.SetWeight)})
 		case s.Pause != nil:
-			p := &v1alpha1.Pause{}
+			p := &spec.Pause{}
 			if s.Pause.Duration != nil {
-				p.Duration = ptr.To(intstr.FromString(ArgoDuration(s.Pause.Duration.D())))
+				p.Duration = ptr.To(spec.PauseDuration(roundUpToSecond(s.Pause.Duration.D())))
 			}
-			canary.Steps = append(canary.Steps, v1alpha1.Step{Pause: p})
+			canary.Steps = append(canary.Steps, spec.Step{Pause: p})
 		}
 	}
-	canary.Steps = append(canary.Steps, v1alpha1.Step{SetWeight: ptr.To(int32(100))})
+	canary.Steps = append(canary.Steps, spec.Step{SetWeight: ptr.To(100)})
 	co.Spec.Strategy.Canary = canary
 	return co
 }

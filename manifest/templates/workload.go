@@ -19,6 +19,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/cutover-dev/cutover/manifest/argo"
+	"github.com/cutover-dev/cutover/spec"
 )
 
 // Annotation and label keys the templates write.
@@ -213,14 +214,11 @@ func Workload(in *Input, pod corev1.PodTemplateSpec) Object {
 
 // ArgoDuration writes d in the largest whole unit Argo Rollouts reads:
 // 1h, 5m, 90s.
-func ArgoDuration(d time.Duration) string {
-	switch {
-	case d%time.Hour == 0:
-		return fmt.Sprintf("%dh", d/time.Hour)
-	case d%time.Minute == 0:
-		return fmt.Sprintf("%dm", d/time.Minute)
-	}
-	return fmt.Sprintf("%ds", (d+time.Second-1)/time.Second)
+func ArgoDuration(d time.Duration) string { return spec.PauseDuration(roundUpToSecond(d)).String() }
+
+// roundUpToSecond: Argo's durations are in whole seconds at least.
+func roundUpToSecond(d time.Duration) time.Duration {
+	return (d + time.Second - 1) / time.Second * time.Second
 }
 
 // ServiceNames are the Services a workload is reached through: one, or the
