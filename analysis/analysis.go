@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -340,42 +338,4 @@ func runPhase(metrics []MetricStatus) Phase {
 		}
 	}
 	return phase
-}
-
-// Substitute fills Argo's {{args.NAME}} (spaces inside the braces
-// allowed, as Argo's templates take them) into every field of the metrics
-// where Argo does.
-func Substitute(metrics []spec.Metric, args map[string]string) []spec.Metric {
-	fill := func(s string) string { return spec.ExpandArgs(s, args) }
-	out := make([]spec.Metric, len(metrics))
-	for i, m := range metrics {
-		m.SuccessCondition, m.FailureCondition = fill(m.SuccessCondition), fill(m.FailureCondition)
-		if p := m.Provider.Prometheus; p != nil {
-			cp := *p
-			cp.Query, cp.Address = fill(cp.Query), fill(cp.Address)
-			m.Provider.Prometheus = &cp
-		}
-		if w := m.Provider.Web; w != nil {
-			cp := *w
-			cp.URL, cp.Body, cp.JSONPath = fill(cp.URL), fill(cp.Body), fill(cp.JSONPath)
-			cp.Headers = slices.Clone(w.Headers)
-			for i := range cp.Headers {
-				cp.Headers[i].Value = fill(cp.Headers[i].Value)
-			}
-			m.Provider.Web = &cp
-		}
-		if dd := m.Provider.Datadog; dd != nil {
-			cp := *dd
-			cp.Query, cp.Formula = fill(cp.Query), fill(cp.Formula)
-			cp.Queries = maps.Clone(dd.Queries)
-			for q := range cp.Queries {
-				cp.Queries[q] = fill(cp.Queries[q])
-			}
-			m.Provider.Datadog = &cp
-		}
-		// Checked when the config was loaded, with these arguments.
-		_ = m.ApplyArgs(args)
-		out[i] = m
-	}
-	return out
 }

@@ -3,8 +3,11 @@ package analysis
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 
 	"github.com/cutover-dev/cutover/analysis/stats"
 	"github.com/cutover-dev/cutover/spec"
@@ -171,5 +174,59 @@ func TestSubstituteArgumentsWithSpaces(t *testing.T) {
 	}
 	if m := ms[3]; m.SuccessCondition != "result >= 0.99" || m.FailureCondition != `result == "web"` {
 		t.Errorf("conditions: %q, %q", m.SuccessCondition, m.FailureCondition)
+	}
+}
+
+// Argo fills the whole metric, so arguments reach a Prometheus header, a
+// range query, a web body written as JSON and a Job's spec too; the
+// template's own metrics keep the placeholders for the next run.
+func TestSubstituteFillsEveryStringOfACopy(t *testing.T) {
+	tmpl, errs := spec.DecodeTemplate("t.yaml", "t", []byte(`
+args: [{name: service}, {name: token}]
+metrics:
+- name: p
+  successCondition: result[0] < 1
+  provider:
+    prometheus:
+      address: http://prom:9090
+      query: up
+      headers: [{key: Authorization, value: "Bearer {{args.token}}"}]
+      rangeQuery: {start: "{{args.start}}", end: now(), step: 1m}
+- name: w
+  successCondition: result == true
+  provider:
+    web:
+      url: http://checks/
+      method: POST
+      jsonBody: {service: "{{ args.service }}", tags: ["{{args.service}}-canary"]}
+- name: j
+  provider:
+    job:
+      spec:
+        template:
+          spec:
+            containers:
+            - {name: check, image: curl, args: ["http://{{args.service}}/healthz"]}
+            restartPolicy: Never
+`), spec.ParseOptions{Kubernetes: true})
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	args := map[string]string{"service": "web", "token": "s3cret", "start": "now() - duration('5m')"}
+	ms := Substitute(tmpl.Spec.Metrics, args)
+	if p := ms[0].Provider.Prometheus; p.Headers[0].Value != "Bearer s3cret" || p.RangeQuery.Start != "now() - duration('5m')" {
+		t.Errorf("prometheus header %q, range start %q", p.Headers[0].Value, p.RangeQuery.Start)
+	}
+	body, _ := yaml.Marshal(ms[1].Provider.Web.JSONBody)
+	if got := string(body); got != "{service: \"web\", tags: [\"web-canary\"]}\n" {
+		t.Errorf("web jsonBody: %s", got)
+	}
+	job, _ := yaml.Marshal(&ms[2].Provider.Job.Spec)
+	if !strings.Contains(string(job), "http://web/healthz") {
+		t.Errorf("job spec:\n%s", job)
+	}
+	orig, _ := yaml.Marshal(&tmpl.Spec.Metrics[2].Provider.Job.Spec)
+	if !strings.Contains(string(orig), "{{args.service}}") || tmpl.Spec.Metrics[0].Provider.Prometheus.Headers[0].Value != "Bearer {{args.token}}" {
+		t.Errorf("the template's metrics were changed:\n%s", orig)
 	}
 }

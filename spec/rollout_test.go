@@ -65,9 +65,15 @@ func TestPlanParses(t *testing.T) {
 	}
 }
 
-// Argo fills {{args.*}} into a metric's conditions as into its query.
+// Argo fills {{args.*}} into the whole metric: conditions and a range
+// query as well as the query.
 func TestConditionsTakeArguments(t *testing.T) {
 	withArg := strings.Replace(plan, "successCondition: result[0] >= 0.99", "successCondition: result[0] >= {{ args.threshold }}", 1)
+	withArg = strings.Replace(withArg, "  args: [{name: threshold}]", `  args: [{name: threshold}, {name: since, value: "now() - duration('5m')"}, {name: step, value: 1m}]`, 1)
+	withArg = strings.Replace(withArg, "        address: http://127.0.0.1:9090\n", "        address: http://127.0.0.1:9090\n        rangeQuery: {start: '{{args.since}}', end: now(), step: '{{ args.step }}'}\n", 1)
+	if !strings.Contains(withArg, "rangeQuery") {
+		t.Fatal("the test's template changed")
+	}
 	if _, err := spec.Parse("plan.yaml", []byte(withArg)); err != nil {
 		t.Fatal(err)
 	}

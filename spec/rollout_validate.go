@@ -327,12 +327,13 @@ func validateMetrics(p *problems, path string, metrics []Metric, required bool) 
 				}
 			}
 			if rq := pr.RangeQuery; rq != nil {
+				// Fields written by arguments are checked when measured.
 				for field, v := range map[string]string{"start": rq.Start, "end": rq.End} {
-					if _, err := EvalTime(v); err != nil {
+					if _, err := EvalTime(v); err != nil && !argRef.MatchString(v) {
 						p.add(mp+".provider.prometheus.rangeQuery."+field, "%q is not a time expression such as now() - duration('5m'): %v", v, err)
 					}
 				}
-				if d, err := time.ParseDuration(rq.Step); err != nil || d <= 0 {
+				if d, err := time.ParseDuration(rq.Step); (err != nil || d <= 0) && !argRef.MatchString(rq.Step) {
 					p.add(mp+".provider.prometheus.rangeQuery.step", "%q is not a duration such as 1m", rq.Step)
 				}
 				if pr.Judge != nil {
