@@ -103,6 +103,10 @@ func TestArgoCorpus(t *testing.T) {
 	type tally struct{ accepted, warned, refused int }
 	counts := map[string]*tally{}
 	reasons := map[string]int{}
+	// The same documents as cutover-kube reads them: the job provider and
+	// valueFrom, refused by the standalone gateway, are its to run.
+	kubeCounts := map[string]*tally{}
+	kubeReasons := map[string]int{}
 	for _, d := range docs {
 		set := d.kind
 		if set != "Rollout" {
@@ -113,7 +117,7 @@ func TestArgoCorpus(t *testing.T) {
 			set = "canary Rollout"
 		}
 		if counts[set] == nil {
-			counts[set] = &tally{}
+			counts[set], kubeCounts[set] = &tally{}, &tally{}
 		}
 		input := d.text
 		if d.kind == "Rollout" {
@@ -128,11 +132,29 @@ func TestArgoCorpus(t *testing.T) {
 		out, _, err := convert.Argo([]spec.Source{{File: d.where, Data: []byte(input)}})
 		if err != nil {
 			counts[set].refused++
-			reasons["convert: "+regexp.MustCompile(`^\S+: Rollout \S+ `).ReplaceAllString(err.Error(), "")]++
+			kubeCounts[set].refused++
+			reason := "convert: " + regexp.MustCompile(`^\S+: Rollout \S+ `).ReplaceAllString(err.Error(), "")
+			reasons[reason]++
+			kubeReasons[reason]++
 			continue
 		}
 		if d.kind != "Rollout" {
 			out = append([]byte(templateGateway), out...)
+		}
+		kcfg, err := spec.ParseSourcesWith([]spec.Source{{File: "converted.yaml", Data: out}}, spec.ParseOptions{Kubernetes: true})
+		var klist spec.ErrorList
+		switch {
+		case errors.As(err, &klist):
+			kubeCounts[set].refused++
+			for _, r := range uniqueReasons(klist) {
+				kubeReasons[r]++
+			}
+		case err != nil:
+			t.Fatalf("%s on Kubernetes: %v", d.where, err)
+		case len(kcfg.Warnings) > 0:
+			kubeCounts[set].warned++
+		default:
+			kubeCounts[set].accepted++
 		}
 		cfg, err := spec.Parse("converted.yaml", out)
 		var list spec.ErrorList
@@ -151,17 +173,21 @@ func TestArgoCorpus(t *testing.T) {
 			counts[set].accepted++
 		}
 	}
-	var table []string
-	for _, set := range []string{"canary Rollout", "blueGreen Rollout", "template"} {
-		c := counts[set]
-		table = append(table, fmt.Sprintf("%-18s accepted %3d  warned %3d  refused %3d", set, c.accepted, c.warned, c.refused))
+	report := func(where string, counts map[string]*tally, reasons map[string]int) {
+		var table []string
+		for _, set := range []string{"canary Rollout", "blueGreen Rollout", "template"} {
+			c := counts[set]
+			table = append(table, fmt.Sprintf("%-18s accepted %3d  warned %3d  refused %3d", set, c.accepted, c.warned, c.refused))
+		}
+		var rs []string
+		for r, n := range reasons {
+			rs = append(rs, fmt.Sprintf("%3d  %s", n, r))
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(rs)))
+		t.Logf("Argo Rollouts %s, %d documents, %s:\n%s\nrefusals by reason:\n%s", argoModule, len(docs), where, strings.Join(table, "\n"), strings.Join(rs, "\n"))
 	}
-	var rs []string
-	for r, n := range reasons {
-		rs = append(rs, fmt.Sprintf("%3d  %s", n, r))
-	}
-	sort.Sort(sort.Reverse(sort.StringSlice(rs)))
-	t.Logf("Argo Rollouts %s, %d documents:\n%s\nrefusals by reason:\n%s", argoModule, len(docs), strings.Join(table, "\n"), strings.Join(rs, "\n"))
+	report("standalone", counts, reasons)
+	report("on Kubernetes", kubeCounts, kubeReasons)
 
 	// What is refused is refused for a reason cutover gives on purpose.
 	for r := range reasons {
@@ -180,6 +206,24 @@ func TestArgoCorpus(t *testing.T) {
 	for set, w := range want {
 		if got := *counts[set]; got != w {
 			t.Errorf("%s: %+v, want %+v", set, got, w)
+		}
+	}
+	// On Kubernetes the job provider and values from Secrets and fields
+	// are cutover-kube's to run: what is left is plugins, a ReplicaSet's
+	// pod-template hash, placeholders, and what Argo refuses too.
+	for r := range kubeReasons {
+		if strings.Contains(r, "provider.job") || strings.Contains(r, "valueFrom:") || strings.Contains(r, "needs argument") || strings.Contains(r, "unknown field") {
+			t.Errorf("refused on Kubernetes: %s", r)
+		}
+	}
+	wantKube := map[string]tally{
+		"canary Rollout":    {accepted: 8, warned: 73, refused: 11},
+		"blueGreen Rollout": {accepted: 0, warned: 5, refused: 1},
+		"template":          {accepted: 25, warned: 0, refused: 1},
+	}
+	for set, w := range wantKube {
+		if got := *kubeCounts[set]; got != w {
+			t.Errorf("%s on Kubernetes: %+v, want %+v", set, got, w)
 		}
 	}
 }

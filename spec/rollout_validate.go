@@ -436,7 +436,8 @@ func validateAnalysisRef(p *problems, path string, a *StepAnalysis, templates ma
 		}
 		resolved[ref.TemplateName] = r
 		for _, arg := range r.Args {
-			if arg.Value == nil && !given[arg.Name] && !arg.refused {
+			// A value from valueFrom is read on Kubernetes before the run.
+			if arg.Value == nil && arg.ValueFrom == nil && !given[arg.Name] && !arg.refused {
 				p.add(path+".args", "template %q needs argument %q", ref.TemplateName, arg.Name)
 			}
 			if arg.Value != nil {
