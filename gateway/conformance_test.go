@@ -332,6 +332,44 @@ func TestBodyAfterTheUpstreamClosedAnIdleConnection(t *testing.T) {
 	}
 }
 
+// A pooled connection keeps the deadline of the exchange it last served
+// (clearing it would cost a timer update per request); the next exchange
+// sets its own, so a connection idle past its old deadline is reused, not
+// failed or replaced.
+func TestConnectionReusedAfterItsLastDeadline(t *testing.T) {
+	for _, client := range []string{"fast", "standard"} {
+		t.Run(client, func(t *testing.T) {
+			var opened atomic.Int64
+			app := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.WriteString(w, "ok")
+			}))
+			app.Config.ConnState = func(c net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					opened.Add(1)
+				}
+			}
+			app.Start()
+			defer app.Close()
+			h := startGateway(t, config(fmt.Sprintf(`  backends:
+  - {name: app, endpoints: [%s], client: %s}
+  routes:
+  - name: web
+    timeout: 150ms
+    backends: [{name: app}]
+`, app.URL, client)))
+			for i := range 4 {
+				if code, _ := h.get("/"); code != 200 {
+					t.Fatalf("GET %d after the last deadline passed: %d", i, code)
+				}
+				time.Sleep(250 * time.Millisecond)
+			}
+			if n := opened.Load(); n != 1 {
+				t.Errorf("%d upstream connections for 4 requests in turn, want 1", n)
+			}
+		})
+	}
+}
+
 // A reload that replaces a backend's client closes the connections that
 // were in use when it came, once their answers end, instead of keeping them
 // idle in a client nobody uses any more.

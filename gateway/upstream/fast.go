@@ -111,8 +111,8 @@ func (b *FastBody) end(whole bool, err error) {
 // release puts a connection whose answer was read whole back on the idle
 // list when it can take another request, else closes it.
 func (c *FastClient) release(conn *h1Conn, keep bool) {
+	// Its deadline stays: whoever takes it next sets its own before use.
 	if keep && conn.br.Buffered() == 0 {
-		conn.SetDeadline(time.Time{})
 		c.t.put(conn)
 		return
 	}
@@ -184,7 +184,8 @@ func (c *FastClient) exchange(req *fasthttp.Request, resp *fasthttp.Response, co
 		resp.Header.Reset()
 	}
 	conn.head.n = -1
-	conn.SetDeadline(until)
+	// The rest of the answer may take until the route's timeout; a deadline
+	// costs a timer update, so it is moved only when more is to be read.
 	keep := !resp.Header.ConnectionClose() && !req.Header.ConnectionClose()
 	resp.Header.ResetConnectionClose()
 	n := resp.Header.ContentLength()
@@ -198,6 +199,9 @@ func (c *FastClient) exchange(req *fasthttp.Request, resp *fasthttp.Response, co
 		return nil, true, nil
 	}
 	if n >= 0 && n <= smallBody && n <= conn.br.Size() {
+		if conn.br.Buffered() < n {
+			conn.SetDeadline(until)
+		}
 		body, err := conn.br.Peek(n)
 		if err != nil {
 			conn.Close()
@@ -208,6 +212,7 @@ func (c *FastClient) exchange(req *fasthttp.Request, resp *fasthttp.Response, co
 		c.release(conn, keep)
 		return nil, true, nil
 	}
+	conn.SetDeadline(until)
 	b := &FastBody{c: conn, t: c.t, resp: resp, keep: keep}
 	switch {
 	case n >= 0:
