@@ -163,3 +163,34 @@ func TestNoOpenProxy(t *testing.T) {
 		t.Fatalf("the gateway connected %d times to an address not in its config", n)
 	}
 }
+
+// A request without a body keeps its head's deadline while the upstream
+// answers (moving it would cost a timer update per request): an answer
+// that comes after readHeaderTimeout still reaches the client, and the
+// next request on the same connection is served.
+func TestSlowUpstreamAfterTheHeadDeadline(t *testing.T) {
+	b := newBackend(t, "app", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(700 * time.Millisecond)
+		io.WriteString(w, "late")
+	})
+	h := hardenedGateway(t, b.URL)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(h.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for i := range 2 {
+		fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d on one connection: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "late" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+}

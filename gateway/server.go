@@ -181,7 +181,16 @@ func (g *Gateway) newFastServer(l spec.Limits, track func(net.Conn, fasthttp.Con
 		Handler:   f.serve,
 		ConnState: track,
 		// The head within readHeaderTimeout, the body within readTimeout.
-		HeaderReceived:        func(*fasthttp.RequestHeader) fasthttp.RequestConfig { return bodyTimeout },
+		// A request without a body reads nothing more from the client
+		// before its answer, so its deadline is left as it is: moving it
+		// costs a timer update per request. (A request handed over to
+		// net/http gets that server's deadlines.)
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			if n := h.ContentLength(); n == 0 || n == -2 { // -2: no length and not chunked
+				return fasthttp.RequestConfig{}
+			}
+			return bodyTimeout
+		},
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
 		// A request's head must fit in the read buffer.
