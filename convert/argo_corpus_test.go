@@ -101,12 +101,18 @@ func TestArgoCorpus(t *testing.T) {
 		}
 	}
 	type tally struct{ accepted, warned, refused int }
-	counts := map[string]*tally{}
-	reasons := map[string]int{}
-	// The same documents as cutover-kube reads them: the job provider and
-	// valueFrom, refused by the standalone gateway, are its to run.
-	kubeCounts := map[string]*tally{}
-	kubeReasons := map[string]int{}
+	// A reading is the documents as one binary reads them: the standalone
+	// gateway, or cutover-kube, which runs the job provider and valueFrom
+	// that the gateway refuses.
+	type reading struct {
+		where   string
+		opts    spec.ParseOptions
+		counts  map[string]*tally
+		reasons map[string]int
+	}
+	standalone := &reading{where: "standalone", counts: map[string]*tally{}, reasons: map[string]int{}}
+	kube := &reading{where: "on Kubernetes", opts: spec.ParseOptions{Kubernetes: true}, counts: map[string]*tally{}, reasons: map[string]int{}}
+	readings := []*reading{standalone, kube}
 	for _, d := range docs {
 		set := d.kind
 		if set != "Rollout" {
@@ -116,8 +122,10 @@ func TestArgoCorpus(t *testing.T) {
 		} else {
 			set = "canary Rollout"
 		}
-		if counts[set] == nil {
-			counts[set], kubeCounts[set] = &tally{}, &tally{}
+		for _, r := range readings {
+			if r.counts[set] == nil {
+				r.counts[set] = &tally{}
+			}
 		}
 		input := d.text
 		if d.kind == "Rollout" {
@@ -131,99 +139,82 @@ func TestArgoCorpus(t *testing.T) {
 		}
 		out, _, err := convert.Argo([]spec.Source{{File: d.where, Data: []byte(input)}})
 		if err != nil {
-			counts[set].refused++
-			kubeCounts[set].refused++
 			reason := "convert: " + regexp.MustCompile(`^\S+: Rollout \S+ `).ReplaceAllString(err.Error(), "")
-			reasons[reason]++
-			kubeReasons[reason]++
+			for _, r := range readings {
+				r.counts[set].refused++
+				r.reasons[reason]++
+			}
 			continue
 		}
 		if d.kind != "Rollout" {
 			out = append([]byte(templateGateway), out...)
 		}
-		kcfg, err := spec.ParseSourcesWith([]spec.Source{{File: "converted.yaml", Data: out}}, spec.ParseOptions{Kubernetes: true})
-		var klist spec.ErrorList
-		switch {
-		case errors.As(err, &klist):
-			kubeCounts[set].refused++
-			for _, r := range uniqueReasons(klist) {
-				kubeReasons[r]++
+		for _, r := range readings {
+			cfg, err := spec.ParseSourcesWith([]spec.Source{{File: "converted.yaml", Data: out}}, r.opts)
+			var list spec.ErrorList
+			switch {
+			case errors.As(err, &list):
+				r.counts[set].refused++
+				for _, reason := range uniqueReasons(list) {
+					r.reasons[reason]++
+				}
+				t.Logf("refused %s: %s %s (%s): %v", r.where, d.kind, d.name, d.where, err)
+			case err != nil:
+				t.Fatalf("%s %s: %v", d.where, r.where, err)
+			case len(cfg.Warnings) > 0:
+				r.counts[set].warned++
+			default:
+				r.counts[set].accepted++
 			}
-		case err != nil:
-			t.Fatalf("%s on Kubernetes: %v", d.where, err)
-		case len(kcfg.Warnings) > 0:
-			kubeCounts[set].warned++
-		default:
-			kubeCounts[set].accepted++
-		}
-		cfg, err := spec.Parse("converted.yaml", out)
-		var list spec.ErrorList
-		switch {
-		case errors.As(err, &list):
-			counts[set].refused++
-			for _, r := range uniqueReasons(list) {
-				reasons[r]++
-			}
-			t.Logf("refused: %s %s (%s): %v", d.kind, d.name, d.where, err)
-		case err != nil:
-			t.Fatalf("%s: %v", d.where, err)
-		case len(cfg.Warnings) > 0:
-			counts[set].warned++
-		default:
-			counts[set].accepted++
 		}
 	}
-	report := func(where string, counts map[string]*tally, reasons map[string]int) {
+	for _, r := range readings {
 		var table []string
 		for _, set := range []string{"canary Rollout", "blueGreen Rollout", "template"} {
-			c := counts[set]
+			c := r.counts[set]
 			table = append(table, fmt.Sprintf("%-18s accepted %3d  warned %3d  refused %3d", set, c.accepted, c.warned, c.refused))
 		}
 		var rs []string
-		for r, n := range reasons {
-			rs = append(rs, fmt.Sprintf("%3d  %s", n, r))
+		for reason, n := range r.reasons {
+			rs = append(rs, fmt.Sprintf("%3d  %s", n, reason))
 		}
 		sort.Sort(sort.Reverse(sort.StringSlice(rs)))
-		t.Logf("Argo Rollouts %s, %d documents, %s:\n%s\nrefusals by reason:\n%s", argoModule, len(docs), where, strings.Join(table, "\n"), strings.Join(rs, "\n"))
+		t.Logf("Argo Rollouts %s, %d documents, %s:\n%s\nrefusals by reason:\n%s", argoModule, len(docs), r.where, strings.Join(table, "\n"), strings.Join(rs, "\n"))
 	}
-	report("standalone", counts, reasons)
-	report("on Kubernetes", kubeCounts, kubeReasons)
 
 	// What is refused is refused for a reason cutover gives on purpose.
-	for r := range reasons {
-		if strings.Contains(r, "unknown field") {
-			t.Errorf("refused for a field nobody looked at: %s", r)
-		}
-	}
-	// The refusals left are the job provider (a Kubernetes Job), values
-	// from Kubernetes (valueFrom), plugins, placeholders of Argo's own e2e
-	// templates, and documents Argo refuses too.
-	want := map[string]tally{
-		"canary Rollout":    {accepted: 8, warned: 63, refused: 21},
-		"blueGreen Rollout": {accepted: 0, warned: 5, refused: 1},
-		"template":          {accepted: 6, warned: 0, refused: 20},
-	}
-	for set, w := range want {
-		if got := *counts[set]; got != w {
-			t.Errorf("%s: %+v, want %+v", set, got, w)
+	for reason := range standalone.reasons {
+		if strings.Contains(reason, "unknown field") {
+			t.Errorf("refused for a field nobody looked at: %s", reason)
 		}
 	}
 	// On Kubernetes the job provider and values from Secrets and fields
 	// are cutover-kube's to run: what is left is plugins, a ReplicaSet's
 	// pod-template hash, placeholders, and what Argo refuses too.
-	for r := range kubeReasons {
-		if strings.Contains(r, "provider.job") || strings.Contains(r, "valueFrom:") || strings.Contains(r, "needs argument") || strings.Contains(r, "unknown field") {
-			t.Errorf("refused on Kubernetes: %s", r)
+	for reason := range kube.reasons {
+		if strings.Contains(reason, "provider.job") || strings.Contains(reason, "valueFrom:") || strings.Contains(reason, "needs argument") || strings.Contains(reason, "unknown field") {
+			t.Errorf("refused on Kubernetes: %s", reason)
 		}
 	}
-	wantKube := map[string]tally{
-		"canary Rollout":    {accepted: 8, warned: 73, refused: 11},
-		"blueGreen Rollout": {accepted: 0, warned: 5, refused: 1},
-		"template":          {accepted: 25, warned: 0, refused: 1},
+	// Standalone, the refusals left are also the job provider (a
+	// Kubernetes Job) and values from Kubernetes (valueFrom).
+	want := map[*reading]map[string]tally{
+		standalone: {
+			"canary Rollout":    {accepted: 8, warned: 63, refused: 21},
+			"blueGreen Rollout": {accepted: 0, warned: 5, refused: 1},
+			"template":          {accepted: 6, warned: 0, refused: 20},
+		},
+		kube: {
+			"canary Rollout":    {accepted: 8, warned: 73, refused: 11},
+			"blueGreen Rollout": {accepted: 0, warned: 5, refused: 1},
+			"template":          {accepted: 25, warned: 0, refused: 1},
+		},
 	}
-	for set, w := range wantKube {
-		if got := *kubeCounts[set]; got != w {
-			t.Errorf("%s on Kubernetes: %+v, want %+v", set, got, w)
+	for r, sets := range want {
+		for set, w := range sets {
+			if got := *r.counts[set]; got != w {
+				t.Errorf("%s %s: %+v, want %+v", set, r.where, got, w)
+			}
 		}
 	}
 }
