@@ -163,7 +163,13 @@ func TestAllocationBudget(t *testing.T) {
 		for range 100 {
 			tc.one() // warm up pools and lazily made metric children
 		}
+		// AllocsPerRun counts the whole process's allocations: a timer or
+		// GC goroutine that allocates during one measurement adds to it,
+		// never takes away, so the least of three is the handler's own.
 		got := testing.AllocsPerRun(2000, tc.one)
+		for range 2 {
+			got = min(got, testing.AllocsPerRun(2000, tc.one))
+		}
 		t.Logf("%s: %.1f allocations per request (budget %.0f)", tc.name, got, tc.budget)
 		if got > tc.budget {
 			t.Errorf("%s: %.1f allocations per proxied request, over the budget of %.0f", tc.name, got, tc.budget)
