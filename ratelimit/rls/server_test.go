@@ -146,6 +146,10 @@ func TestServiceAnswersLikeEnvoyRatelimit(t *testing.T) {
 func TestReloadKeepsServingAndRespectsRaisedLimits(t *testing.T) {
 	v := startRLS(t)
 	ip := desc("remote_address", "10.0.0.1")
+	// The limit is 10 a second, counted in whole-second windows: start at
+	// the beginning of one so that the requests and the reload below fall
+	// in the same window.
+	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 5*time.Millisecond)))
 	for range 10 {
 		v.ask(t, "edge_proxy_per_ip", 0, ip)
 	}
