@@ -459,19 +459,41 @@ func scanRequestHeaders(raw []byte) (s requestHeaders) {
 			continue
 		}
 		k := b2s(line[:colon])
-		switch {
-		case len(k) > 12 && strings.EqualFold(k[:12], "x-forwarded-"), strings.EqualFold(k, "forwarded"), strings.EqualFold(k, "x-real-ip"):
-			s.forwarded = true
-		case strings.EqualFold(k, "x-request-id"):
-			s.requestID = true
-		case strings.EqualFold(k, "expect") || isHopByHop(k):
+		// Most names start with none of x, f or e and have no hop-by-hop
+		// header's length, and so are ruled out before any comparison.
+		switch k[0] | 0x20 {
+		case 'x':
+			switch {
+			case len(k) > 12 && strings.EqualFold(k[:12], "x-forwarded-"), strings.EqualFold(k, "x-real-ip"):
+				s.forwarded = true
+			case strings.EqualFold(k, "x-request-id"):
+				s.requestID = true
+			}
+		case 'f':
+			s.forwarded = s.forwarded || strings.EqualFold(k, "forwarded")
+		case 'e':
+			s.hopByHop = s.hopByHop || strings.EqualFold(k, "expect")
+		}
+		if isHopByHop(k) {
 			s.hopByHop = true
 		}
 	}
 	return s
 }
 
+// hopByHopLengths has bit n set when a hop-by-hop header's name is n bytes
+// long: a name of any other length is not one, with no comparison.
+var hopByHopLengths = func() (m uint64) {
+	for _, h := range mirror.HopByHop {
+		m |= 1 << len(h)
+	}
+	return m
+}()
+
 func isHopByHop(k string) bool {
+	if len(k) >= 64 || hopByHopLengths&(1<<len(k)) == 0 {
+		return false
+	}
 	for _, h := range mirror.HopByHop {
 		if strings.EqualFold(k, h) {
 			return true
