@@ -3,9 +3,13 @@
 # envoyproxy/ratelimit (its default settings and its pipeline settings) in
 # one run: each on a fresh redis-server, driven by bench/rlsclient for
 # $DURATION (10s), with the CPU each spent per decision (the client's from
-# getrusage, the service's and Redis's from /proc). One line per service:
-#   <name> decisions/s N p50 X p99 Y errors E ... × cutover R
+# getrusage, the service's and Redis's from /proc) and the share of the
+# machine's CPU the hypervisor took meanwhile (steal). $ROUNDS (1) rounds,
+# interleaved; one line per service and round, its ratio to the same
+# round's cutover:
+#   round K <name> decisions/s N p50 X p99 Y errors E ... steal S% × cutover R
 #   bash bench/rls.sh                              # defaults
+#   ROUNDS=3 bash bench/rls.sh                     # three interleaved rounds
 #   bash bench/rls.sh --redis-pipeline-window 0    # extra flags for cutover
 # CUTOVER=path uses a given binary instead of building this checkout;
 # PEER=0 skips envoyproxy/ratelimit; TLS=1 puts every service's Redis
@@ -13,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
+ROUNDS=${ROUNDS:-1}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
 for port in 16410 18210 18211; do
@@ -41,7 +46,10 @@ fi
 
 # cpu PID: user+system clock ticks so far.
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# machine: the machine's steal and total clock ticks so far.
+machine() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t}' /proc/stat; }
 cutover_rps=""
+round=0
 
 # measure NAME READY_URL: the service started just before as $service_pid,
 # its Redis as $redis_pid.
@@ -49,14 +57,16 @@ measure() {
   local name=$1 ready=$2
   for _ in $(seq 100); do curl -fsS -o /dev/null "$ready" 2>/dev/null && break; sleep 0.1; done
   "$WORK/rlsclient" -addr 127.0.0.1:18211 -duration 2s >/dev/null # warm up
-  local s0 r0 s1 r1 out
-  s0=$(cpu "$service_pid") r0=$(cpu "$redis_pid")
+  local s0 r0 s1 r1 m0 m1 out
+  s0=$(cpu "$service_pid") r0=$(cpu "$redis_pid") m0=$(machine)
   out=$("$WORK/rlsclient" -addr 127.0.0.1:18211 -duration "$DURATION")
-  s1=$(cpu "$service_pid") r1=$(cpu "$redis_pid")
-  [ -z "$cutover_rps" ] && cutover_rps=$(awk '{print $2}' <<<"$out")
-  awk -v name="$name" -v out="$out" -v d="${DURATION%s}" -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v hz="$(getconf CLK_TCK)" -v c="$cutover_rps" 'BEGIN {
+  s1=$(cpu "$service_pid") r1=$(cpu "$redis_pid") m1=$(machine)
+  [ "$name" = cutover ] && cutover_rps=$(awk '{print $2}' <<<"$out")
+  awk -v name="$name" -v round="$round" -v out="$out" -v d="${DURATION%s}" -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v hz="$(getconf CLK_TCK)" -v c="$cutover_rps" \
+    -v m0="$m0" -v m1="$m1" 'BEGIN {
     split(out, f, " "); n = f[2] * d
-    printf "%s %s service-cpu/decision %.1fµs redis-cpu/decision %.1fµs × cutover %.2f\n", name, out, s / hz / n * 1e6, r / hz / n * 1e6, f[2] / c
+    split(m0, a, " "); split(m1, b, " "); steal = (b[2] > a[2]) ? 100 * (b[1] - a[1]) / (b[2] - a[2]) : 0
+    printf "round %d %s %s service-cpu/decision %.1fµs redis-cpu/decision %.1fµs steal %.0f%% × cutover %.2f\n", round, name, out, s / hz / n * 1e6, r / hz / n * 1e6, steal, f[2] / c
   }'
   kill "$service_pid" "$redis_pid"; wait "$service_pid" "$redis_pid" 2>/dev/null || true
 }
@@ -81,21 +91,25 @@ fresh_redis() {
   for _ in $(seq 50); do redis-cli -p 16410 "${cli_tls[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
 }
 
-fresh_redis
-"$CUTOVER" ratelimit serve --config-dir "$WORK/rls" --redis 127.0.0.1:16410 --grpc 127.0.0.1:18211 --http 127.0.0.1:18210 --log-level warn "${cutover_tls[@]}" "$@" &
-service_pid=$!
-measure cutover http://127.0.0.1:18210/readyz
+# The services in turn, ROUNDS times over, so that a slow minute of the
+# machine falls on all of them.
+for round in $(seq "$ROUNDS"); do
+  fresh_redis
+  "$CUTOVER" ratelimit serve --config-dir "$WORK/rls" --redis 127.0.0.1:16410 --grpc 127.0.0.1:18211 --http 127.0.0.1:18210 --log-level warn "${cutover_tls[@]}" "$@" &
+  service_pid=$!
+  measure cutover http://127.0.0.1:18210/readyz
 
-if [ "${PEER:-1}" != 0 ] && [ -x "$peer_bin" ]; then
-  # Its defaults, then the pipeline settings its README suggests.
-  for mode in peer-default peer-pipelined; do
-    fresh_redis
-    extra=()
-    [ $mode = peer-pipelined ] && extra=(REDIS_PIPELINE_WINDOW=150us REDIS_PIPELINE_LIMIT=8)
-    env RUNTIME_ROOT="$WORK/peer" RUNTIME_SUBDIRECTORY=ratelimit RUNTIME_WATCH_ROOT=false USE_STATSD=false LOG_LEVEL=warn \
-      REDIS_SOCKET_TYPE=tcp REDIS_URL=127.0.0.1:16410 GRPC_HOST=127.0.0.1 GRPC_PORT=18211 HOST=127.0.0.1 PORT=18210 \
-      DEBUG_HOST=127.0.0.1 DEBUG_PORT=18212 "${extra[@]}" "${peer_tls[@]}" "$peer_bin" >"$WORK/$mode.log" 2>&1 &
-    service_pid=$!
-    measure "$mode" http://127.0.0.1:18210/healthcheck
-  done
-fi
+  if [ "${PEER:-1}" != 0 ] && [ -x "$peer_bin" ]; then
+    # Its defaults, then the pipeline settings its README suggests.
+    for mode in peer-default peer-pipelined; do
+      fresh_redis
+      extra=()
+      [ $mode = peer-pipelined ] && extra=(REDIS_PIPELINE_WINDOW=150us REDIS_PIPELINE_LIMIT=8)
+      env RUNTIME_ROOT="$WORK/peer" RUNTIME_SUBDIRECTORY=ratelimit RUNTIME_WATCH_ROOT=false USE_STATSD=false LOG_LEVEL=warn \
+        REDIS_SOCKET_TYPE=tcp REDIS_URL=127.0.0.1:16410 GRPC_HOST=127.0.0.1 GRPC_PORT=18211 HOST=127.0.0.1 PORT=18210 \
+        DEBUG_HOST=127.0.0.1 DEBUG_PORT=18212 "${extra[@]}" "${peer_tls[@]}" "$peer_bin" >"$WORK/$mode.log" 2>&1 &
+      service_pid=$!
+      measure "$mode" http://127.0.0.1:18210/healthcheck
+    done
+  fi
+done

@@ -5,12 +5,14 @@
 # drives each in turn over loopback; bench/RESULTS.md gets requests/s,
 # p50/p99 latency and each one's ratio to nginx.
 #
-#   bash bench/run.sh                 # 10 s per proxy, 64 connections, 3 rounds
+#   bash bench/run.sh                 # 10 s per proxy, 64 connections, 5 rounds
 #   DURATION=30s CONNS=128 ROUNDS=5 bash bench/run.sh
 #
 # The proxies are measured in turn, ROUNDS times over (interleaved, so that
-# a slow minute of the machine falls on all of them), and each row is the
-# round with the median requests/s.
+# a slow minute of the machine falls on all of them; cutover right after
+# nginx, the comparison the gateway is held to), and each row is the round
+# with the median requests/s, with the share of the machine's CPU the
+# hypervisor took (steal) during it.
 #
 # Needs the Debian packages nginx-light (or nginx), haproxy, caddy and wrk;
 # it installs them with apt-get when missing and it can.
@@ -19,7 +21,7 @@ cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-64}
 THREADS=${THREADS:-2}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 WORK=$(mktemp -d /tmp/cutover-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; sleep 0.3; rm -rf "$WORK"' EXIT
 
@@ -109,27 +111,33 @@ for port in 19001 19002 19003 18080 18081 18082 18083 18084 18085 $(for tp in "$
   curl -fsS -o /dev/null "http://127.0.0.1:$port/" || { echo "nothing answers on $port"; cat "$WORK"/*.log "$WORK"/nginx.err 2>/dev/null; exit 1; }
 done
 
-# run NAME PORT: prints "NAME rps p50 p99" from wrk --latency.
+# machine: the machine's steal and total clock ticks so far.
+machine() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t}' /proc/stat; }
+
+# run NAME PORT: prints "NAME rps p50 p99 steal errors" from wrk --latency.
 run() {
-  local out
+  local out m0 m1
   wrk -t"$THREADS" -c"$CONNS" -d2s "http://127.0.0.1:$2/" >/dev/null # warm up pools
+  m0=$(machine)
   out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency "http://127.0.0.1:$2/")
-  local rps p50 p99 errors
+  m1=$(machine)
+  local rps p50 p99 errors steal
   rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-  echo "$1 $rps $p50 $p99 ${errors:-none}"
+  steal=$(awk -v a="$m0" -v b="$m1" 'BEGIN {split(a, x, " "); split(b, y, " "); printf "%.0f%%", (y[2] > x[2]) ? 100 * (y[1] - x[1]) / (y[2] - x[2]) : 0}')
+  echo "$1 $rps $p50 $p99 $steal ${errors:-none}"
 }
 
-# median_rows: of the rows "NAME rps p50 p99 errors..." read from stdin,
-# one per name in the order first seen: the round with the median
+# median_rows: of the rows "NAME rps p50 p99 steal errors..." read from
+# stdin, one per name in the order first seen: the round with the median
 # requests/s, with the errors of any round.
 median_rows() {
   awk '{
     if (!($1 in n)) order[++names] = $1
-    i = ++n[$1]; rps[$1, i] = $2; row[$1, i] = $1 " " $2 " " $3 " " $4
-    e = ""; for (f = 5; f <= NF; f++) e = e (e == "" ? "" : " ") $f
+    i = ++n[$1]; rps[$1, i] = $2; row[$1, i] = $1 " " $2 " " $3 " " $4 " " $5
+    e = ""; for (f = 6; f <= NF; f++) e = e (e == "" ? "" : " ") $f
     if (e != "none") err[$1] = err[$1] (err[$1] == "" ? "" : " ") e
   }
   END {
@@ -143,12 +151,19 @@ median_rows() {
   }'
 }
 
+# per_round A B: of the rows "NAME rps ..." read from stdin, B's requests/s
+# over A's in each round, the k-th B row against the k-th A row.
+per_round() {
+  awk -v a="$1" -v b="$2" '$1 == a {x[++na] = $2} $1 == b {y[++nb] = $2}
+    END {for (i = 1; i <= nb && i <= na; i++) printf "%s%.2f", (i > 1 ? ", " : ""), y[i] / x[i]}'
+}
+
 rounds=()
 for _ in $(seq "$ROUNDS"); do
   rounds+=("$(run nginx 18080)")
+  rounds+=("$(run cutover 18083)")
   rounds+=("$(run haproxy 18081)")
   rounds+=("$(run caddy 18082)")
-  rounds+=("$(run cutover 18083)")
   for tp in "${traefik_ports[@]}"; do
     rounds+=("$(run "traefik-${tp%%:*}" "${tp##*:}")")
   done
@@ -185,7 +200,14 @@ CFG
 }
 
 features=(base sticky accesslog ratelimit mirror all)
-feature_rounds=()
+feature_# per_round A B: of the rows "NAME rps ..." read from stdin, B's requests/s
+# over A's in each round, the k-th B row against the k-th A row.
+per_round() {
+  awk -v a="$1" -v b="$2" '$1 == a {x[++na] = $2} $1 == b {y[++nb] = $2}
+    END {for (i = 1; i <= nb && i <= na; i++) printf "%s%.2f", (i > 1 ? ", " : ""), y[i] / x[i]}'
+}
+
+rounds=()
 for _ in $(seq "$ROUNDS"); do
   for f in "${features[@]}"; do
     cutover_config "$f" > "$WORK/cutover-$f.yaml"
@@ -202,7 +224,26 @@ mapfile -t feature_results < <(printf '%s\n' "${feature_rounds[@]}" | median_row
 
 # The global rate-limit service and envoyproxy/ratelimit: 32 concurrent
 # gRPC callers over 100 keys, counters in a Redis on this machine.
-mapfile -t rls_results < <(CUTOVER="$WORK/cutover" DURATION="$DURATION" bash bench/rls.sh)
+mapfile -t rls_rounds < <(CUTOVER="$WORK/cutover" DURATION="$DURATION" ROUNDS="$ROUNDS" bash bench/rls.sh)
+# One row per service: "NAME decisions/s p50 p99 service-cpu steal ratio
+# errors rounds", its round with the median decisions/s, the errors of all
+# rounds, and cutover's ratio to it in every round.
+mapfile -t rls_results < <(printf '%s\n' "${rls_rounds[@]}" | awk '{
+  name = $3
+  if (!(name in n)) order[++names] = name
+  i = ++n[name]; rps[name, i] = $5; row[name, i] = name " " $5 " " $7 " " $9 " " $15 " " $19 " " $22
+  errs[name] += $11
+  each[name] = each[name] (each[name] == "" ? "" : ",") sprintf("%.2f", $22 > 0 ? 1 / $22 : 0)
+}
+END {
+  for (k = 1; k <= names; k++) {
+    name = order[k]; m = n[name]
+    for (i = 1; i <= m; i++) idx[i] = i
+    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
+      if (rps[name, idx[j]] + 0 < rps[name, idx[i]] + 0) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
+    print row[name, idx[int((m + 1) / 2)]] " " errs[name] " " each[name]
+  }
+}')
 
 nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
 {
@@ -218,13 +259,15 @@ nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
   echo "a Go gateway starts from, without metrics. Versions: $(nginx -v 2>&1 | cut -d' ' -f3), $(haproxy -v | head -1 | cut -d' ' -f1-3), cutover $(git rev-parse --short HEAD)."
   echo
   [ -n "$traefik_note" ] && { echo "$traefik_note"; echo; }
-  echo "| proxy | requests/s | p50 | p99 | × nginx | errors |"
-  echo "| --- | ---: | ---: | ---: | ---: | --- |"
+  echo "| proxy | requests/s | p50 | p99 | × nginx | steal | errors |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
   for r in "${results[@]}"; do
-    read -r name rps p50 p99 errors <<<"$r"
+    read -r name rps p50 p99 steal errors <<<"$r"
     ratio=$(awk -v a="$rps" -v b="$nginx_rps" 'BEGIN {printf "%.2f", a/b}')
-    echo "| $name | $rps | $p50 | $p99 | $ratio | $errors |"
+    echo "| $name | $rps | $p50 | $p99 | $ratio | $steal | $errors |"
   done
+  echo
+  echo "cutover ÷ nginx in each round (measured one right after the other): $(printf '%s\n' "${rounds[@]}" | per_round nginx cutover)."
   echo
   echo "## Each feature's cost"
   echo
@@ -233,28 +276,33 @@ nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
   echo "with the same features as nginx allows them (bench/nginx-features.conf: split_clients, hash on the sticky"
   echo "cookie, a JSON access_log, limit_req, mirror with split_clients for 10 %)."
   echo
-  echo "| run | requests/s | p50 | p99 | × base | × nginx-all | errors |"
-  echo "| --- | ---: | ---: | ---: | ---: | ---: | --- |"
+  echo "| run | requests/s | p50 | p99 | × base | × nginx-all | steal | errors |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
   base_rps=$(awk '{print $2}' <<<"${feature_results[0]}")
   nginx_all_rps=$(awk '{print $2}' <<<"${feature_results[-1]}")
   for r in "${feature_results[@]}"; do
-    read -r name rps p50 p99 errors <<<"$r"
-    echo "| $name | $rps | $p50 | $p99 | $(awk -v a="$rps" -v b="$base_rps" 'BEGIN {printf "%.2f", a/b}') | $(awk -v a="$rps" -v b="$nginx_all_rps" 'BEGIN {printf "%.2f", a/b}') | $errors |"
+    read -r name rps p50 p99 steal errors <<<"$r"
+    echo "| $name | $rps | $p50 | $p99 | $(awk -v a="$rps" -v b="$base_rps" 'BEGIN {printf "%.2f", a/b}') | $(awk -v a="$rps" -v b="$nginx_all_rps" 'BEGIN {printf "%.2f", a/b}') | $steal | $errors |"
   done
+  echo
+  echo "cutover-all ÷ nginx-all in each round: $(printf '%s\n' "${feature_rounds[@]}" | per_round nginx-all cutover-all)."
   echo
   echo "## Global rate-limit service"
   echo
   echo "\`cutover ratelimit serve\` with Redis on this machine, driven by bench/rlsclient (32 concurrent gRPC callers,"
   echo "100 keys, a limit too high to refuse so that every decision goes to Redis)."
   echo
-  echo "| service | decisions/s | p50 | p99 | × cutover |"
-  echo "| --- | ---: | ---: | ---: | ---: |"
+  echo "| service | decisions/s | p50 | p99 | service CPU/decision | steal | × cutover | errors | cutover ÷ it, each round |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
   for r in "${rls_results[@]}"; do
-    read -r name _ rps _ p50 _ p99 _ <<<"$r"
-    echo "| $name | $rps | $p50 | $p99 | ${r##* } |"
+    read -r name rps p50 p99 cpu steal ratio errors each <<<"$r"
+    [ "$name" = cutover ] && each=""
+    echo "| $name | $rps | $p50 | $p99 | $cpu | $steal | $ratio | $errors | ${each//,/, } |"
   done
   echo
-  echo "peer-default is envoyproxy/ratelimit with its default settings, peer-pipelined with REDIS_PIPELINE_WINDOW=150us"
-  echo "and REDIS_PIPELINE_LIMIT=8; each service on a fresh Redis."
+  echo "Each row is the service's round with the median decisions/s, of $ROUNDS interleaved rounds; the last column"
+  echo "is cutover's decisions/s over the peer's in each round. peer-default is envoyproxy/ratelimit with its"
+  echo "default settings, peer-pipelined with REDIS_PIPELINE_WINDOW=150us and REDIS_PIPELINE_LIMIT=8; each service"
+  echo "on a fresh Redis. Steal is the share of the machine's CPU time the hypervisor gave to others during the run."
 } > bench/RESULTS.md
 cat bench/RESULTS.md
