@@ -35,7 +35,7 @@ fi
 
 # A process left from an earlier run on one of these ports would be
 # measured in place of the one this run starts: refuse to go on.
-for port in 19001 19002 19003 18080 18081 18082 18083 18084 18085 18086 18087 18088 18090 18091 18092 18093 18096 18097 18098 16410 18210 18211; do
+for port in 19001 19002 19003 18080 18081 18082 18083 18084 18085 18086 18087 18088 18089 18090 18091 18092 18093 18096 18097 18098 16410 18210 18211; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "bench/run.sh: port $port is in use (a process left from an earlier run?); stop it first" >&2
     exit 1
@@ -45,6 +45,7 @@ done
 go build -o "$WORK/cutover" ./cmd/cutover
 go build -o "$WORK/backend" ./bench/backend
 go build -o "$WORK/reverseproxy" ./bench/reverseproxy
+go build -o "$WORK/fasthttpproxy" ./bench/fasthttpproxy
 go build -o "$WORK/rlsclient" ./bench/rlsclient
 "$WORK/backend" -addr 127.0.0.1:19001 -name legacy & 
 "$WORK/backend" -addr 127.0.0.1:19002 -name new &
@@ -57,6 +58,7 @@ nginx -c "$WORK/nginx-features.conf" -g "pid $WORK/nginx-features.pid; error_log
 haproxy -f bench/haproxy.cfg -db >"$WORK/haproxy.log" 2>&1 &
 XDG_DATA_HOME=$WORK XDG_CONFIG_HOME=$WORK caddy run --config bench/Caddyfile --adapter caddyfile >"$WORK/caddy.log" 2>&1 &
 "$WORK/reverseproxy" -addr 127.0.0.1:18084 &
+"$WORK/fasthttpproxy" -addr 127.0.0.1:18089 &
 "$WORK/cutover" serve -f bench/cutover.yaml --state "$WORK/state" --log-level warn >"$WORK/cutover.log" 2>&1 &
 
 # Traefik, with its default proxy and with --experimental.fastProxy (its
@@ -103,7 +105,7 @@ else
   traefik_note="Traefik $TRAEFIK_VERSION could not be built here (go install failed; see the build log), so it is not in this run."
 fi
 
-for port in 19001 19002 19003 18080 18081 18082 18083 18084 18085 $(for tp in "${traefik_ports[@]}"; do echo "${tp##*:}"; done); do
+for port in 19001 19002 19003 18080 18081 18082 18083 18084 18085 18089 $(for tp in "${traefik_ports[@]}"; do echo "${tp##*:}"; done); do
   for _ in $(seq 100); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break
     sleep 0.1
@@ -168,6 +170,7 @@ for _ in $(seq "$ROUNDS"); do
     rounds+=("$(run "traefik-${tp%%:*}" "${tp##*:}")")
   done
   rounds+=("$(run go-reverseproxy 18084)")
+  rounds+=("$(run fasthttp-proxy 18089)")
   rounds+=("$(run backend-direct 19001)")
 done
 mapfile -t results < <(printf '%s\n' "${rounds[@]}" | median_rows)
@@ -256,7 +259,8 @@ nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
   echo "Setup for every proxy: one catch-all route, two backends (the Go server in bench/backend) weighted 90/10"
   echo "(Caddy $(caddy version | cut -d' ' -f1) has no weighted policy: round robin), keep-alive upstream connections,"
   echo "metrics on, access logs off. go-reverseproxy is Go's plain httputil.ReverseProxy (bench/reverseproxy), the baseline"
-  echo "a Go gateway starts from, without metrics. Versions: $(nginx -v 2>&1 | cut -d' ' -f3), $(haproxy -v | head -1 | cut -d' ' -f1-3), cutover $(git rev-parse --short HEAD)."
+  echo "a Go gateway starts from, without metrics; fasthttp-proxy is fasthttp's server and HostClient with nothing else"
+  echo "(bench/fasthttpproxy), the floor under cutover's fast path. Versions: $(nginx -v 2>&1 | cut -d' ' -f3), $(haproxy -v | head -1 | cut -d' ' -f1-3), cutover $(git rev-parse --short HEAD)."
   echo
   [ -n "$traefik_note" ] && { echo "$traefik_note"; echo; }
   echo "| proxy | requests/s | p50 | p99 | × nginx | steal | errors |"
