@@ -203,14 +203,7 @@ CFG
 }
 
 features=(base sticky accesslog ratelimit mirror all)
-feature_# per_round A B: of the rows "NAME rps ..." read from stdin, B's requests/s
-# over A's in each round, the k-th B row against the k-th A row.
-per_round() {
-  awk -v a="$1" -v b="$2" '$1 == a {x[++na] = $2} $1 == b {y[++nb] = $2}
-    END {for (i = 1; i <= nb && i <= na; i++) printf "%s%.2f", (i > 1 ? ", " : ""), y[i] / x[i]}'
-}
-
-rounds=()
+feature_rounds=()
 for _ in $(seq "$ROUNDS"); do
   for f in "${features[@]}"; do
     cutover_config "$f" > "$WORK/cutover-$f.yaml"
@@ -298,15 +291,25 @@ nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
   echo
   echo "| service | decisions/s | p50 | p99 | service CPU/decision | steal | × cutover | errors | cutover ÷ it, each round |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+  cutover_rls=$(awk '{print $2}' <<<"${rls_results[0]}")
   for r in "${rls_results[@]}"; do
-    read -r name rps p50 p99 cpu steal ratio errors each <<<"$r"
+    read -r name rps p50 p99 cpu steal _ errors each <<<"$r"
     [ "$name" = cutover ] && each=""
-    echo "| $name | $rps | $p50 | $p99 | $cpu | $steal | $ratio | $errors | ${each//,/, } |"
+    echo "| $name | $rps | $p50 | $p99 | $cpu | $steal | $(awk -v a="$rps" -v b="$cutover_rls" 'BEGIN {printf "%.2f", a/b}') | $errors | ${each//,/, } |"
   done
   echo
   echo "Each row is the service's round with the median decisions/s, of $ROUNDS interleaved rounds; the last column"
   echo "is cutover's decisions/s over the peer's in each round. peer-default is envoyproxy/ratelimit with its"
   echo "default settings, peer-pipelined with REDIS_PIPELINE_WINDOW=150us and REDIS_PIPELINE_LIMIT=8; each service"
   echo "on a fresh Redis. Steal is the share of the machine's CPU time the hypervisor gave to others during the run."
+  echo
+  echo "## Every round"
+  echo
+  echo "In the order run: name, requests or decisions/s, p50, p99, steal, errors (wrk), then the rate-limit lines as"
+  echo "bench/rls.sh prints them."
+  echo
+  echo '```'
+  printf '%s\n' "${rounds[@]}" "${feature_rounds[@]}" "${rls_rounds[@]}"
+  echo '```'
 } > bench/RESULTS.md
 cat bench/RESULTS.md
