@@ -49,7 +49,6 @@ cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # machine: the machine's steal and total clock ticks so far.
 machine() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t}' /proc/stat; }
 cutover_rps=""
-round=0
 
 # measure NAME READY_URL: the service started just before as $service_pid,
 # its Redis as $redis_pid.
