@@ -132,14 +132,14 @@ run() {
   echo "$1 $rps $p50 $p99 $steal ${errors:-none}"
 }
 
-# median_rows: of the rows "NAME rps p50 p99 steal errors..." read from
-# stdin, one per name in the order first seen: the round with the median
-# requests/s, with the errors of any round.
+# median_rows [KEEP]: of the rows "NAME rps f3..fKEEP errors..." read from
+# stdin (KEEP 5: p50, p99, steal), one per name in the order first seen:
+# the round with the median requests/s, with the errors of any round.
 median_rows() {
-  awk '{
+  awk -v keep="${1:-5}" '{
     if (!($1 in n)) order[++names] = $1
-    i = ++n[$1]; rps[$1, i] = $2; row[$1, i] = $1 " " $2 " " $3 " " $4 " " $5
-    e = ""; for (f = 6; f <= NF; f++) e = e (e == "" ? "" : " ") $f
+    i = ++n[$1]; rps[$1, i] = $2; r = $1; for (f = 2; f <= keep; f++) r = r " " $f; row[$1, i] = r
+    e = ""; for (f = keep + 1; f <= NF; f++) e = e (e == "" ? "" : " ") $f
     if (e != "none") err[$1] = err[$1] (err[$1] == "" ? "" : " ") e
   }
   END {
@@ -221,25 +221,14 @@ mapfile -t feature_results < <(printf '%s\n' "${feature_rounds[@]}" | median_row
 # The global rate-limit service and envoyproxy/ratelimit: 32 concurrent
 # gRPC callers over 100 keys, counters in a Redis on this machine.
 mapfile -t rls_rounds < <(CUTOVER="$WORK/cutover" DURATION="$DURATION" ROUNDS="$ROUNDS" bash bench/rls.sh)
-# One row per service: "NAME decisions/s p50 p99 service-cpu steal ratio
-# errors rounds", its round with the median decisions/s, the errors of all
-# rounds, and cutover's ratio to it in every round.
-mapfile -t rls_results < <(printf '%s\n' "${rls_rounds[@]}" | awk '{
-  name = $3
-  if (!(name in n)) order[++names] = name
-  i = ++n[name]; rps[name, i] = $5; row[name, i] = name " " $5 " " $7 " " $9 " " $15 " " $19 " " $22
-  errs[name] += $11
-  each[name] = each[name] (each[name] == "" ? "" : ",") sprintf("%.2f", $22 > 0 ? 1 / $22 : 0)
-}
-END {
-  for (k = 1; k <= names; k++) {
-    name = order[k]; m = n[name]
-    for (i = 1; i <= m; i++) idx[i] = i
-    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++)
-      if (rps[name, idx[j]] + 0 < rps[name, idx[i]] + 0) { t = idx[i]; idx[i] = idx[j]; idx[j] = t }
-    print row[name, idx[int((m + 1) / 2)]] " " errs[name] " " each[name]
-  }
-}')
+# One row per service, "NAME decisions/s p50 p99 service-cpu steal ratio
+# errors": its round with the median decisions/s and the errors of all
+# rounds; rls_each: cutover's ratio to each service in every round.
+mapfile -t rls_results < <(printf '%s\n' "${rls_rounds[@]}" | awk '{print $3, $5, $7, $9, $15, $19, $22, ($11 == 0 ? "none" : $11 " errors")}' | median_rows 7)
+declare -A rls_each
+while read -r name each; do rls_each[$name]=$each; done < <(printf '%s\n' "${rls_rounds[@]}" |
+  awk '{if (!($3 in e)) order[++n] = $3; e[$3] = e[$3] (e[$3] == "" ? "" : ", ") sprintf("%.2f", $22 > 0 ? 1 / $22 : 0)}
+    END {for (k = 1; k <= n; k++) print order[k], e[order[k]]}')
 
 nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
 {
@@ -293,9 +282,10 @@ nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
   cutover_rls=$(awk '{print $2}' <<<"${rls_results[0]}")
   for r in "${rls_results[@]}"; do
-    read -r name rps p50 p99 cpu steal _ errors each <<<"$r"
+    read -r name rps p50 p99 cpu steal _ errors <<<"$r"
+    each=${rls_each[$name]}
     [ "$name" = cutover ] && each=""
-    echo "| $name | $rps | $p50 | $p99 | $cpu | $steal | $(awk -v a="$rps" -v b="$cutover_rls" 'BEGIN {printf "%.2f", a/b}') | $errors | ${each//,/, } |"
+    echo "| $name | $rps | $p50 | $p99 | $cpu | $steal | $(awk -v a="$rps" -v b="$cutover_rls" 'BEGIN {printf "%.2f", a/b}') | $errors | $each |"
   done
   echo
   echo "Each row is the service's round with the median decisions/s, of $ROUNDS interleaved rounds; the last column"
