@@ -107,7 +107,7 @@ needs only its image changed; settings cutover does not implement
 	f.Float64Var(&o.nearLimitRatio, "near-limit-ratio", rls.DefaultNearLimitRatio, "share of a limit past which hits also count as near_limit")
 	f.StringVar(&o.cacheKeyPrefix, "cache-key-prefix", "", "prefix of every counter's Redis key")
 	f.DurationVar(&o.pipelineWindow, "redis-pipeline-window", rls.DefaultPipelineWindow,
-		"while Redis is busy, how long a decision waits for others to share its round trip (0: never); as envoyproxy/ratelimit's REDIS_PIPELINE_WINDOW")
+		"while Redis is busy, how long at most a decision waits for others to share its round trip; it goes as soon as the round trip before it is back (0: never waits); as envoyproxy/ratelimit's REDIS_PIPELINE_WINDOW")
 	f.IntVar(&o.streamWorkers, "grpc-stream-workers", rls.DefaultStreamWorkers, "goroutines kept to answer calls, so each call does not start on a fresh stack (0: one new goroutine per call)")
 	f.IntVar(&o.pipelineLimit, "redis-pipeline-limit", rls.DefaultPipelineLimit, "most decisions in one Redis round trip")
 	redisFlagSet(f, &o.redis, "redis", "", "127.0.0.1:6379")

@@ -13,18 +13,20 @@ import (
 
 // pipeliner sends concurrent decisions to Redis together, as
 // envoyproxy/ratelimit's REDIS_PIPELINE_WINDOW does: the first decision to
-// find no batch open opens one, waits the window for others to join, and
-// sends them all at once, one write and one read for the lot on both
-// sides: one script call on a single Redis, a pipeline of one call each
-// on a cluster.
+// find no batch open opens one, waits for others to join, and sends them
+// all at once, one write and one read for the lot on both sides: one
+// script call on a single Redis, a pipeline of one call each on a cluster.
 //
-// It waits only while another batch is on its way to Redis: a decision
-// that arrives when Redis is idle goes at once, so a quiet service pays no
-// latency for it.
+// It waits only while another batch is on its way to Redis, and only
+// until that batch is back, the window at most: a decision that arrives
+// when Redis is idle goes at once, so a quiet service pays no latency for
+// it, and a busy one sends the next batch the moment Redis can take it
+// rather than at the end of a fixed window, during which the service and
+// Redis would both sit idle.
 type pipeliner struct {
 	rdb redis.UniversalClient
-	// window is how long an open batch waits for more decisions; limit
-	// closes it early.
+	// window is how long an open batch waits for more decisions at most;
+	// the batch before it coming back, or limit, closes it early.
 	window time.Duration
 	limit  int
 
@@ -39,12 +41,27 @@ type pipeliner struct {
 type batch struct {
 	calls []*call
 	done  chan struct{}
+	// send is closed when the open batch should go before its window
+	// ends: the batch before it came back, or it is full. p.mu guards
+	// sendClosed.
+	send       chan struct{}
+	sendClosed bool
+}
+
+// release lets b go; p.mu is held.
+func (b *batch) release() {
+	if !b.sendClosed {
+		b.sendClosed = true
+		close(b.send)
+	}
 }
 
 // call is one decision for decideScript, and its answer.
 type call struct {
-	key       string
-	algorithm string
+	key string
+	// algorithm is "f" or "s", held as the argument it becomes so that
+	// it is not boxed again for every call.
+	algorithm any
 	limit     uint32
 	window    int64
 	hits      uint32
@@ -64,12 +81,14 @@ func (p *pipeliner) run(ctx context.Context, c *call, timeout time.Duration) ([]
 	if leader {
 		b = &batch{done: make(chan struct{})}
 		if wait {
+			b.send = make(chan struct{})
 			p.open = b // others may join while we wait
 		}
 	}
 	b.calls = append(b.calls, c)
 	if len(b.calls) >= p.limit && p.open == b {
 		p.open = nil
+		b.release()
 	}
 	p.mu.Unlock()
 	if !leader {
@@ -81,7 +100,12 @@ func (p *pipeliner) run(ctx context.Context, c *call, timeout time.Duration) ([]
 		}
 	}
 	if wait {
-		time.Sleep(p.window)
+		t := time.NewTimer(p.window)
+		select {
+		case <-b.send:
+		case <-t.C:
+		}
+		t.Stop()
 	}
 	p.mu.Lock()
 	if p.open == b {
@@ -97,6 +121,9 @@ func (p *pipeliner) run(ctx context.Context, c *call, timeout time.Duration) ([]
 	cancel()
 	p.mu.Lock()
 	p.busy--
+	if p.open != nil {
+		p.open.release() // Redis has room again
+	}
 	p.mu.Unlock()
 	close(b.done)
 	return c.res, c.err
@@ -141,10 +168,16 @@ func (p *pipeliner) exec(ctx context.Context, calls []*call) {
 	}
 }
 
-// send calls decideScript once per group, all in one pipeline.
+// send calls decideScript once per group, all in one pipeline; a single
+// group goes as one command, without a pipeline's bookkeeping.
 func (p *pipeliner) send(ctx context.Context, groups [][]*call, full bool) []*redis.Cmd {
-	pipe := p.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(groups))
+	var on redis.Scripter = p.rdb
+	var pipe redis.Pipeliner
+	if len(groups) > 1 {
+		pipe = p.rdb.Pipeline()
+		on = pipe
+	}
 	for i, g := range groups {
 		keys := make([]string, len(g))
 		args := make([]any, 0, 4*len(g))
@@ -153,11 +186,13 @@ func (p *pipeliner) send(ctx context.Context, groups [][]*call, full bool) []*re
 			args = append(args, c.algorithm, c.limit, c.window, c.hits)
 		}
 		if full {
-			cmds[i] = decideScript.Eval(ctx, pipe, keys, args...)
+			cmds[i] = decideScript.Eval(ctx, on, keys, args...)
 		} else {
-			cmds[i] = decideScript.EvalSha(ctx, pipe, keys, args...)
+			cmds[i] = decideScript.EvalSha(ctx, on, keys, args...)
 		}
 	}
-	_, _ = pipe.Exec(ctx) // each command carries its own error
+	if pipe != nil {
+		_, _ = pipe.Exec(ctx) // each command carries its own error
+	}
 	return cmds
 }

@@ -27,7 +27,9 @@ import (
 // leaves it (sliding, ms); and now in ms.
 //
 // A fixed window counts in KEYS[i]:<window start>, which shares KEYS[i]'s
-// hash tag and so its cluster slot. A sliding log keeps the times of the
+// hash tag and so its cluster slot. It counts first and takes the hits
+// back when they went over, inside the same script: one command instead of
+// a GET and an INCRBY for the decisions that pass, which are most of them. A sliding log keeps the times of the
 // hits of the last window and admits at most the limit of them in any such
 // window, so there is no 2x burst at window edges (envoyproxy/ratelimit #32).
 var decideScript = redis.NewScript(`
@@ -42,14 +44,14 @@ for i, key in ipairs(KEYS) do
   if ARGV[a + 1] == 'f' then
     local start = sec - (sec % window)
     local counter = key .. ':' .. start
-    n = tonumber(redis.call('GET', counter) or '0')
+    n = redis.call('INCRBY', counter, hits)
+    if n == hits then
+      redis.call('EXPIRE', counter, window)
+    end
     reset = start + window - sec
-    over = n + hits > limit
-    if not over then
-      n = redis.call('INCRBY', counter, hits)
-      if n == hits then
-        redis.call('EXPIRE', counter, window)
-      end
+    over = n > limit
+    if over then
+      n = redis.call('DECRBY', counter, hits)
     end
   else
     redis.call('ZREMRANGEBYSCORE', key, '-inf', nowms - window)
@@ -144,15 +146,23 @@ var ErrRedis = errors.New("redis unavailable")
 
 // Take counts hits against a rule's counter key and decides.
 func (s *Store) Take(ctx context.Context, r *Rule, key string, hits uint32) (Decision, error) {
+	tag := "fw:{"
+	if r.Sliding {
+		tag = "sw:{"
+	}
+	return s.take(ctx, r, s.Prefix+tag+key+"}", hits)
+}
+
+// take is Take with the counter's whole Redis key.
+func (s *Store) take(ctx context.Context, r *Rule, redisKey string, hits uint32) (Decision, error) {
 	d := Decision{Limit: r.RequestsPerUnit}
 	if r.RequestsPerUnit == 0 {
 		d.Over, d.Reset = true, r.Window
 		return d, nil
 	}
-	// The hash tag keeps a fixed window's counters in its key's slot.
-	c := &call{key: s.Prefix + "fw:{" + key + "}", algorithm: "f", limit: r.RequestsPerUnit, window: int64(r.Window / time.Second), hits: hits}
+	c := &call{key: redisKey, algorithm: "f", limit: r.RequestsPerUnit, window: int64(r.Window / time.Second), hits: hits}
 	if r.Sliding {
-		c.key, c.algorithm, c.window = s.Prefix+"sw:{"+key+"}", "s", r.Window.Milliseconds()
+		c.algorithm, c.window = "s", r.Window.Milliseconds()
 	}
 	pipe := s.pipe
 	if s.perSecond != nil && r.Window == time.Second {
@@ -180,13 +190,42 @@ func (s *Store) Take(ctx context.Context, r *Rule, key string, hits uint32) (Dec
 	return d, nil
 }
 
-// CounterKey is the Redis key of a request descriptor's counter, as
+// CounterKey is the key of a request descriptor's counter, as
 // envoyproxy/ratelimit keys it: the domain, the request's keys and values
 // (a share_threshold wildcard's value for the entries it matched) and the
 // window, so that a limit the request carries shares the counter of the
 // configured one.
 func CounterKey(domain string, entries []Entry, shared []string, window time.Duration) string {
 	var b strings.Builder
+	writeCounterKey(&b, domain, entries, shared, window)
+	return b.String()
+}
+
+// counterKey is the Redis key of a request descriptor's counter under r:
+// CounterKey with the store's prefix and the hash tag Take puts around it,
+// built in one allocation.
+func (s *Store) counterKey(domain string, entries []Entry, shared []string, r *Rule) string {
+	var b strings.Builder
+	n := len(s.Prefix) + len("fw:{") + len(domain) + len("|") + 20 + len("}")
+	for _, e := range entries {
+		n += len("|=") + len(e.Key) + len(e.Value)
+	}
+	for _, v := range shared {
+		n += len(v)
+	}
+	b.Grow(n)
+	b.WriteString(s.Prefix)
+	if r.Sliding {
+		b.WriteString("sw:{")
+	} else {
+		b.WriteString("fw:{")
+	}
+	writeCounterKey(&b, domain, entries, shared, r.Window)
+	b.WriteByte('}')
+	return b.String()
+}
+
+func writeCounterKey(b *strings.Builder, domain string, entries []Entry, shared []string, window time.Duration) {
 	b.WriteString(domain)
 	for i, e := range entries {
 		v := e.Value
@@ -199,6 +238,6 @@ func CounterKey(domain string, entries []Entry, shared []string, window time.Dur
 		b.WriteString(v)
 	}
 	b.WriteByte('|')
-	b.WriteString(strconv.FormatInt(int64(window/time.Second), 10))
-	return b.String()
+	var num [20]byte
+	b.Write(strconv.AppendInt(num[:0], int64(window/time.Second), 10))
 }

@@ -279,3 +279,30 @@ func TestStoreOnACluster(t *testing.T) {
 		t.Fatalf("%d counters across the cluster, want 24: %v", keys.Load(), err)
 	}
 }
+
+// A batch that waits behind one on its way to Redis goes as soon as that
+// one is back: with a window of a second, decisions sent while Redis is
+// busy are answered in the time of a few round trips, not of the window.
+func TestBatchGoesWhenRedisIsBack(t *testing.T) {
+	r := testenv.StartRedis(t)
+	s := newTestStore(t, r.Addr)
+	const window = time.Second
+	s.SetPipeline(window, 128)
+	rule := &Rule{Key: "d.gated", Window: time.Hour, RequestsPerUnit: 1000}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			if _, err := s.Take(context.Background(), rule, fmt.Sprint("k", i%8), 1); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if took := time.Since(start); took > window/4 {
+		t.Errorf("64 decisions took %v with a window of %v: a batch waited out its window while Redis was idle", took, window)
+	}
+	if n := s.pipe.batches.Load(); n >= 64 {
+		t.Errorf("%d round trips for 64 decisions: nothing was batched", n)
+	}
+}

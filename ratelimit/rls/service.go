@@ -133,14 +133,25 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		return nil, status.Error(codes.Unknown, "rate limit descriptor list must not be empty")
 	}
 	cfg := s.cfg.Load()
-	looks := make([]Lookup, len(req.Descriptors))
-	entries := make([][]Entry, len(req.Descriptors))
+	// Envoy sends a descriptor or two with a few entries each: those fit
+	// in arrays on the stack.
+	var looksBuf [4]Lookup
+	var entriesBuf [4][]Entry
+	var flat [8]Entry
+	looks, entries := looksBuf[:0], entriesBuf[:0]
+	if n := len(req.Descriptors); n > len(looksBuf) {
+		looks, entries = make([]Lookup, 0, n), make([][]Entry, 0, n)
+	}
+	looks, entries = looks[:len(req.Descriptors)], entries[:len(req.Descriptors)]
+	all := flat[:0]
+	for _, d := range req.Descriptors {
+		for _, e := range d.GetEntries() {
+			all = append(all, Entry{Key: e.GetKey(), Value: e.GetValue()})
+		}
+	}
 	var replaced map[string]bool
 	for i, d := range req.Descriptors {
-		entries[i] = make([]Entry, len(d.GetEntries()))
-		for j, e := range d.GetEntries() {
-			entries[i][j] = Entry{Key: e.GetKey(), Value: e.GetValue()}
-		}
+		entries[i], all = all[:len(d.GetEntries()):len(d.GetEntries())], all[len(d.GetEntries()):]
 		if o := d.GetLimit(); o != nil {
 			if r := cfg.Override(req.Domain, entries[i], o.GetRequestsPerUnit(), unitOf(rlsv3.RateLimitResponse_RateLimit_Unit(o.GetUnit()))); r != nil {
 				looks[i] = Lookup{Rule: r, StatsKey: r.Key}
@@ -157,13 +168,13 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 			}
 		}
 	}
-	resp := &rlsv3.RateLimitResponse{OverallCode: rlsv3.RateLimitResponse_OK, Statuses: make([]*rlsv3.RateLimitResponse_DescriptorStatus, 0, len(req.Descriptors))}
+	ans := newAnswer(len(req.Descriptors))
+	resp := &ans.resp
 	var tightest *rlsv3.RateLimitResponse_DescriptorStatus
 	var overRate, overQuota, quotas int
 	var passed []*Rule
 	for i, d := range req.Descriptors {
-		st := &rlsv3.RateLimitResponse_DescriptorStatus{Code: rlsv3.RateLimitResponse_OK}
-		resp.Statuses = append(resp.Statuses, st)
+		st := resp.Statuses[i]
 		r := looks[i].Rule
 		if r != nil && r.Name != "" && replaced[r.Name] {
 			r = nil
@@ -185,10 +196,12 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		if h := d.GetHitsAddend(); h != nil {
 			hits = uint32(h.GetValue())
 		}
-		st.CurrentLimit = &rlsv3.RateLimitResponse_RateLimit{Name: r.Name, RequestsPerUnit: r.RequestsPerUnit, Unit: unitNames[r.Unit]}
-		dec, over := s.decide(ctx, r, CounterKey(req.Domain, entries[i], looks[i].Shared, r.Window), hits)
+		st.CurrentLimit = &ans.limits[i]
+		st.CurrentLimit.Name, st.CurrentLimit.RequestsPerUnit, st.CurrentLimit.Unit = r.Name, r.RequestsPerUnit, unitNames[r.Unit]
+		dec, over := s.decide(ctx, r, s.store.counterKey(req.Domain, entries[i], looks[i].Shared, r), hits)
 		st.LimitRemaining = dec.Remaining
-		st.DurationUntilReset = durationpb.New(dec.Reset)
+		st.DurationUntilReset = &ans.resets[i]
+		st.DurationUntilReset.Seconds, st.DurationUntilReset.Nanos = int64(dec.Reset/time.Second), int32(dec.Reset%time.Second)
 		statsKey := looks[i].StatsKey
 		if s.Headers && (tightest == nil || st.LimitRemaining < tightest.LimitRemaining) {
 			tightest = st
@@ -197,7 +210,9 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		case over && r.Shadow:
 			s.decisions.WithLabelValues(req.Domain, "shadow_over_limit").Inc()
 			s.hits.WithLabelValues(statsKey, "shadow_mode").Add(float64(hits))
-			passed = append(passed, r)
+			if s.DynamicMetadata {
+				passed = append(passed, r)
+			}
 		case over:
 			st.Code = rlsv3.RateLimitResponse_OVER_LIMIT
 			s.hits.WithLabelValues(statsKey, "over_limit").Add(float64(hits))
@@ -212,7 +227,9 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 			if near := s.nearHits(r, dec, hits); near > 0 {
 				s.hits.WithLabelValues(statsKey, "near_limit").Add(float64(near))
 			}
-			passed = append(passed, r)
+			if s.DynamicMetadata {
+				passed = append(passed, r)
+			}
 		}
 	}
 	if overRate > 0 || quotas > 0 && quotas == overQuota {
@@ -233,6 +250,42 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 		resp.DynamicMetadata = dynamicMetadata(req, passed)
 	}
 	return resp, nil
+}
+
+// answer is a response with its statuses, limits and reset times, so that
+// a request's answer costs one allocation, not four for each descriptor.
+type answer struct {
+	resp     rlsv3.RateLimitResponse
+	statuses []rlsv3.RateLimitResponse_DescriptorStatus
+	limits   []rlsv3.RateLimitResponse_RateLimit
+	resets   []durationpb.Duration
+	ptrs     []*rlsv3.RateLimitResponse_DescriptorStatus
+	// one holds the common single descriptor's parts.
+	one struct {
+		status [1]rlsv3.RateLimitResponse_DescriptorStatus
+		limit  [1]rlsv3.RateLimitResponse_RateLimit
+		reset  [1]durationpb.Duration
+		ptr    [1]*rlsv3.RateLimitResponse_DescriptorStatus
+	}
+}
+
+func newAnswer(n int) *answer {
+	a := &answer{}
+	if n == 1 {
+		a.statuses, a.limits, a.resets, a.ptrs = a.one.status[:], a.one.limit[:], a.one.reset[:], a.one.ptr[:]
+	} else {
+		a.statuses = make([]rlsv3.RateLimitResponse_DescriptorStatus, n)
+		a.limits = make([]rlsv3.RateLimitResponse_RateLimit, n)
+		a.resets = make([]durationpb.Duration, n)
+		a.ptrs = make([]*rlsv3.RateLimitResponse_DescriptorStatus, n)
+	}
+	for i := range a.ptrs {
+		a.statuses[i].Code = rlsv3.RateLimitResponse_OK
+		a.ptrs[i] = &a.statuses[i]
+	}
+	a.resp.OverallCode = rlsv3.RateLimitResponse_OK
+	a.resp.Statuses = a.ptrs
+	return a
 }
 
 // nearHits is how many of a passed decision's hits went past the near
@@ -304,7 +357,8 @@ func mergeStruct(dst, src *structpb.Struct) {
 	}
 }
 
-// decide asks the over-limit cache, then Redis.
+// decide asks the over-limit cache, then Redis, about the counter at
+// the Redis key key.
 func (s *Service) decide(ctx context.Context, r *Rule, key string, hits uint32) (Decision, bool) {
 	now := s.Now()
 	s.mu.Lock()
@@ -318,7 +372,7 @@ func (s *Service) decide(ctx context.Context, r *Rule, key string, hits uint32) 
 		s.decisions.WithLabelValues(r.Domain, "over_limit").Inc()
 		return Decision{Over: true, Limit: r.RequestsPerUnit, Reset: time.Duration(e.windowEnd-now.Unix()) * time.Second}, true
 	}
-	d, err := s.store.Take(ctx, r, key, hits)
+	d, err := s.store.take(ctx, r, key, hits)
 	if errors.Is(err, ErrRedis) {
 		s.failures.Inc()
 		result := "failure_allow"
