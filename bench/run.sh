@@ -14,7 +14,8 @@
 # with the median requests/s, with the share of the machine's CPU the
 # hypervisor took (steal) during it.
 #
-# Needs the Debian packages nginx-light (or nginx), haproxy, caddy and wrk;
+# Needs the Debian packages nginx-light (or nginx), haproxy, caddy, wrk and
+# nghttp2-client (h2load, for the rate-limit services);
 # it installs them with apt-get when missing and it can.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +27,7 @@ WORK=$(mktemp -d /tmp/cutover-bench.XXXXXX)
 trap 'kill $(jobs -p) 2>/dev/null; sleep 0.3; rm -rf "$WORK"' EXIT
 
 need=()
-for cmd in nginx:nginx-light haproxy:haproxy caddy:caddy wrk:wrk redis-server:redis-server; do
+for cmd in nginx:nginx-light haproxy:haproxy caddy:caddy wrk:wrk redis-server:redis-server h2load:nghttp2-client; do
   command -v "${cmd%%:*}" >/dev/null 2>&1 || need+=("${cmd##*:}")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -219,7 +220,7 @@ done
 mapfile -t feature_results < <(printf '%s\n' "${feature_rounds[@]}" | median_rows)
 
 # The global rate-limit service and envoyproxy/ratelimit: 32 concurrent
-# gRPC callers over 100 keys, counters in a Redis on this machine.
+# calls from h2load on one connection, counters in a Redis on this machine.
 mapfile -t rls_rounds < <(CUTOVER="$WORK/cutover" DURATION="$DURATION" ROUNDS="$ROUNDS" bash bench/rls.sh)
 # One row per service, "NAME decisions/s p50 p99 service-cpu steal ratio
 # errors": its round with the median decisions/s and the errors of all
@@ -275,8 +276,10 @@ nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
   echo
   echo "## Global rate-limit service"
   echo
-  echo "\`cutover ratelimit serve\` with Redis on this machine, driven by bench/rlsclient (32 concurrent gRPC callers,"
-  echo "100 keys, a limit too high to refuse so that every decision goes to Redis)."
+  echo "\`cutover ratelimit serve\` with Redis on this machine, driven by h2load (nghttp2's; 32 concurrent gRPC calls on one"
+  echo "HTTP/2 connection, as an Envoy worker makes them, about 6 µs of client CPU per call) after a warm-up with"
+  echo "bench/rlsclient (grpc-go, 100 keys) that must get every answer; a limit too high to refuse, so that every"
+  echo "decision goes to Redis. Each round's line below gives the client, its CPU per call and the answer bytes per call."
   echo
   echo "| service | decisions/s | p50 | p99 | service CPU/decision | steal | × cutover | errors | cutover ÷ it, each round |"
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"

@@ -1,13 +1,17 @@
 // Command rlsclient drives a RateLimitService over gRPC for the benchmarks:
 // concurrent streams asking about a set of keys, reporting decisions per
-// second and latency percentiles.
+// second and latency percentiles. With -request-file it only writes one
+// such request as a gRPC message (length-prefixed protobuf), the body
+// h2load sends in bench/rls.sh.
 package main
 
 import (
 	"context"
+	"encoding/binary"
 	"flag"
 	"fmt"
 	"log"
+	"os"
 	"slices"
 	"sync"
 	"syscall"
@@ -17,6 +21,7 @@ import (
 	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 )
 
 func main() {
@@ -25,7 +30,14 @@ func main() {
 	conc := flag.Int("concurrency", 32, "concurrent callers")
 	keys := flag.Int("keys", 100, "distinct descriptor values")
 	duration := flag.Duration("duration", 10*time.Second, "how long to run")
+	requestFile := flag.String("request-file", "", "write the first key's request, framed as gRPC sends it, to this file and exit")
 	flag.Parse()
+	if *requestFile != "" {
+		if err := writeRequest(*requestFile, request(*domain, 0)); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 
 	conn, err := grpc.NewClient(*addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -42,9 +54,7 @@ func main() {
 	// with the service and Redis, goes to the calls.
 	reqs := make([]*rlsv3.RateLimitRequest, *keys)
 	for i := range reqs {
-		reqs[i] = &rlsv3.RateLimitRequest{Domain: *domain, Descriptors: []*rlcommon.RateLimitDescriptor{{
-			Entries: []*rlcommon.RateLimitDescriptor_Entry{{Key: "user", Value: fmt.Sprint("u", i)}},
-		}}}
+		reqs[i] = request(*domain, i)
 	}
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -79,4 +89,23 @@ func main() {
 	fmt.Printf("decisions/s %.0f p50 %v p99 %v errors %d client-cpu/decision %.1fµs\n",
 		float64(len(lat))/elapsed.Seconds(), q(0.5).Round(10*time.Microsecond), q(0.99).Round(10*time.Microsecond), errors,
 		float64(cpu.Microseconds())/float64(max(len(lat), 1)))
+}
+
+// request asks about user u<i> in domain.
+func request(domain string, i int) *rlsv3.RateLimitRequest {
+	return &rlsv3.RateLimitRequest{Domain: domain, Descriptors: []*rlcommon.RateLimitDescriptor{{
+		Entries: []*rlcommon.RateLimitDescriptor_Entry{{Key: "user", Value: fmt.Sprint("u", i)}},
+	}}}
+}
+
+// writeRequest writes req as a gRPC message: no compression flag, a
+// four-byte big-endian length, the protobuf.
+func writeRequest(path string, req *rlsv3.RateLimitRequest) error {
+	body, err := proto.Marshal(req)
+	if err != nil {
+		return err
+	}
+	msg := make([]byte, 5, 5+len(body))
+	binary.BigEndian.PutUint32(msg[1:], uint32(len(body)))
+	return os.WriteFile(path, append(msg, body...), 0o644)
 }
