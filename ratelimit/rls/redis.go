@@ -28,10 +28,11 @@ import (
 //
 // A fixed window counts in KEYS[i]:<window start>, which shares KEYS[i]'s
 // hash tag and so its cluster slot. It counts first and takes the hits
-// back when they went over, inside the same script: one command instead of
-// a GET and an INCRBY for the decisions that pass, which are most of them. A sliding log keeps the times of the
-// hits of the last window and admits at most the limit of them in any such
-// window, so there is no 2x burst at window edges (envoyproxy/ratelimit #32).
+// back when they went over, inside the same script: one command instead
+// of a GET and an INCRBY for the decisions that pass, which are most of
+// them. A sliding log keeps the times of the hits of the last window and
+// admits at most the limit of them in any such window, so there is no 2x
+// burst at window edges (envoyproxy/ratelimit #32).
 var decideScript = redis.NewScript(`
 local t = redis.call('TIME')
 local sec = tonumber(t[1])
@@ -144,7 +145,8 @@ func (s *Store) Degraded() bool { return s.degraded.Load() }
 // ErrRedis marks a decision taken by the failure mode.
 var ErrRedis = errors.New("redis unavailable")
 
-// Take counts hits against a rule's counter key and decides.
+// Take counts hits against a rule's counter key and decides. The hash tag
+// keeps a fixed window's counters in its key's slot.
 func (s *Store) Take(ctx context.Context, r *Rule, key string, hits uint32) (Decision, error) {
 	tag := "fw:{"
 	if r.Sliding {
@@ -202,8 +204,9 @@ func CounterKey(domain string, entries []Entry, shared []string, window time.Dur
 }
 
 // counterKey is the Redis key of a request descriptor's counter under r:
-// CounterKey with the store's prefix and the hash tag Take puts around it,
-// built in one allocation.
+// CounterKey with the store's prefix and the hash tag Take puts around it
+// (which keeps a fixed window's counters in its key's slot), built in one
+// allocation.
 func (s *Store) counterKey(domain string, entries []Entry, shared []string, r *Rule) string {
 	var b strings.Builder
 	n := len(s.Prefix) + len("fw:{") + len(domain) + len("|") + 20 + len("}")
