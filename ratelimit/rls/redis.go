@@ -148,11 +148,16 @@ var ErrRedis = errors.New("redis unavailable")
 // Take counts hits against a rule's counter key and decides. The hash tag
 // keeps a fixed window's counters in its key's slot.
 func (s *Store) Take(ctx context.Context, r *Rule, key string, hits uint32) (Decision, error) {
-	tag := "fw:{"
+	return s.take(ctx, r, s.Prefix+hashTagOpen(r)+key+"}", hits)
+}
+
+// hashTagOpen starts a counter's Redis key: its algorithm, and the brace
+// of the hash tag that holds the rest.
+func hashTagOpen(r *Rule) string {
 	if r.Sliding {
-		tag = "sw:{"
+		return "sw:{"
 	}
-	return s.take(ctx, r, s.Prefix+tag+key+"}", hits)
+	return "fw:{"
 }
 
 // take is Take with the counter's whole Redis key.
@@ -218,11 +223,7 @@ func (s *Store) counterKey(domain string, entries []Entry, shared []string, r *R
 	}
 	b.Grow(n)
 	b.WriteString(s.Prefix)
-	if r.Sliding {
-		b.WriteString("sw:{")
-	} else {
-		b.WriteString("fw:{")
-	}
+	b.WriteString(hashTagOpen(r))
 	writeCounterKey(&b, domain, entries, shared, r.Window)
 	b.WriteByte('}')
 	return b.String()

@@ -151,7 +151,8 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 	}
 	var replaced map[string]bool
 	for i, d := range req.Descriptors {
-		entries[i], all = all[:len(d.GetEntries()):len(d.GetEntries())], all[len(d.GetEntries()):]
+		n := len(d.GetEntries())
+		entries[i], all = all[:n:n], all[n:]
 		if o := d.GetLimit(); o != nil {
 			if r := cfg.Override(req.Domain, entries[i], o.GetRequestsPerUnit(), unitOf(rlsv3.RateLimitResponse_RateLimit_Unit(o.GetUnit()))); r != nil {
 				looks[i] = Lookup{Rule: r, StatsKey: r.Key}
@@ -357,8 +358,8 @@ func mergeStruct(dst, src *structpb.Struct) {
 	}
 }
 
-// decide asks the over-limit cache, then Redis, about the counter at
-// the Redis key key.
+// decide asks the over-limit cache, then Redis, about the counter whose
+// Redis key is key.
 func (s *Service) decide(ctx context.Context, r *Rule, key string, hits uint32) (Decision, bool) {
 	now := s.Now()
 	s.mu.Lock()
