@@ -66,14 +66,17 @@ type call struct {
 	window    int64
 	hits      uint32
 
-	res []int64
-	err error
+	// The answer: Redis's time, and the three integers decideScript
+	// returns for the decision.
+	nowms, n, reset int64
+	over            bool
+	err             error
 }
 
-// run takes one decision and returns its four answers. The round trip of
+// run takes one decision, whose answer it puts in c. The round trip of
 // its batch may take timeout at most; a decision waits no longer than its
 // batch, or than ctx.
-func (p *pipeliner) run(ctx context.Context, c *call, timeout time.Duration) ([]int64, error) {
+func (p *pipeliner) run(ctx context.Context, c *call, timeout time.Duration) error {
 	p.mu.Lock()
 	b := p.open
 	leader := b == nil
@@ -94,9 +97,9 @@ func (p *pipeliner) run(ctx context.Context, c *call, timeout time.Duration) ([]
 	if !leader {
 		select {
 		case <-b.done:
-			return c.res, c.err
+			return c.err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
 	if wait {
@@ -126,7 +129,7 @@ func (p *pipeliner) run(ctx context.Context, c *call, timeout time.Duration) ([]
 	}
 	p.mu.Unlock()
 	close(b.done)
-	return c.res, c.err
+	return c.err
 }
 
 func (p *pipeliner) exec(ctx context.Context, calls []*call) {
@@ -156,39 +159,46 @@ func (p *pipeliner) exec(ctx context.Context, calls []*call) {
 		}
 	}
 	for i, g := range groups {
-		res, err := cmds[i].Int64Slice()
-		if err == nil && len(res) != 4*len(g) {
+		res, err := cmds[i].Result()
+		if err == nil && len(res) != 1+3*len(g) {
 			err = errors.New("short answer from the rate-limit script")
 		}
 		for j, c := range g {
 			if c.err = err; err == nil {
-				c.res = res[4*j : 4*j+4]
+				a := res[1+3*j:]
+				c.nowms, c.over, c.n, c.reset = res[0], a[0] == 1, a[1], a[2]
 			}
 		}
 	}
 }
 
 // send calls decideScript once per group, all in one pipeline; a single
-// group goes as one command, without a pipeline's bookkeeping.
-func (p *pipeliner) send(ctx context.Context, groups [][]*call, full bool) []*redis.Cmd {
-	cmds := make([]*redis.Cmd, len(groups))
-	var on redis.Scripter = p.rdb
+// group goes as one command, without a pipeline's bookkeeping. The answer
+// is read as integers, as go-redis's generic reply would box each one.
+func (p *pipeliner) send(ctx context.Context, groups [][]*call, full bool) []*redis.IntSliceCmd {
+	cmds := make([]*redis.IntSliceCmd, len(groups))
 	var pipe redis.Pipeliner
 	if len(groups) > 1 {
 		pipe = p.rdb.Pipeline()
-		on = pipe
 	}
 	for i, g := range groups {
-		keys := make([]string, len(g))
-		args := make([]any, 0, 4*len(g))
-		for j, c := range g {
-			keys[j] = c.key
+		args := make([]any, 3, 3+5*len(g))
+		args[0], args[1], args[2] = "evalsha", decideScript.Hash(), len(g)
+		if full {
+			args[0], args[1] = "eval", decideSource
+		}
+		for _, c := range g {
+			args = append(args, c.key)
+		}
+		for _, c := range g {
 			args = append(args, c.algorithm, c.limit, c.window, c.hits)
 		}
-		if full {
-			cmds[i] = decideScript.Eval(ctx, on, keys, args...)
+		cmds[i] = redis.NewIntSliceCmd(ctx, args...)
+		cmds[i].SetFirstKeyPos(3) // a cluster routes it by its first key
+		if pipe != nil {
+			_ = pipe.Process(ctx, cmds[i])
 		} else {
-			cmds[i] = decideScript.EvalSha(ctx, on, keys, args...)
+			_ = p.rdb.Process(ctx, cmds[i]) // the command carries its error
 		}
 	}
 	if pipe != nil {

@@ -21,10 +21,11 @@ import (
 //
 // KEYS[i] is decision i's counter; ARGV has four values for each: the
 // algorithm (f: fixed window, s: sliding log), the limit, the window
-// (fixed: seconds, sliding: ms) and the hits. The answer is four integers
-// for each: over (0/1); the count (fixed) or the hits left (sliding); the
-// time until the window ends (fixed, seconds) or until its oldest hit
-// leaves it (sliding, ms); and now in ms.
+// (fixed: seconds, sliding: ms) and the hits. The answer is Redis's time
+// in ms, then three integers for each decision: over (0/1); the count
+// (fixed) or the hits left (sliding); and the time until the window ends
+// (fixed, seconds) or until its oldest hit leaves it (sliding, ms). Only
+// integers, so that the reply is read without boxing a value.
 //
 // A fixed window counts in KEYS[i]:<window start>, which shares KEYS[i]'s
 // hash tag and so its cluster slot. It counts first and takes the hits
@@ -33,11 +34,11 @@ import (
 // them. A sliding log keeps the times of the hits of the last window and
 // admits at most the limit of them in any such window, so there is no 2x
 // burst at window edges (envoyproxy/ratelimit #32).
-var decideScript = redis.NewScript(`
+const decideSource = `
 local t = redis.call('TIME')
 local sec = tonumber(t[1])
 local nowms = sec * 1000 + math.floor(tonumber(t[2]) / 1000)
-local out = {}
+local out = {nowms}
 for i, key in ipairs(KEYS) do
   local a = 4 * (i - 1)
   local limit, window, hits = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
@@ -72,10 +73,13 @@ for i, key in ipairs(KEYS) do
       n = limit - used - hits
     end
   end
-  out[a + 1], out[a + 2], out[a + 3], out[a + 4] = over and 1 or 0, n, reset, nowms
+  local o = 3 * i - 1
+  out[o], out[o + 1], out[o + 2] = over and 1 or 0, n, reset
 end
 return out
-`)
+`
+
+var decideScript = redis.NewScript(decideSource)
 
 // Decision is one limit's answer.
 type Decision struct {
@@ -175,8 +179,7 @@ func (s *Store) take(ctx context.Context, r *Rule, redisKey string, hits uint32)
 	if s.perSecond != nil && r.Window == time.Second {
 		pipe = s.perSecond
 	}
-	res, err := pipe.run(ctx, c, s.Timeout)
-	if err != nil {
+	if err := pipe.run(ctx, c, s.Timeout); err != nil {
 		s.degraded.Store(true)
 		if s.OnFailure != nil {
 			s.OnFailure(err)
@@ -185,14 +188,14 @@ func (s *Store) take(ctx context.Context, r *Rule, redisKey string, hits uint32)
 		return d, errors.Join(ErrRedis, err)
 	}
 	s.degraded.Store(false)
-	d.Over = res[0] == 1
-	d.At = time.UnixMilli(res[3])
+	d.Over = c.over
+	d.At = time.UnixMilli(c.nowms)
 	if r.Sliding {
-		d.Remaining = uint32(max(res[1], 0))
-		d.Reset = time.Duration(res[2]) * time.Millisecond
+		d.Remaining = uint32(max(c.n, 0))
+		d.Reset = time.Duration(c.reset) * time.Millisecond
 	} else {
-		d.Remaining = uint32(max(int64(r.RequestsPerUnit)-res[1], 0))
-		d.Reset = time.Duration(res[2]) * time.Second
+		d.Remaining = uint32(max(int64(r.RequestsPerUnit)-c.n, 0))
+		d.Reset = time.Duration(c.reset) * time.Second
 	}
 	return d, nil
 }
