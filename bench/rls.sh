@@ -2,10 +2,10 @@
 # Measures `cutover ratelimit serve` and, when it can be built,
 # envoyproxy/ratelimit (its default settings and its pipeline settings) in
 # one run: each on a fresh redis-server, under the same load for
-# $DURATION (10s), with the CPU each spent per decision (the client's, the
-# service's and Redis's) and the share of the machine's CPU the hypervisor
-# took meanwhile (steal). $ROUNDS (1) rounds, interleaved; one line per
-# service and round, its ratio to the same round's cutover:
+# $DURATION (10s) in turns of $SLICE (2s), with the CPU each spent per
+# decision (the client's, the service's and Redis's) and the share of the
+# machine's CPU the hypervisor took meanwhile (steal). $ROUNDS (1) rounds;
+# one line per service and round, its ratio to the same round's cutover:
 #   round K <name> decisions/s N p50 X p99 Y errors E client-cpu/decision C ... steal S% × cutover R client NAME
 #   bash bench/rls.sh                              # defaults
 #   ROUNDS=3 bash bench/rls.sh                     # three interleaved rounds
@@ -24,7 +24,8 @@
 # has none). CLIENT=rlsclient measures with bench/rlsclient instead.
 #
 # CUTOVER=path uses a given binary instead of building this checkout;
-# PEER=0 skips envoyproxy/ratelimit; TLS=1 puts every service's Redis
+# BASE=path adds another build of cutover as the service cutover-base, to
+# compare a change with the build before it in the same slices; PEER=0 skips envoyproxy/ratelimit; TLS=1 puts every service's Redis
 # behind TLS (a CA and certificate made with openssl for the run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,12 +34,6 @@ ROUNDS=${ROUNDS:-1}
 CLIENT=${CLIENT:-h2load}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"' EXIT
-for port in 16410 18210 18211; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "bench/rls.sh: port $port is in use (a process left from an earlier run?); stop it first" >&2
-    exit 1
-  fi
-done
 if [ -z "${CUTOVER:-}" ]; then
   go build -o "$WORK/cutover" ./cmd/cutover
   CUTOVER=$WORK/cutover
@@ -66,60 +61,34 @@ fi
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # machine: the machine's steal and total clock ticks so far.
 machine() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t}' /proc/stat; }
-cutover_rps=""
+seconds() { awk -v d="$1" 'BEGIN {sub(/s$/, "", d); print d + 0}'; }
 
-# load: one measurement, printed as rlsclient prints it: "decisions/s N
-# p50 X p99 Y errors E client-cpu/decision Cµs", then "answer-bytes B"
-# for h2load.
-load() {
-  if [ "$CLIENT" != h2load ]; then
-    "$WORK/rlsclient" -addr 127.0.0.1:18211 -duration "$DURATION"
-    return
-  fi
-  # The subshell's times are h2load's alone.
-  (h2load -c 1 -m 32 -D "$DURATION" -d "$WORK/request.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
-    --log-file="$WORK/h2load.log" http://127.0.0.1:18211/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit >"$WORK/h2load.out"
-   times >"$WORK/h2load.times")
-  local p50 p99
-  read -r p50 p99 < <(cut -f3 "$WORK/h2load.log" | sort -n | awk '{v[NR] = $1} END {printf "%.2fms %.2fms\n", v[int(0.5 * (NR - 1)) + 1] / 1000, v[int(0.99 * (NR - 1)) + 1] / 1000}')
-  awk -v p50="$p50" -v p99="$p99" -v cpu="$(tail -1 "$WORK/h2load.times")" '
-    /^finished in/ {rps = $4}
-    /^requests:/ {total = $2; ok = $8}
-    /^traffic:/ {data = $(NF - 1); gsub(/[()]/, "", data)}
-    END {
-      split(cpu, c, " "); t = 0
-      for (i = 1; i <= 2; i++) {m = c[i]; sub(/m.*/, "", m); x = c[i]; sub(/^[0-9]+m/, "", x); sub(/s$/, "", x); t += 60 * m + x}
-      printf "decisions/s %.0f p50 %s p99 %s errors %d client-cpu/decision %.1fµs answer-bytes %.1f\n", rps, p50, p99, total - ok, t / (ok > 0 ? ok : 1) * 1e6, data / (ok > 0 ? ok : 1)
-    }' "$WORK/h2load.out"
-}
-
-# measure NAME READY_URL: the service started just before as $service_pid,
-# its Redis as $redis_pid.
-measure() {
-  local name=$1 ready=$2
-  for _ in $(seq 100); do curl -fsS -o /dev/null "$ready" 2>/dev/null && break; sleep 0.1; done
-  # Warm up with a client that reads gRPC's status: every call must be answered.
-  local warm
-  warm=$("$WORK/rlsclient" -addr 127.0.0.1:18211 -duration 2s)
-  if [ "$(awk '{print $8}' <<<"$warm")" != 0 ]; then
-    echo "bench/rls.sh: $name failed calls while warming up: $warm" >&2
-  fi
-  local s0 r0 s1 r1 m0 m1 out
-  s0=$(cpu "$service_pid") r0=$(cpu "$redis_pid") m0=$(machine)
-  out=$(load)
-  s1=$(cpu "$service_pid") r1=$(cpu "$redis_pid") m1=$(machine)
-  [ "$name" = cutover ] && cutover_rps=$(awk '{print $2}' <<<"$out")
-  awk -v name="$name" -v round="$round" -v out="$out" -v d="${DURATION%s}" -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v hz="$(getconf CLK_TCK)" -v c="$cutover_rps" \
-    -v m0="$m0" -v m1="$m1" -v client="$CLIENT" 'BEGIN {
-    n = split(out, f, " "); rest = ""
-    for (i = 11; i <= n; i++) rest = rest " " f[i]
-    out = f[1]; for (i = 2; i <= 10; i++) out = out " " f[i]
-    dn = f[2] * d
-    split(m0, a, " "); split(m1, b, " "); steal = (b[2] > a[2]) ? 100 * (b[1] - a[1]) / (b[2] - a[2]) : 0
-    printf "round %d %s %s service-cpu/decision %.1fµs redis-cpu/decision %.1fµs steal %.0f%% × cutover %.2f client %s%s\n", round, name, out, s / hz / dn * 1e6, r / hz / dn * 1e6, steal, f[2] / c, client, rest
-  }'
-  kill "$service_pid" "$redis_pid"; wait "$service_pid" "$redis_pid" 2>/dev/null || true
-}
+# The services of a round run side by side, each on its own fresh Redis
+# and ports, and take the load in turns of $SLICE (2s) until each has had
+# $DURATION, the order turning each time: this machine's speed drifts by a
+# third from one minute to the next (other tenants), and slices spread
+# that drift over all of them instead of letting it fall on one. Service i
+# listens on gRPC 18211+10i, HTTP 18210+10i, debug 18212+10i; its Redis on
+# 16410+i.
+names=(cutover)
+[ -n "${BASE:-}" ] && names+=(cutover-base)
+if [ "${PEER:-1}" != 0 ] && [ -x "$peer_bin" ]; then
+  # Its defaults, then the pipeline settings its README suggests.
+  names+=(peer-default peer-pipelined)
+fi
+slice=$(seconds "${SLICE:-2s}") duration=$(seconds "$DURATION")
+if [ "$CLIENT" != h2load ]; then
+  slice=$duration # rlsclient's percentiles cannot be merged
+fi
+slices=$(awk -v d="$duration" -v s="$slice" 'BEGIN {n = int(d / s + 0.5); print (n < 1 ? 1 : n)}')
+for i in "${!names[@]}"; do
+  for port in $((16410 + i)) $((18210 + 10 * i)) $((18211 + 10 * i)) $((18212 + 10 * i)); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "bench/rls.sh: port $port is in use (a process left from an earlier run?); stop it first" >&2
+      exit 1
+    fi
+  done
+done
 
 redis_tls=() cutover_tls=() peer_tls=() cli_tls=()
 if [ "${TLS:-0}" = 1 ]; then
@@ -129,37 +98,123 @@ if [ "${TLS:-0}" = 1 ]; then
   printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$WORK/san.ext"
   openssl x509 -req -in "$WORK/redis.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 1 \
     -extfile "$WORK/san.ext" -out "$WORK/redis.pem" 2>/dev/null
-  redis_tls=(--port 0 --tls-port 16410 --tls-cert-file "$WORK/redis.pem" --tls-key-file "$WORK/redis.key" --tls-ca-cert-file "$WORK/ca.pem" --tls-auth-clients no)
+  redis_tls=(--port 0 --tls-cert-file "$WORK/redis.pem" --tls-key-file "$WORK/redis.key" --tls-ca-cert-file "$WORK/ca.pem" --tls-auth-clients no)
   cutover_tls=(--redis-tls --redis-tls-ca "$WORK/ca.pem")
   peer_tls=(REDIS_TLS=true REDIS_TLS_CACERT="$WORK/ca.pem")
   cli_tls=(--tls --cacert "$WORK/ca.pem")
 fi
 
-fresh_redis() {
-  redis-server --port 16410 --bind 127.0.0.1 --save "" --appendonly no "${redis_tls[@]}" >/dev/null 2>&1 &
-  redis_pid=$!
-  for _ in $(seq 50); do redis-cli -p 16410 "${cli_tls[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
+# start I: service I and a fresh Redis for it, once both answer.
+declare -a service_pid redis_pid
+start() {
+  local i=$1 name=${names[$1]} rport=$((16410 + $1)) gport=$((18211 + 10 * $1)) hport=$((18210 + 10 * $1))
+  if [ ${#redis_tls[@]} -gt 0 ]; then
+    redis-server --tls-port "$rport" --bind 127.0.0.1 --save "" --appendonly no "${redis_tls[@]}" >/dev/null 2>&1 &
+  else
+    redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no >/dev/null 2>&1 &
+  fi
+  redis_pid[i]=$!
+  for _ in $(seq 50); do redis-cli -p "$rport" "${cli_tls[@]}" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  local ready=http://127.0.0.1:$hport/readyz
+  if [ "$name" = cutover ] || [ "$name" = cutover-base ]; then
+    local bin=$CUTOVER
+    [ "$name" = cutover-base ] && bin=$BASE
+    "$bin" ratelimit serve --config-dir "$WORK/rls" --redis "127.0.0.1:$rport" --grpc "127.0.0.1:$gport" --http "127.0.0.1:$hport" \
+      --log-level warn "${cutover_tls[@]}" "${cutover_flags[@]}" &
+  else
+    ready=http://127.0.0.1:$hport/healthcheck
+    local extra=()
+    [ "$name" = peer-pipelined ] && extra=(REDIS_PIPELINE_WINDOW=150us REDIS_PIPELINE_LIMIT=8)
+    env RUNTIME_ROOT="$WORK/peer" RUNTIME_SUBDIRECTORY=ratelimit RUNTIME_WATCH_ROOT=false USE_STATSD=false LOG_LEVEL=warn \
+      REDIS_SOCKET_TYPE=tcp REDIS_URL="127.0.0.1:$rport" GRPC_HOST=127.0.0.1 GRPC_PORT="$gport" HOST=127.0.0.1 PORT="$hport" \
+      DEBUG_HOST=127.0.0.1 DEBUG_PORT=$((18212 + 10 * i)) "${extra[@]}" "${peer_tls[@]}" "$peer_bin" >"$WORK/$name.log" 2>&1 &
+  fi
+  service_pid[i]=$!
+  for _ in $(seq 100); do curl -fsS -o /dev/null "$ready" 2>/dev/null && break; sleep 0.1; done
+  # Warm up with a client that reads gRPC's status: every call must be answered.
+  local warm
+  warm=$("$WORK/rlsclient" -addr "127.0.0.1:$gport" -duration 2s)
+  if [ "$(awk '{print $8}' <<<"$warm")" != 0 ]; then
+    echo "bench/rls.sh: $name failed calls while warming up: $warm" >&2
+  fi
 }
 
-# The services in turn, ROUNDS times over, so that a slow minute of the
-# machine falls on all of them.
-for round in $(seq "$ROUNDS"); do
-  fresh_redis
-  "$CUTOVER" ratelimit serve --config-dir "$WORK/rls" --redis 127.0.0.1:16410 --grpc 127.0.0.1:18211 --http 127.0.0.1:18210 --log-level warn "${cutover_tls[@]}" "$@" &
-  service_pid=$!
-  measure cutover http://127.0.0.1:18210/readyz
-
-  if [ "${PEER:-1}" != 0 ] && [ -x "$peer_bin" ]; then
-    # Its defaults, then the pipeline settings its README suggests.
-    for mode in peer-default peer-pipelined; do
-      fresh_redis
-      extra=()
-      [ $mode = peer-pipelined ] && extra=(REDIS_PIPELINE_WINDOW=150us REDIS_PIPELINE_LIMIT=8)
-      env RUNTIME_ROOT="$WORK/peer" RUNTIME_SUBDIRECTORY=ratelimit RUNTIME_WATCH_ROOT=false USE_STATSD=false LOG_LEVEL=warn \
-        REDIS_SOCKET_TYPE=tcp REDIS_URL=127.0.0.1:16410 GRPC_HOST=127.0.0.1 GRPC_PORT=18211 HOST=127.0.0.1 PORT=18210 \
-        DEBUG_HOST=127.0.0.1 DEBUG_PORT=18212 "${extra[@]}" "${peer_tls[@]}" "$peer_bin" >"$WORK/$mode.log" 2>&1 &
-      service_pid=$!
-      measure "$mode" http://127.0.0.1:18210/healthcheck
-    done
+# turn I: one slice of load on service I, added to its totals in
+# $WORK/I.sums ("seconds ok total bytes client-cpu service-ticks
+# redis-ticks steal-ticks machine-ticks") and, for h2load, its latencies
+# to $WORK/I.lat.
+turn() {
+  local i=$1 gport=$((18211 + 10 * $1)) s0 r0 m0 s1 r1 m1 out
+  s0=$(cpu "${service_pid[i]}") r0=$(cpu "${redis_pid[i]}") m0=$(machine)
+  if [ "$CLIENT" = h2load ]; then
+    # The subshell's times are h2load's alone.
+    (h2load -c 1 -m 32 -D "$slice" -d "$WORK/request.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
+      --log-file="$WORK/h2load.log" "http://127.0.0.1:$gport/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit" >"$WORK/h2load.out"
+     times >"$WORK/h2load.times")
+    cut -f3 "$WORK/h2load.log" >>"$WORK/$i.lat"
+    out=$(awk -v cpu="$(tail -1 "$WORK/h2load.times")" '
+      /^finished in/ {t = $3; sub(/s,$/, "", t)}
+      /^requests:/ {total = $2; ok = $8}
+      /^traffic:/ {data = $(NF - 1); gsub(/[()]/, "", data)}
+      END {
+        split(cpu, c, " "); u = 0
+        for (k = 1; k <= 2; k++) {m = c[k]; sub(/m.*/, "", m); x = c[k]; sub(/^[0-9]+m/, "", x); sub(/s$/, "", x); u += 60 * m + x}
+        print t, ok, total, data, u
+      }' "$WORK/h2load.out")
+  else
+    "$WORK/rlsclient" -addr "127.0.0.1:$gport" -duration "$DURATION" >"$WORK/$i.rlsclient"
+    out="$slice 0 0 0 0"
   fi
+  s1=$(cpu "${service_pid[i]}") r1=$(cpu "${redis_pid[i]}") m1=$(machine)
+  awk -v out="$out" -v s=$((s1 - s0)) -v r=$((r1 - r0)) -v m0="$m0" -v m1="$m1" 'BEGIN {
+    split(m0, a, " "); split(m1, b, " ")
+    print out, s, r, b[1] - a[1], b[2] - a[2]
+  }' >>"$WORK/$i.sums"
+}
+
+# report I: service I's line for the round, from its slices.
+cutover_rps=""
+report() {
+  local i=$1 name=${names[$1]} line
+  if [ "$CLIENT" = h2load ]; then
+    local p50 p99
+    read -r p50 p99 < <(sort -n "$WORK/$i.lat" | awk '{v[NR] = $1} END {printf "%.2fms %.2fms\n", v[int(0.5 * (NR - 1)) + 1] / 1000, v[int(0.99 * (NR - 1)) + 1] / 1000}')
+    line=$(awk -v p50="$p50" -v p99="$p99" '{for (k = 1; k <= NF; k++) sum[k] += $k}
+      END {
+        ok = sum[2] > 0 ? sum[2] : 1
+        printf "decisions/s %.0f p50 %s p99 %s errors %d client-cpu/decision %.1fµs %d %d %d %d %.2f\n",
+          sum[2] / sum[1], p50, p99, sum[3] - sum[2], sum[5] / ok * 1e6, sum[6], sum[7], sum[8], sum[9], sum[4] / ok
+      }' "$WORK/$i.sums")
+  else
+    line="$(cat "$WORK/$i.rlsclient") $(awk '{for (k = 6; k <= 9; k++) printf "%d ", $k}' "$WORK/$i.sums")"
+  fi
+  [ "$name" = cutover ] && cutover_rps=$(awk '{print $2}' <<<"$line")
+  awk -v name="$name" -v round="$round" -v line="$line" -v d="$duration" -v hz="$(getconf CLK_TCK)" -v c="$cutover_rps" -v client="$CLIENT" 'BEGIN {
+    split(line, f, " ")
+    out = f[1]; for (k = 2; k <= 10; k++) out = out " " f[k]
+    dn = f[2] * d
+    rest = (client == "h2load") ? " answer-bytes " f[15] : ""
+    printf "round %d %s %s service-cpu/decision %.1fµs redis-cpu/decision %.1fµs steal %.0f%% × cutover %.2f client %s%s\n",
+      round, name, out, f[11] / hz / dn * 1e6, f[12] / hz / dn * 1e6, (f[14] > 0 ? 100 * f[13] / f[14] : 0), f[2] / c, client, rest
+  }'
+}
+
+cutover_flags=("$@")
+for round in $(seq "$ROUNDS"); do
+  for i in "${!names[@]}"; do
+    rm -f "$WORK/$i.sums" "$WORK/$i.lat"
+    start "$i"
+  done
+  for s in $(seq "$slices"); do
+    for k in "${!names[@]}"; do
+      turn $(((s + k) % ${#names[@]}))
+    done
+  done
+  for i in "${!names[@]}"; do
+    report "$i"
+  done
+  for i in "${!names[@]}"; do
+    kill "${service_pid[i]}" "${redis_pid[i]}"
+    wait "${service_pid[i]}" "${redis_pid[i]}" 2>/dev/null || true
+  done
 done
