@@ -147,11 +147,20 @@ turn() {
   local i=$1 gport=$((18211 + 10 * $1)) s0 r0 m0 s1 r1 m1 out
   s0=$(cpu "${service_pid[i]}") r0=$(cpu "${redis_pid[i]}") m0=$(machine)
   if [ "$CLIENT" = h2load ]; then
+    # h2load appends to its log: a log left from the turn before would
+    # give this service the latencies of another.
+    rm -f "$WORK/h2load.log"
     # The subshell's times are h2load's alone.
     (h2load -c 1 -m 32 -D "$slice" -d "$WORK/request.bin" -H 'content-type: application/grpc' -H 'te: trailers' \
       --log-file="$WORK/h2load.log" "http://127.0.0.1:$gport/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit" >"$WORK/h2load.out"
      times >"$WORK/h2load.times")
     cut -f3 "$WORK/h2load.log" >>"$WORK/$i.lat"
+    local logged done
+    logged=$(wc -l <"$WORK/h2load.log") done=$(awk '/^requests:/ {print $6}' "$WORK/h2load.out")
+    if [ "$logged" != "$done" ]; then
+      echo "bench/rls.sh: h2load logged $logged latencies for $done requests done" >&2
+      exit 1
+    fi
     out=$(awk -v cpu="$(tail -1 "$WORK/h2load.times")" '
       /^finished in/ {t = $3; sub(/s,$/, "", t)}
       /^requests:/ {total = $2; ok = $8}
