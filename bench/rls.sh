@@ -8,7 +8,7 @@
 # one line per service and round, its ratio to the same round's cutover:
 #   round K <name> decisions/s N p50 X p99 Y errors E client-cpu/decision C ... steal S% × cutover R client NAME
 #   bash bench/rls.sh                              # defaults
-#   ROUNDS=3 bash bench/rls.sh                     # three interleaved rounds
+#   ROUNDS=3 bash bench/rls.sh                     # three rounds
 #   bash bench/rls.sh --redis-pipeline-window 0    # extra flags for cutover
 #
 # The load: 32 concurrent calls on one HTTP/2 connection, as an Envoy
@@ -25,8 +25,9 @@
 #
 # CUTOVER=path uses a given binary instead of building this checkout;
 # BASE=path adds another build of cutover as the service cutover-base, to
-# compare a change with the build before it in the same slices; PEER=0 skips envoyproxy/ratelimit; TLS=1 puts every service's Redis
-# behind TLS (a CA and certificate made with openssl for the run).
+# compare a change with the build before it in the same turns; PEER=0
+# skips envoyproxy/ratelimit; TLS=1 puts every service's Redis behind TLS
+# (a CA and certificate made with openssl for the run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -66,7 +67,7 @@ seconds() { awk -v d="$1" 'BEGIN {sub(/s$/, "", d); print d + 0}'; }
 # The services of a round run side by side, each on its own fresh Redis
 # and ports, and take the load in turns of $SLICE (2s) until each has had
 # $DURATION, the order turning each time: this machine's speed drifts by a
-# third from one minute to the next (other tenants), and slices spread
+# third from one minute to the next (other tenants), and turns spread
 # that drift over all of them instead of letting it fall on one. Service i
 # listens on gRPC 18211+10i, HTTP 18210+10i, debug 18212+10i; its Redis on
 # 16410+i.

@@ -291,10 +291,11 @@ nginx_rps=$(awk '{print $2}' <<<"${results[0]}")
     echo "| $name | $rps | $p50 | $p99 | $cpu | $steal | $(awk -v a="$rps" -v b="$cutover_rls" 'BEGIN {printf "%.2f", a/b}') | $errors | $each |"
   done
   echo
-  echo "Each row is the service's round with the median decisions/s, of $ROUNDS interleaved rounds; the last column"
-  echo "is cutover's decisions/s over the peer's in each round. peer-default is envoyproxy/ratelimit with its"
-  echo "default settings, peer-pipelined with REDIS_PIPELINE_WINDOW=150us and REDIS_PIPELINE_LIMIT=8; each service"
-  echo "on a fresh Redis. Steal is the share of the machine's CPU time the hypervisor gave to others during the run."
+  echo "Each row is the service's round with the median decisions/s, of $ROUNDS rounds; the last column is cutover's"
+  echo "decisions/s over the peer's in each round. peer-default is envoyproxy/ratelimit with its default settings,"
+  echo "peer-pipelined with REDIS_PIPELINE_WINDOW=150us and REDIS_PIPELINE_LIMIT=8. The services of a round run side"
+  echo "by side, each on its own fresh Redis, and take the load in turns of 2 s, the order turning each time, until"
+  echo "each has had $DURATION. Steal is the share of the machine's CPU time the hypervisor gave to others during its turns."
   echo
   echo "## Every round"
   echo
