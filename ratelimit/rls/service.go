@@ -254,7 +254,8 @@ func (s *Service) ShouldRateLimit(ctx context.Context, req *rlsv3.RateLimitReque
 }
 
 // answer is a response with its statuses, limits and reset times, so that
-// a request's answer costs one allocation, not four for each descriptor.
+// the answer to the usual single descriptor costs one allocation, and to
+// more five, not four for each descriptor.
 type answer struct {
 	resp     rlsv3.RateLimitResponse
 	statuses []rlsv3.RateLimitResponse_DescriptorStatus
